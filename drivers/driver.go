@@ -1,0 +1,95 @@
+// Package drivers holds the registry of input drivers and the small
+// interfaces they share. Each driver lives in a package of its own
+// (drivers/mqtt, drivers/gpio, drivers/i2c) and registers a constructor by
+// name from init(). Drivers import neither the buffer nor the uplink: they
+// hand readings to a Sink, which returns only once they are durable.
+package drivers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+
+	"github.com/edgegw/gateway/event"
+)
+
+// ErrFull is returned by Sink.Emit when the stream refuses new events
+// (reject-new policy and the stream is at its limit). The driver must not
+// acknowledge its source and should pause before trying again.
+var ErrFull = errors.New("drivers: stream full")
+
+// Sink receives a driver's output. Emit returns only after the events are
+// durably committed (the driver may then acknowledge its source). Emit fills
+// in Gateway, Seq, Received (when zero), Boot and Mono; the driver sets
+// Stream, Source, Kind, Time (zero means receive time), Attrs and Raw.
+type Sink interface {
+	Emit(ctx context.Context, evs []*event.Event) error
+	// Quarantine durably records an input that could not be parsed.
+	Quarantine(ctx context.Context, source string, payload []byte, reason string) error
+}
+
+// Driver is one running input. Run blocks until ctx is cancelled or the
+// driver fails for good; it returns nil on cancellation.
+type Driver interface {
+	Run(ctx context.Context, sink Sink) error
+}
+
+// Env is what a constructor gets besides its own config.
+type Env struct {
+	Gateway string       // gateway ID
+	Logger  *slog.Logger // already carries component=<driver name>
+}
+
+// Factory builds a driver from its config. cfg is the value returned by the
+// registration's NewConfig, decoded and validated.
+type Factory func(cfg any, env Env) (Driver, error)
+
+// Registration describes one driver kind.
+type Registration struct {
+	// NewConfig returns a pointer to the driver's config struct, with
+	// defaults set. The config struct should implement Validator.
+	NewConfig func() any
+	New       Factory
+}
+
+// Validator is implemented by driver configs; Validate does no I/O.
+type Validator interface{ Validate() error }
+
+var (
+	mu       sync.RWMutex
+	registry = map[string]Registration{}
+)
+
+// Register makes a driver kind available by name. It panics on a duplicate
+// name, like database/sql.Register: that is a programming error.
+func Register(name string, r Registration) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, dup := registry[name]; dup {
+		panic(fmt.Sprintf("drivers: Register called twice for %q", name))
+	}
+	registry[name] = r
+}
+
+// Lookup returns the registration for name.
+func Lookup(name string) (Registration, bool) {
+	mu.RLock()
+	defer mu.RUnlock()
+	r, ok := registry[name]
+	return r, ok
+}
+
+// Names lists the registered driver kinds, sorted.
+func Names() []string {
+	mu.RLock()
+	defer mu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for n := range registry {
+		out = append(out, n)
+	}
+	sort.Strings(out)
+	return out
+}

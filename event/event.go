@@ -1,0 +1,28 @@
+package event
+
+import "time"
+
+// Kinds of events. Drivers may add their own kinds; these are the ones the
+// gateway and the sink know by name.
+const (
+	KindScan    = "scan"
+	KindReading = "reading"
+	KindGPIO    = "gpio"
+	KindGap     = "gap"
+)
+
+// Event is one envelope of the wire contract (see schema/event.cddl). The
+// identity of an event everywhere is (Gateway, Stream, Seq).
+type Event struct {
+	Gateway  string         `cbor:"gateway"`
+	Stream   string         `cbor:"stream"`
+	Seq      uint64         `cbor:"seq"`
+	Source   string         `cbor:"source"`
+	Kind     string         `cbor:"kind"`
+	Time     time.Time      `cbor:"time"`
+	Received time.Time      `cbor:"received"`
+	Boot     uint64         `cbor:"boot"`
+	Mono     uint64         `cbor:"mono"`
+	Attrs    map[string]any `cbor:"attrs,omitempty"`
+	Raw      []byte         `cbor:"raw,omitempty"`
+}
