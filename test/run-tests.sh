@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Runs every test of the project: starts Mosquitto, Pulsar and Cassandra once
+# (reusing instances already running), runs all packages with the race
+# detector against them, and stops the services it started.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+started=()
+for svc in mosquitto pulsar cassandra; do
+  if ! "test/$svc.sh" status >/dev/null 2>&1; then
+    started+=("$svc")
+  fi
+done
+cleanup() {
+  for svc in "${started[@]}"; do
+    "test/$svc.sh" down || true
+  done
+}
+trap cleanup EXIT
+t0=$(date +%s)
+# Start the slow JVMs side by side.
+pids=()
+for svc in mosquitto pulsar cassandra; do
+  "test/$svc.sh" up & pids+=($!)
+done
+for p in "${pids[@]}"; do wait "$p"; done
+echo "services ready in $(( $(date +%s) - t0 ))s" >&2
+CGO_ENABLED=1 go test -race -count=1 -timeout 40m ${GOTESTFLAGS:-} ./...
