@@ -1,0 +1,252 @@
+package buffer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	berrors "go.etcd.io/bbolt/errors"
+)
+
+// request is one write call waiting for the committer.
+type request struct {
+	n        int  // records, for MaxBatch
+	isAppend bool // dropped from the retry after a failed commit
+	apply    func(s *stage) error
+	// solo requests (compaction, check) run alone, outside a batch.
+	solo  func() error
+	state atomic.Int32 // reqPending, reqTaken, reqCancelled
+	done  chan error
+}
+
+const (
+	reqPending int32 = iota
+	reqTaken
+	reqCancelled
+)
+
+// submit queues r and waits for its outcome.
+func (db *DB) submit(ctx context.Context, r *request) error {
+	if db.opts.ReadOnly {
+		return ErrReadOnly
+	}
+	r.done = make(chan error, 1)
+	db.inflight.Add(1)
+	db.sendMu.RLock()
+	if db.closed {
+		db.sendMu.RUnlock()
+		db.inflight.Add(-1)
+		return ErrClosed
+	}
+	select {
+	case db.reqs <- r:
+	case <-ctx.Done():
+		db.sendMu.RUnlock()
+		db.inflight.Add(-1)
+		return ctx.Err()
+	}
+	db.sendMu.RUnlock()
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		if r.state.CompareAndSwap(reqPending, reqCancelled) {
+			db.inflight.Add(-1)
+			return ctx.Err()
+		}
+		return <-r.done
+	}
+}
+
+// quietGap is how long the committer waits for the callers of the previous
+// commit to come back once everyone in flight has joined the batch.
+const quietGap = 100 * time.Microsecond
+
+// run is the committer: it groups queued requests into transactions.
+//
+// A batch is committed when MaxBatch records are in it, when CommitWindow has
+// passed since its first request, or once every write call in progress has
+// joined and either as many calls as in the previous batch have joined (in a
+// steady state the same callers come back) or none arrived for quietGap.
+// Waiting longer could only add latency: nobody else is about to join.
+func (db *DB) run() {
+	defer db.wg.Done()
+	window, quiet := time.NewTimer(time.Hour), time.NewTimer(time.Hour)
+	window.Stop()
+	quiet.Stop()
+	var batch []*request
+	var solo *request
+	lastBatch := 1
+	for {
+		var r *request
+		if solo != nil {
+			r, solo = solo, nil
+		} else {
+			var ok bool
+			if r, ok = <-db.reqs; !ok {
+				return
+			}
+		}
+		if !r.state.CompareAndSwap(reqPending, reqTaken) {
+			continue
+		}
+		if r.solo != nil {
+			db.finish(r, db.guard(r.solo))
+			continue
+		}
+		batch = append(batch[:0], r)
+		n := r.n
+		window.Reset(db.opts.CommitWindow)
+	collect:
+		for n < db.opts.MaxBatch {
+			var quietC <-chan time.Time
+			if int64(len(batch)) >= db.inflight.Load() {
+				if len(batch) >= lastBatch {
+					break
+				}
+				quiet.Reset(min(quietGap, db.opts.CommitWindow))
+				quietC = quiet.C
+			}
+			select {
+			case r, ok := <-db.reqs:
+				quiet.Stop()
+				if !ok {
+					break collect
+				}
+				if !r.state.CompareAndSwap(reqPending, reqTaken) {
+					continue
+				}
+				if r.solo != nil {
+					solo = r
+					break collect
+				}
+				batch = append(batch, r)
+				n += r.n
+			case <-window.C:
+				break collect
+			case <-quietC:
+				break collect
+			}
+		}
+		window.Stop()
+		quiet.Stop()
+		lastBatch = len(batch)
+		db.commit(batch, true)
+		clear(batch)
+	}
+}
+
+func (db *DB) finish(r *request, err error) {
+	r.done <- err
+	db.inflight.Add(-1)
+}
+
+// guard runs f, turning a bbolt panic into ErrCorrupt and marking the store.
+func (db *DB) guard(f func() error) (err error) {
+	if b := db.broken.Load(); b != nil {
+		return b.err
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("%w: panic: %v", ErrCorrupt, p)
+			db.opts.Logger.Error("buffer: store failed; it will be moved aside at the next Open",
+				"err", err, "stack", string(debug.Stack()))
+			db.markBroken(err)
+		}
+	}()
+	return f()
+}
+
+// commit runs one transaction for batch and answers every request.
+func (db *DB) commit(batch []*request, retry bool) {
+	results := make([]error, len(batch))
+	var s *stage
+	err := db.guard(func() error {
+		tx, err := db.bolt.Begin(true)
+		if err != nil {
+			return err
+		}
+		// Release bbolt's writer lock on any exit but a commit, a panic
+		// included, so that Close cannot hang on a broken store.
+		defer func() {
+			if tx.DB() != nil {
+				_ = tx.Rollback()
+			}
+		}()
+		s = db.newStage(tx)
+		for i, r := range batch {
+			results[i] = r.apply(s)
+			var fe *fatalError
+			if errors.As(results[i], &fe) {
+				return fe.err
+			}
+		}
+		if err := s.flush(); err != nil {
+			return err
+		}
+		return tx.Commit()
+	})
+	if err != nil {
+		err = commitError(err)
+		if retry && (errors.Is(err, ErrDiskBudget) || errors.Is(err, ErrDiskFull)) {
+			// Appends made the file grow; the other requests (acks above
+			// all, which free space) get a transaction of their own.
+			var rest []*request
+			for _, r := range batch {
+				if r.isAppend {
+					db.finish(r, err)
+				} else {
+					rest = append(rest, r)
+				}
+			}
+			if len(rest) > 0 {
+				db.commit(rest, false)
+			}
+			return
+		}
+		for _, r := range batch {
+			db.finish(r, err)
+		}
+		return
+	}
+	db.commits.Add(1)
+	s.publish()
+	db.signal(s.notify)
+	for i, r := range batch {
+		db.finish(r, results[i])
+	}
+}
+
+// commitError maps storage errors to the package's sentinels.
+func commitError(err error) error {
+	switch {
+	case errors.Is(err, berrors.ErrMaxSizeReached):
+		return fmt.Errorf("%w: file would exceed MaxFileSize: %v", ErrDiskBudget, err)
+	case errors.Is(err, syscall.ENOSPC):
+		return fmt.Errorf("%w: %v", ErrDiskFull, err)
+	}
+	return fmt.Errorf("buffer: commit: %w", err)
+}
+
+// signal wakes the Notify channels of the streams that got new entries.
+func (db *DB) signal(streams map[string]bool) {
+	if len(streams) == 0 {
+		return
+	}
+	db.notifyMu.Lock()
+	defer db.notifyMu.Unlock()
+	for name := range streams {
+		ch, ok := db.notifyCh[name]
+		if !ok {
+			continue
+		}
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}

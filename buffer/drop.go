@@ -1,0 +1,228 @@
+package buffer
+
+import (
+	"fmt"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Drop reasons, as recorded in Gap.Reason.
+const (
+	ReasonOverflow = "overflow" // drop-oldest stream over MaxEvents/MaxBytes
+	ReasonTTL      = "ttl"      // entry older than MaxAge
+	ReasonBudget   = "budget"   // evicted for Options.DiskBudget
+	ReasonCorrupt  = "corrupt"  // the store file was unreadable and replaced
+)
+
+// Drops counts dropped entries by reason.
+type Drops struct {
+	Overflow, TTL, Budget uint64
+}
+
+// Total is the sum over reasons.
+func (d Drops) Total() uint64 { return d.Overflow + d.TTL + d.Budget }
+
+func (d *Drops) add(reason string, n uint64) {
+	switch reason {
+	case ReasonOverflow:
+		d.Overflow += n
+	case ReasonTTL:
+		d.TTL += n
+	case ReasonBudget:
+		d.Budget += n
+	}
+}
+
+// headScan walks a stream's entries in seq order from a start seq, without
+// changing anything, so that a drop can be sized before it is made.
+type headScan struct {
+	c    *bolt.Cursor
+	from uint64
+	end  uint64 // exclusive
+	n    int64
+}
+
+func (s *stage) scan(name string, st *streamState, from uint64) *headScan {
+	return &headScan{c: s.data(name).Cursor(), from: from, end: st.next}
+}
+
+// next returns the payload size and append time of the next entry.
+func (h *headScan) next() (size int64, at int64, ok bool) {
+	var k, v []byte
+	if h.n == 0 {
+		k, v = h.c.Seek(seqKey(h.from))
+	} else {
+		k, v = h.c.Next()
+	}
+	if k == nil || keySeq(k) >= h.end {
+		return 0, 0, false
+	}
+	if keySeq(k) != h.from+uint64(h.n) || len(v) < entryHeader {
+		panic(fmt.Sprintf("buffer: stream entries not contiguous at seq %d", keySeq(k)))
+	}
+	h.n++
+	return int64(len(v) - entryHeader), entryAt(v), true
+}
+
+// dropPlan is a sized, not yet applied removal of k entries from the head of a
+// stream, with the gap event (if any) that will record it.
+type dropPlan struct {
+	name   string
+	st     *streamState
+	from   uint64
+	k      int64
+	bytes  int64
+	reason string
+	gapSeq uint64
+	gap    []byte // encoded gap event; nil without GapEncoder
+}
+
+func (p *dropPlan) gapSize() int64 { return int64(len(p.gap)) }
+
+// encodeGap (re)encodes the gap event for the plan's current range.
+func (s *stage) encodeGap(p *dropPlan) error {
+	enc := s.db.opts.GapEncoder
+	if enc == nil || p.k == 0 {
+		p.gap = nil
+		return nil
+	}
+	g := Gap{Stream: p.name, From: p.from, To: p.from + uint64(p.k) - 1, Count: uint64(p.k), Reason: p.reason, At: s.now}
+	data, err := enc(p.name, p.gapSeq, g)
+	if err != nil {
+		return fmt.Errorf("buffer: gap encoder: %w", err)
+	}
+	p.gap = data
+	return nil
+}
+
+// applyDrop removes the planned entries, records the gap and, if putGap,
+// appends the gap event (the caller does it when other entries come first).
+func (s *stage) applyDrop(p *dropPlan, putGap bool) error {
+	if p.k == 0 {
+		return nil
+	}
+	st := p.st
+	if err := s.deleteRange(p.name, p.from, p.from+uint64(p.k)); err != nil {
+		return err
+	}
+	st.first = p.from + uint64(p.k)
+	st.bytes -= p.bytes
+	s.total -= p.bytes
+	st.drops.add(p.reason, uint64(p.k))
+	g := Gap{Stream: p.name, From: p.from, To: st.first - 1, Count: uint64(p.k), Reason: p.reason, At: s.now}
+	if err := s.recordGap(p.name, st, g); err != nil {
+		return err
+	}
+	s.db.logDrop(g)
+	if putGap && p.gap != nil {
+		if err := s.put(p.name, st, p.gapSeq, p.gap); err != nil {
+			return err
+		}
+	}
+	return s.refreshHead(p.name, st)
+}
+
+// deleteRange removes the entries from..to-1.
+func (s *stage) deleteRange(name string, from, to uint64) error {
+	b := s.data(name)
+	for seq := from; seq < to; seq++ {
+		if err := b.Delete(seqKey(seq)); err != nil {
+			return fatal(err)
+		}
+	}
+	return nil
+}
+
+// put appends one entry at seq, which must be st.next.
+func (s *stage) put(name string, st *streamState, seq uint64, data []byte) error {
+	if seq != st.next {
+		return fatal(fmt.Errorf("buffer: internal: put seq %d, next %d", seq, st.next))
+	}
+	if err := s.data(name).Put(seqKey(seq), entryValue(s.now.UnixNano(), data)); err != nil {
+		return fatal(err)
+	}
+	if st.first == st.next {
+		st.oldestAt = s.now.UnixNano()
+	}
+	st.next++
+	st.bytes += int64(len(data))
+	s.total += int64(len(data))
+	s.notify[name] = true
+	return nil
+}
+
+// refreshHead re-reads the append time of the oldest entry.
+func (s *stage) refreshHead(name string, st *streamState) error {
+	if st.first == st.next {
+		st.oldestAt = 0
+		return nil
+	}
+	v := s.data(name).Get(seqKey(st.first))
+	if len(v) < entryHeader {
+		return fatal(fmt.Errorf("%w: stream %q: head seq %d missing", ErrCorrupt, name, st.first))
+	}
+	st.oldestAt = entryAt(v)
+	return nil
+}
+
+// recordGap adds g to the bounded gap history of a stream (st nil: store).
+func (s *stage) recordGap(name string, st *streamState, g Gap) error {
+	root := s.tx.Bucket(bktGaps)
+	b, err := root.CreateBucketIfNotExists([]byte(name))
+	if err != nil {
+		return fatal(err)
+	}
+	id, err := b.NextSequence()
+	if err != nil {
+		return fatal(err)
+	}
+	if err := putJSON(b, seqKey(id), g); err != nil {
+		return fatal(err)
+	}
+	n := &s.store.GapN
+	if st != nil {
+		n = &st.gapN
+	} else {
+		s.dirty = true
+	}
+	*n++
+	for *n > int64(s.db.opts.GapHistory) {
+		c := b.Cursor()
+		if k, _ := c.First(); k == nil {
+			break
+		}
+		if err := c.Delete(); err != nil {
+			return fatal(err)
+		}
+		*n--
+	}
+	return nil
+}
+
+// fatalError marks an error after which the transaction cannot be committed.
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+func (e *fatalError) Unwrap() error { return e.err }
+
+func fatal(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &fatalError{err}
+}
+
+// logDrop warns about drops, at most once per stream and reason per minute
+// (a full drop-oldest stream drops on every append); the counters and gap
+// records hold every one.
+func (db *DB) logDrop(g Gap) {
+	key := g.Stream + "\x00" + g.Reason
+	if last, ok := db.dropLogged[key]; ok && g.At.Sub(last) < time.Minute && g.At.After(last) {
+		db.opts.Logger.Debug("buffer: dropped events", "stream", g.Stream, "from", g.From, "to", g.To, "count", g.Count, "reason", g.Reason)
+		return
+	}
+	db.dropLogged[key] = g.At
+	db.opts.Logger.Warn("buffer: dropped events (further drops of this stream and reason are logged at debug for a minute)",
+		"stream", g.Stream, "from", g.From, "to", g.To, "count", g.Count, "reason", g.Reason)
+}

@@ -1,0 +1,142 @@
+package buffer
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// File layout (format 1):
+//
+//	meta/        "format" -> uint32 BE, "store" -> storeRecord (JSON)
+//	streams/     name -> streamRecord (JSON): config and counters
+//	data/<name>/ seq (uint64 BE) -> append time (int64 BE unix ns) ++ payload
+//	gaps/<name>/ id (uint64 BE) -> Gap (JSON); store-level gaps under "\x00"
+//	quarantine/  id (uint64 BE) -> QuarantineItem (JSON)
+//	kv/          GetMeta/PutMeta keys
+var (
+	bktMeta       = []byte("meta")
+	bktStreams    = []byte("streams")
+	bktData       = []byte("data")
+	bktGaps       = []byte("gaps")
+	bktQuarantine = []byte("quarantine")
+	bktKV         = []byte("kv")
+
+	keyFormat = []byte("format")
+	keyStore  = []byte("store")
+)
+
+// storeGaps is the gaps sub-bucket for gaps that belong to no stream.
+const storeGaps = "\x00"
+
+// formatVersion is the layout this build writes.
+const formatVersion = 1
+
+// migrations[v] upgrades a file from format v to v+1 inside one transaction.
+// Open runs them in order; add one whenever formatVersion is raised.
+var migrations = map[uint32]func(tx *bolt.Tx) error{}
+
+const entryHeader = 8 // append time
+
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
+}
+
+func keySeq(k []byte) uint64 { return binary.BigEndian.Uint64(k) }
+
+func entryValue(at int64, data []byte) []byte {
+	v := make([]byte, entryHeader+len(data))
+	binary.BigEndian.PutUint64(v, uint64(at))
+	copy(v[entryHeader:], data)
+	return v
+}
+
+func entryAt(v []byte) int64 { return int64(binary.BigEndian.Uint64(v)) }
+
+// streamRecord is the persisted form of streamState.
+type streamRecord struct {
+	Config   StreamConfig
+	Next     uint64
+	First    uint64
+	Acked    uint64
+	Bytes    int64
+	OldestAt int64
+	Drops    Drops
+	GapN     int64
+}
+
+// storeRecord holds store-wide counters.
+type storeRecord struct {
+	Boot          uint64
+	Recovered     uint64 // times a bad file was replaced by this one
+	RecoveredBoot uint64 // boot at which that happened
+	QCount        int64
+	QDropped      uint64
+	GapN          int64 // store-level gap records held
+}
+
+func putJSON(b *bolt.Bucket, k []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(k, data)
+}
+
+func getJSON(b *bolt.Bucket, k []byte, v any) (bool, error) {
+	data := b.Get(k)
+	if data == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return true, fmt.Errorf("%w: record %q: %v", ErrCorrupt, k, err)
+	}
+	return true, nil
+}
+
+// checkFormat initialises a new file or upgrades an old one. It reads only the
+// meta bucket.
+func checkFormat(tx *bolt.Tx, writable bool) error {
+	meta := tx.Bucket(bktMeta)
+	if meta == nil {
+		empty := true
+		_ = tx.ForEach(func([]byte, *bolt.Bucket) error { empty = false; return nil })
+		if !empty {
+			return fmt.Errorf("%w: no meta bucket", ErrCorrupt)
+		}
+		if !writable {
+			return fmt.Errorf("%w: empty file", ErrCorrupt)
+		}
+		for _, name := range [][]byte{bktMeta, bktStreams, bktData, bktGaps, bktQuarantine, bktKV} {
+			if _, err := tx.CreateBucket(name); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bktMeta).Put(keyFormat, binary.BigEndian.AppendUint32(nil, formatVersion))
+	}
+	raw := meta.Get(keyFormat)
+	if len(raw) != 4 {
+		return fmt.Errorf("%w: bad format key", ErrCorrupt)
+	}
+	v := binary.BigEndian.Uint32(raw)
+	if v > formatVersion {
+		return fmt.Errorf("%w: file has format %d, this build reads up to %d", ErrFormatVersion, v, formatVersion)
+	}
+	for ; v < formatVersion; v++ {
+		m := migrations[v]
+		if m == nil || !writable {
+			return fmt.Errorf("%w: cannot upgrade format %d", ErrFormatVersion, v)
+		}
+		if err := m(tx); err != nil {
+			return fmt.Errorf("buffer: migrating format %d: %w", v, err)
+		}
+	}
+	if !writable {
+		return nil
+	}
+	return meta.Put(keyFormat, binary.BigEndian.AppendUint32(nil, formatVersion))
+}

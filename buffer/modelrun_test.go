@@ -1,0 +1,192 @@
+package buffer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+func TestModel(t *testing.T) {
+	seed := uint64(time.Now().UnixNano())
+	for i, c := range []struct{ gaps, budget bool }{{true, false}, {true, true}, {false, true}, {false, false}} {
+		seed := seed + uint64(i)
+		t.Run(fmt.Sprintf("gaps=%v/budget=%v/seed=%d", c.gaps, c.budget, seed), func(t *testing.T) {
+			t.Logf("seed %d (pass it to runModel to reproduce)", seed)
+			runModel(t, seed, c.gaps, c.budget, 1500)
+		})
+	}
+}
+
+func runModel(t *testing.T, seed uint64, withGaps, withBudget bool, steps int) {
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	clk := newClock()
+	opts := &Options{Now: clk.Now, GapHistory: 40, SweepInterval: time.Hour, CompactRatio: -1,
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if withGaps {
+		opts.GapEncoder = testGapEncoder
+	}
+	if withBudget {
+		opts.DiskBudget = int64(300 + rng.IntN(1200))
+	}
+	m := &model{streams: map[string]*mStream{}, opts: opts}
+	path := filepath.Join(t.TempDir(), "model.db")
+	db := openAt(t, path, opts)
+	ctx := context.Background()
+	names := []string{"a", "b", "c"}
+	errs := map[string]int{}
+	randCfg := func(name string) StreamConfig {
+		c := StreamConfig{Name: name, Priority: rng.IntN(3), Overflow: PolicyDropOldest}
+		if rng.IntN(3) == 0 {
+			c.Overflow = PolicyRejectNew
+		}
+		if rng.IntN(2) == 0 {
+			c.MaxEvents = int64(1 + rng.IntN(15))
+		}
+		if rng.IntN(2) == 0 {
+			c.MaxBytes = int64(60 + rng.IntN(500))
+		}
+		if rng.IntN(3) == 0 {
+			c.MaxAge = time.Duration(1+rng.IntN(10)) * time.Second
+		}
+		return c
+	}
+	for _, n := range names {
+		c := randCfg(n)
+		mustConfigure(t, db, c)
+		m.streams[n] = &mStream{cfg: c, next: 1}
+	}
+	for step := 0; step < steps; step++ {
+		m.now = clk.Now()
+		name := names[rng.IntN(len(names))]
+		s := m.streams[name]
+		var op string
+		switch r := rng.IntN(100); {
+		case r < 45:
+			op = "append"
+			recs := make([]Encoder, 1+rng.IntN(4))
+			for i := range recs {
+				recs[i] = seqData(fmt.Sprint(name, step), 5+rng.IntN(50))
+			}
+			wantFirst, wantErr := m.append(name, recs)
+			if wantErr != nil {
+				errs[wantErr.Error()]++
+			}
+			first, err := db.Append(ctx, name, recs)
+			if !errors.Is(err, wantErr) || (wantErr == nil && err != nil) || first != wantFirst {
+				t.Fatalf("step %d append %s: got (%d, %v), model (%d, %v)", step, name, first, err, wantFirst, wantErr)
+			}
+		case r < 65:
+			op = "ack"
+			upTo := s.acked + uint64(rng.IntN(6))
+			if rng.IntN(10) == 0 {
+				upTo = s.next + uint64(rng.IntN(2)) // beyond the end
+			}
+			wantErr := m.ack(name, upTo)
+			if err := db.Ack(name, upTo); !errors.Is(err, wantErr) || (wantErr == nil && err != nil) {
+				t.Fatalf("step %d ack %s %d: got %v, model %v", step, name, upTo, err, wantErr)
+			}
+		case r < 75:
+			op = "read"
+			after := s.acked + uint64(rng.IntN(5))
+			max := 1 + rng.IntN(5)
+			got, err := db.Read(name, after, max)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want []mEntry
+			for _, e := range s.entries {
+				if e.seq > after && len(want) < max {
+					want = append(want, e)
+				}
+			}
+			compareEntries(t, step, name, got, want)
+		case r < 85:
+			op = "clock"
+			clk.Advance(time.Duration(rng.IntN(3000)) * time.Millisecond)
+		case r < 90:
+			op = "sweep"
+			m.sweep()
+			if err := db.sweepNow(ctx); err != nil {
+				t.Fatal(err)
+			}
+		case r < 94:
+			op = "configure"
+			c := randCfg(name)
+			s.cfg = c
+			mustConfigure(t, db, c)
+		case r < 98:
+			op = "reopen"
+			if err := db.Close(); err != nil {
+				t.Fatal(err)
+			}
+			db = openAt(t, path, opts)
+		default:
+			op = "compact"
+			if err := db.Compact(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		compareModel(t, step, op, db, m, step%50 == 0)
+	}
+	compareModel(t, steps, "end", db, m, true)
+	var d Drops
+	for _, s := range m.streams {
+		d.Overflow += s.drops.Overflow
+		d.TTL += s.drops.TTL
+		d.Budget += s.drops.Budget
+	}
+	t.Logf("budget %d, drops %+v, errors %v", opts.DiskBudget, d, errs)
+}
+
+func compareEntries(t *testing.T, step int, name string, got []Entry, want []mEntry) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("step %d %s: %d entries, model %d (%v)", step, name, len(got), len(want), seqs(got))
+	}
+	for i := range got {
+		if got[i].Seq != want[i].seq || string(got[i].Data) != string(want[i].data) {
+			t.Fatalf("step %d %s entry %d: (%d %q), model (%d %q)", step, name, i, got[i].Seq, got[i].Data, want[i].seq, want[i].data)
+		}
+	}
+}
+
+func compareModel(t *testing.T, step int, op string, db *DB, m *model, full bool) {
+	t.Helper()
+	st := db.Stats()
+	if st.LiveBytes != m.total() {
+		t.Fatalf("step %d (%s): live bytes %d, model %d", step, op, st.LiveBytes, m.total())
+	}
+	for _, ss := range st.Streams {
+		s := m.streams[ss.Config.Name]
+		first := s.next
+		var oldest time.Time
+		if len(s.entries) > 0 {
+			first, oldest = s.entries[0].seq, time.Unix(0, s.entries[0].at)
+		}
+		if ss.Depth != int64(len(s.entries)) || ss.Bytes != s.bytes() || ss.NextSeq != s.next ||
+			ss.FirstSeq != first || ss.AckedSeq != s.acked || ss.Drops != s.drops || !ss.Oldest.Equal(oldest) {
+			t.Fatalf("step %d (%s) stream %s:\n got   %+v\n model depth=%d bytes=%d first=%d next=%d acked=%d drops=%+v oldest=%v",
+				step, op, ss.Config.Name, ss, len(s.entries), s.bytes(), first, s.next, s.acked, s.drops, oldest)
+		}
+		if !full {
+			continue
+		}
+		compareEntries(t, step, ss.Config.Name, readAll(t, db, ss.Config.Name), s.entries)
+		gaps, err := db.Gaps(ss.Config.Name)
+		if err != nil || len(gaps) != len(s.gaps) {
+			t.Fatalf("step %d %s: %d gaps (%v), model %d", step, ss.Config.Name, len(gaps), err, len(s.gaps))
+		}
+		for i := range gaps {
+			g, w := gaps[i], s.gaps[i]
+			if g.From != w.From || g.To != w.To || g.Count != w.Count || g.Reason != w.Reason || !g.At.Equal(w.At) {
+				t.Fatalf("step %d %s gap %d: %+v, model %+v", step, ss.Config.Name, i, g, w)
+			}
+		}
+	}
+}

@@ -1,0 +1,181 @@
+package buffer
+
+import (
+	"fmt"
+	"log/slog"
+	"time"
+)
+
+// Options configures Open. A zero field means its documented default.
+type Options struct {
+	// CommitWindow is the longest a queued write waits for others to join
+	// its transaction. Default 2ms. A commit starts when the window ends or
+	// MaxBatch records are queued, and also early, once every write call in
+	// progress has joined the batch and as many calls as joined the previous
+	// commit have (or none arrived for 100µs): waiting longer could only add
+	// latency, since nobody else is about to join.
+	CommitWindow time.Duration
+
+	// MaxBatch is the number of records after which a commit starts without
+	// waiting for the window. Default 1024. A single larger Append is still
+	// committed whole, in its own transaction.
+	MaxBatch int
+
+	// DiskBudget bounds the payload bytes held across all streams. Default 0,
+	// unlimited. When an Append would exceed it, entries are evicted from the
+	// drop-oldest streams whose priority is not above the appending stream's,
+	// lowest priority first (ties by name); if that is not enough, Append
+	// fails with ErrDiskBudget. Reject-new streams are never evicted.
+	DiskBudget int64
+
+	// MaxFileSize is a hard bound on the file size in bytes (bbolt's MaxSize);
+	// commits that would grow the file beyond it fail with ErrDiskBudget.
+	// Default 0, unlimited.
+	MaxFileSize int64
+
+	// QuarantineMax bounds the quarantine; the oldest item is dropped (and
+	// counted in Stats.QuarantineDropped) to make room. Default 1000.
+	QuarantineMax int
+
+	// GapHistory bounds the gap records kept per stream for Gaps; the oldest
+	// is dropped first. Default 1000.
+	GapHistory int
+
+	// GapEncoder, when set, makes every drop (overflow, TTL, budget, lost
+	// store) also append a gap event produced by this function to the same
+	// stream, in the same transaction, with its own new seq. It may be called
+	// more than once per drop while the store sizes the drop, and must be a
+	// pure function of its arguments. Default nil: gaps are only counted and
+	// recorded for Gaps.
+	GapEncoder func(stream string, seq uint64, g Gap) ([]byte, error)
+
+	// Now is the clock used for append times, TTL and ages. Default time.Now.
+	Now func() time.Time
+
+	// Logger receives the store's logs, with component=buffer. Default
+	// slog.Default().
+	Logger *slog.Logger
+
+	// SweepInterval is how often the background goroutine enforces MaxAge and
+	// checks for automatic compaction. Default 1s.
+	SweepInterval time.Duration
+
+	// CompactRatio triggers automatic compaction when the file is more than
+	// CompactRatio times the bytes bbolt has in use (and at least
+	// CompactMinSize). Default 4; negative disables automatic compaction.
+	CompactRatio float64
+
+	// CompactMinSize is the file size below which automatic compaction never
+	// runs. Default 32 MiB.
+	CompactMinSize int64
+
+	// LockTimeout is how long Open waits for another process's lock before
+	// failing with ErrLocked. Default 1s.
+	LockTimeout time.Duration
+
+	// ReadOnly opens the file for inspection (field tool): shared lock, no
+	// boot increment, no background goroutine, no move-aside; writes fail with
+	// ErrReadOnly. Default false.
+	ReadOnly bool
+
+	// NoMoveAside makes Open return ErrCorrupt instead of moving a bad file
+	// aside and starting a fresh one. Default false.
+	NoMoveAside bool
+}
+
+// DefaultOptions are the options used when Open is passed nil.
+var DefaultOptions = &Options{
+	CommitWindow:   2 * time.Millisecond,
+	MaxBatch:       1024,
+	QuarantineMax:  1000,
+	GapHistory:     1000,
+	SweepInterval:  time.Second,
+	CompactRatio:   4,
+	CompactMinSize: 32 << 20,
+	LockTimeout:    time.Second,
+}
+
+// withDefaults returns a copy of o with zero fields set to their defaults.
+func (o *Options) withDefaults() (Options, error) {
+	var r Options
+	if o != nil {
+		r = *o
+	}
+	d := DefaultOptions
+	if r.CommitWindow == 0 {
+		r.CommitWindow = d.CommitWindow
+	}
+	if r.MaxBatch == 0 {
+		r.MaxBatch = d.MaxBatch
+	}
+	if r.QuarantineMax == 0 {
+		r.QuarantineMax = d.QuarantineMax
+	}
+	if r.GapHistory == 0 {
+		r.GapHistory = d.GapHistory
+	}
+	if r.SweepInterval == 0 {
+		r.SweepInterval = d.SweepInterval
+	}
+	if r.CompactRatio == 0 {
+		r.CompactRatio = d.CompactRatio
+	}
+	if r.CompactMinSize == 0 {
+		r.CompactMinSize = d.CompactMinSize
+	}
+	if r.LockTimeout == 0 {
+		r.LockTimeout = d.LockTimeout
+	}
+	if r.Now == nil {
+		r.Now = time.Now
+	}
+	if r.Logger == nil {
+		r.Logger = slog.Default()
+	}
+	r.Logger = r.Logger.With("component", "buffer")
+	if r.CommitWindow < 0 || r.MaxBatch < 0 || r.DiskBudget < 0 || r.MaxFileSize < 0 ||
+		r.QuarantineMax < 0 || r.GapHistory < 0 || r.SweepInterval < 0 || r.LockTimeout < 0 {
+		return r, fmt.Errorf("%w: negative option", ErrInvalid)
+	}
+	return r, nil
+}
+
+// Policy is what a stream does when an Append would exceed its limits.
+type Policy string
+
+const (
+	// PolicyRejectNew fails the Append with ErrStreamFull; nothing is dropped.
+	PolicyRejectNew Policy = "reject-new"
+	// PolicyDropOldest drops the oldest entries to make room, recording a gap.
+	PolicyDropOldest Policy = "drop-oldest"
+)
+
+// StreamConfig is a stream's identity and limits. Zero limits are unlimited.
+type StreamConfig struct {
+	Name      string        // 1..200 bytes, no NUL
+	Priority  int           // higher = more important (evicted later)
+	MaxBytes  int64         // payload bytes held; 0 = unlimited
+	MaxEvents int64         // entries held; 0 = unlimited
+	MaxAge    time.Duration // TTL from append time; 0 = forever
+	Overflow  Policy        // "" means PolicyRejectNew
+}
+
+func (c *StreamConfig) validate() error {
+	if c.Overflow == "" {
+		c.Overflow = PolicyRejectNew
+	}
+	switch {
+	case c.Name == "" || len(c.Name) > 200:
+		return fmt.Errorf("%w: stream name must be 1..200 bytes", ErrInvalid)
+	case c.MaxBytes < 0 || c.MaxEvents < 0 || c.MaxAge < 0:
+		return fmt.Errorf("%w: stream %q: negative limit", ErrInvalid, c.Name)
+	case c.Overflow != PolicyRejectNew && c.Overflow != PolicyDropOldest:
+		return fmt.Errorf("%w: stream %q: unknown overflow policy %q", ErrInvalid, c.Name, c.Overflow)
+	}
+	for i := 0; i < len(c.Name); i++ {
+		if c.Name[i] == 0 {
+			return fmt.Errorf("%w: stream name contains NUL", ErrInvalid)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,81 @@
+package buffer
+
+import (
+	"fmt"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Entry is one stored event. Data is a copy, safe to keep.
+type Entry struct {
+	Seq  uint64
+	Data []byte
+}
+
+type viewTx struct{ tx *bolt.Tx }
+
+// view runs f in a read transaction, guarded against a concurrent Compact
+// swap, Close, and bbolt panics on a corrupt file.
+func (db *DB) view(f func(v *viewTx) error) error {
+	db.swapMu.RLock()
+	defer db.swapMu.RUnlock()
+	if db.bolt == nil {
+		return ErrClosed
+	}
+	return db.guard(func() error {
+		return db.bolt.View(func(tx *bolt.Tx) error { return f(&viewTx{tx}) })
+	})
+}
+
+// Read returns up to max entries of the stream with seq > after, in seq
+// order. It does not block and reads only the entries it returns.
+func (db *DB) Read(stream string, after uint64, max int) ([]Entry, error) {
+	db.stateMu.RLock()
+	st, ok := db.streams[stream]
+	var depth int64
+	if ok {
+		depth = st.count()
+	}
+	db.stateMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownStream, stream)
+	}
+	if max <= 0 {
+		return nil, nil
+	}
+	out := make([]Entry, 0, min(int64(max), depth))
+	err := db.view(func(v *viewTx) error {
+		b := db.dataBucket(v.tx, stream)
+		if b == nil {
+			return fmt.Errorf("%w: %q", ErrUnknownStream, stream)
+		}
+		c := b.Cursor()
+		for k, val := c.Seek(seqKey(after + 1)); k != nil && len(out) < max; k, val = c.Next() {
+			out = append(out, Entry{Seq: keySeq(k), Data: append([]byte{}, val[entryHeader:]...)})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// Notify returns the stream's wake-up channel (capacity 1). After each commit
+// that added entries to the stream it receives a value if it has room, so a
+// reader loops "read until empty, then wait". The channel may be asked for
+// before the stream exists. Close closes it.
+func (db *DB) Notify(stream string) <-chan struct{} {
+	db.notifyMu.Lock()
+	defer db.notifyMu.Unlock()
+	ch, ok := db.notifyCh[stream]
+	if !ok {
+		ch = make(chan struct{}, 1)
+		if db.notifyClosed {
+			close(ch)
+		} else {
+			db.notifyCh[stream] = ch
+		}
+	}
+	return ch
+}

@@ -1,0 +1,121 @@
+package buffer
+
+import (
+	"sort"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// streamState is the in-memory copy of a stream's record. Committed states are
+// never modified in place: a transaction works on copies (stage) and publishes
+// them after the commit.
+type streamState struct {
+	cfg      StreamConfig
+	next     uint64 // next seq to assign
+	first    uint64 // seq of the oldest live entry; == next when empty
+	acked    uint64
+	bytes    int64 // payload bytes of live entries
+	oldestAt int64 // append time (unix ns) of entry first; 0 when empty
+	drops    Drops
+	gapN     int64
+}
+
+func (s *streamState) count() int64 { return int64(s.next - s.first) }
+
+func (s *streamState) record() streamRecord {
+	return streamRecord{Config: s.cfg, Next: s.next, First: s.first, Acked: s.acked,
+		Bytes: s.bytes, OldestAt: s.oldestAt, Drops: s.drops, GapN: s.gapN}
+}
+
+func fromRecord(r streamRecord) *streamState {
+	return &streamState{cfg: r.Config, next: r.Next, first: r.First, acked: r.Acked,
+		bytes: r.Bytes, oldestAt: r.OldestAt, drops: r.Drops, gapN: r.GapN}
+}
+
+// stage is one write transaction's view: the bbolt tx plus copies of the
+// states it changed. Only the committer goroutine uses it.
+type stage struct {
+	db      *DB
+	tx      *bolt.Tx
+	now     time.Time
+	streams map[string]*streamState // touched copies
+	store   storeRecord
+	total   int64 // live payload bytes across streams
+	dirty   bool  // store record changed
+	notify  map[string]bool
+	buckets map[string]*bolt.Bucket
+}
+
+func (db *DB) newStage(tx *bolt.Tx) *stage {
+	return &stage{db: db, tx: tx, now: db.opts.Now(), streams: map[string]*streamState{},
+		store: db.store, total: db.total, notify: map[string]bool{}, buckets: map[string]*bolt.Bucket{}}
+}
+
+// stream returns the staged copy of a stream, or nil if it does not exist.
+func (s *stage) stream(name string) *streamState {
+	if st, ok := s.streams[name]; ok {
+		return st
+	}
+	c, ok := s.db.streams[name]
+	if !ok {
+		return nil
+	}
+	cp := *c
+	s.streams[name] = &cp
+	return &cp
+}
+
+// names returns all stream names, sorted.
+func (s *stage) names() []string {
+	var out []string
+	for n := range s.db.streams {
+		out = append(out, n)
+	}
+	for n := range s.streams {
+		if _, ok := s.db.streams[n]; !ok {
+			out = append(out, n)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// data returns the stream's data bucket in this transaction.
+func (s *stage) data(name string) *bolt.Bucket {
+	b, ok := s.buckets[name]
+	if !ok {
+		b = s.db.dataBucket(s.tx, name)
+		if b != nil {
+			b.FillPercent = 1.0 // append-only keys: pack pages
+		}
+		s.buckets[name] = b
+	}
+	return b
+}
+
+// flush writes the records of every touched stream and the store record.
+func (s *stage) flush() error {
+	sb := s.tx.Bucket(bktStreams)
+	for name, st := range s.streams {
+		if err := putJSON(sb, []byte(name), st.record()); err != nil {
+			return err
+		}
+	}
+	if s.dirty {
+		return putJSON(s.tx.Bucket(bktMeta), keyStore, s.store)
+	}
+	return nil
+}
+
+// publish makes the staged states the committed ones.
+func (s *stage) publish() {
+	db := s.db
+	db.stateMu.Lock()
+	for name, st := range s.streams {
+		db.streams[name] = st
+	}
+	db.store = s.store
+	db.total = s.total
+	db.stateMu.Unlock()
+}

@@ -1,0 +1,59 @@
+package buffer
+
+import (
+	"os"
+	"sort"
+	"time"
+)
+
+// Stats is a point-in-time summary, computed from counters without reading
+// any entry.
+type Stats struct {
+	Streams           []StreamStats // sorted by name
+	LiveBytes         int64         // payload bytes across streams (what DiskBudget bounds)
+	FileSize          int64
+	Boot              uint64
+	Recovered         uint64 // times a bad file was moved aside and replaced by this one
+	Quarantined       int64
+	QuarantineDropped uint64
+	Compactions       uint64 // since Open
+}
+
+// StreamStats describes one stream.
+type StreamStats struct {
+	Config     StreamConfig
+	Depth      int64 // entries held
+	Bytes      int64 // payload bytes held
+	Oldest     time.Time
+	OldestAge  time.Duration // from the append time of the oldest entry; 0 when empty
+	FirstSeq   uint64        // oldest held seq (== NextSeq when empty)
+	NextSeq    uint64        // seq the next entry will get
+	AckedSeq   uint64        // highest seq acknowledged
+	Drops      Drops
+	GapRecords int64 // gaps held in the history
+}
+
+// Stats returns the current counters. It never reads the data.
+func (db *DB) Stats() Stats {
+	now := db.opts.Now()
+	db.stateMu.RLock()
+	s := Stats{LiveBytes: db.total, Boot: db.store.Boot, Recovered: db.store.Recovered,
+		Quarantined: db.store.QCount, QuarantineDropped: db.store.QDropped,
+		Compactions: db.compactions.Load()}
+	for name, st := range db.streams {
+		ss := StreamStats{Config: st.cfg, Depth: st.count(), Bytes: st.bytes, FirstSeq: st.first,
+			NextSeq: st.next, AckedSeq: st.acked, Drops: st.drops, GapRecords: st.gapN}
+		ss.Config.Name = name
+		if st.count() > 0 {
+			ss.Oldest = unixTime(st.oldestAt)
+			ss.OldestAge = max(0, now.Sub(ss.Oldest))
+		}
+		s.Streams = append(s.Streams, ss)
+	}
+	db.stateMu.RUnlock()
+	sort.Slice(s.Streams, func(i, j int) bool { return s.Streams[i].Config.Name < s.Streams[j].Config.Name })
+	if fi, err := os.Stat(db.path); err == nil {
+		s.FileSize = fi.Size()
+	}
+	return s
+}
