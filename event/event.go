@@ -11,8 +11,9 @@ const (
 	KindGap     = "gap"
 )
 
-// Event is one envelope of the wire contract (see schema/event.cddl). The
-// identity of an event everywhere is (Gateway, Stream, Seq).
+// Event is one envelope of the wire contract (see event.cddl). The identity
+// of an event everywhere is (Gateway, Stream, Seq). Encode it with Marshal,
+// decode it with Unmarshal; the struct tags name the CBOR keys.
 type Event struct {
 	Gateway  string         `cbor:"gateway"`
 	Stream   string         `cbor:"stream"`

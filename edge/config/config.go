@@ -12,6 +12,8 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/edgegw/gateway/drivers"
+	"github.com/edgegw/gateway/drivers/mqttbroker"
+	"github.com/edgegw/gateway/uplink"
 )
 
 // Config is the whole gateway configuration file.
@@ -20,12 +22,12 @@ type Config struct {
 	Buffer  Buffer   `yaml:"buffer"`
 	Streams []Stream `yaml:"streams"`
 	Sources []Source `yaml:"sources"`
-	// Broker is the embedded MQTT broker (drivers/mqttbroker); off when absent.
-	Broker *yaml.Node `yaml:"broker"`
-	// Uplink is the Pulsar connection (package uplink's Options).
-	Uplink yaml.Node `yaml:"uplink"`
-	HTTP   HTTP      `yaml:"http"`
-	Log    Log       `yaml:"log"`
+	// Broker is the embedded MQTT broker; off when absent.
+	Broker *mqttbroker.Config `yaml:"broker"`
+	// Uplink is the Pulsar connection.
+	Uplink uplink.Options `yaml:"uplink"`
+	HTTP   HTTP           `yaml:"http"`
+	Log    Log            `yaml:"log"`
 
 	root *yaml.Node
 }
@@ -100,8 +102,9 @@ func Defaults() *Config {
 			CommitWindow: Duration(2e6),
 			MaxBatch:     1024,
 		},
-		HTTP: HTTP{Listen: "127.0.0.1:9108"},
-		Log:  Log{Level: "info", Format: "text"},
+		Uplink: uplink.DefaultOptions(),
+		HTTP:   HTTP{Listen: "127.0.0.1:9108"},
+		Log:    Log{Level: "info", Format: "text"},
 	}
 }
 
@@ -264,6 +267,14 @@ func (c *Config) Validate() error {
 			}
 		}
 		s.Parsed = cfg
+	}
+	if c.Broker != nil {
+		if err := c.Broker.Validate(); err != nil {
+			es = append(es, c.driverErrors("broker", err)...)
+		}
+	}
+	if err := c.Uplink.Validate(); err != nil {
+		es = append(es, c.driverErrors("uplink", err)...)
 	}
 	if len(es) > 0 {
 		sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })

@@ -57,6 +57,9 @@ sources:
     fake:
       topic: a/b
       inner: {depth: 3}
+uplink:
+  service_url: pulsar://127.0.0.1:6650
+  admin_url: http://127.0.0.1:8080
 `
 
 func TestParseGood(t *testing.T) {
@@ -73,6 +76,9 @@ func TestParseGood(t *testing.T) {
 	fc, ok := c.Sources[0].Parsed.(*fakeCfg)
 	if !ok || fc.Topic != "a/b" || fc.QoS != 1 || fc.Inner.Depth != 3 {
 		t.Fatalf("driver config %+v", c.Sources[0].Parsed)
+	}
+	if c.Uplink.Compression != "lz4" || c.Uplink.ServiceURL != "pulsar://127.0.0.1:6650" {
+		t.Fatalf("uplink %+v", c.Uplink)
 	}
 	if c.HTTP.Listen != "127.0.0.1:9108" {
 		t.Fatalf("http default %q", c.HTTP.Listen)
@@ -93,6 +99,8 @@ func TestParseErrorsNameFieldAndLine(t *testing.T) {
 		{"missing id", "  id: dock-gw-01\n", "", "gateway.id: required"},
 		{"unknown driver", "driver: fake", "driver: modbus", `line 18: sources[0].driver: "modbus" is not a known driver`},
 		{"settings under wrong key", "    fake:\n", "    mqtt:\n", `line 19: sources[0].mqtt: unknown field`},
+		{"uplink error", "service_url: pulsar://127.0.0.1:6650", "service_url: http//nope", "line 23: uplink.service_url:"},
+		{"uplink unknown key", "  admin_url:", "  admin_uri:", "field admin_uri not found"},
 		{"duplicate stream", "name: telemetry", "name: scans", `line 13: streams[1].name: stream "scans" is defined twice`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

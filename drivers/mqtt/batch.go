@@ -1,0 +1,216 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/edgegw/gateway/drivers"
+	"github.com/edgegw/gateway/event"
+)
+
+// Retry waits when the sink refuses a batch (ErrFull or another error).
+const (
+	retryMin = 10 * time.Millisecond
+	retryMax = 2 * time.Second
+)
+
+// work is the batcher: the only reader of queue, so events reach the sink
+// in the order the broker delivered them. It collects a batch, commits it
+// (Quarantine for the bad, one Emit for the good), then acks every message
+// of the batch in order. It returns when ctx ends.
+func (d *Driver) work(ctx context.Context, queue <-chan item, sink drivers.Sink) {
+	batch := make([]item, 0, d.cfg.AckBatch)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		select {
+		case it := <-queue:
+			batch = append(batch, it)
+		case <-ctx.Done():
+			return
+		}
+		batch = d.fill(ctx, queue, batch, timer)
+		if !d.commit(ctx, sink, batch) {
+			return
+		}
+		for _, it := range batch {
+			it.msg.ack()
+		}
+		d.stats.acked.Add(uint64(len(batch)))
+		d.stats.pending.Add(-int64(len(batch)))
+		clear(batch)
+		batch = batch[:0]
+	}
+}
+
+// fill adds to batch what is already queued, then waits for more until the
+// batch is full, the broker can send no more (BrokerInflight messages of QoS
+// 1/2 held), or AckWindow has passed since the first message arrived.
+func (d *Driver) fill(ctx context.Context, queue <-chan item, batch []item, timer *time.Timer) []item {
+	held := 0
+	for _, it := range batch {
+		if it.msg.qos > 0 {
+			held++
+		}
+	}
+	full := func() bool {
+		return len(batch) >= d.cfg.AckBatch || (d.cfg.BrokerInflight > 0 && held >= d.cfg.BrokerInflight)
+	}
+	add := func(it item) {
+		batch = append(batch, it)
+		if it.msg.qos > 0 {
+			held++
+		}
+	}
+drain:
+	for !full() {
+		select {
+		case it := <-queue:
+			add(it)
+		default:
+			break drain
+		}
+	}
+	wait := d.cfg.AckWindow - d.now().Sub(batch[0].recv)
+	if full() || wait <= 0 {
+		return batch
+	}
+	timer.Reset(wait)
+	defer timer.Stop()
+	for !full() {
+		select {
+		case it := <-queue:
+			add(it)
+		case <-timer.C:
+			return batch
+		case <-ctx.Done():
+			return batch
+		}
+	}
+	return batch
+}
+
+// pending is a parsed message of a batch: an event, or why it has none.
+type pending struct {
+	it  *item
+	ev  *event.Event
+	bad *reject
+}
+
+// commit makes the batch durable: quarantines what does not parse, emits the
+// rest as one batch, retrying until the sink takes it. It reports false
+// only when ctx ended first (nothing may then be acked).
+func (d *Driver) commit(ctx context.Context, sink drivers.Sink, batch []item) bool {
+	ps := make([]pending, len(batch))
+	for i := range batch {
+		ps[i] = d.parse(&batch[i])
+	}
+	var good []pending
+	for _, p := range ps {
+		if p.bad == nil {
+			good = append(good, p)
+			continue
+		}
+		if !d.quarantine(ctx, sink, p) {
+			return false
+		}
+	}
+	return d.emit(ctx, sink, good)
+}
+
+// parse matches the topic to the first subscription that covers it and
+// parses the payload.
+func (d *Driver) parse(it *item) pending {
+	m := &it.msg
+	if lim := int(d.cfg.MaxPayload); len(m.payload) > lim {
+		return pending{it: it, bad: rejectf(ReasonOversize, "%d bytes > max_payload %d (first %d kept)", len(m.payload), lim, lim)}
+	}
+	for _, s := range d.subs {
+		if vals, ok := s.pat.match(m.topic); ok {
+			ev, bad := s.parse(m.topic, vals, m.payload, it.recv, d.cfg.DeviceTime)
+			return pending{it: it, ev: ev, bad: bad}
+		}
+	}
+	return pending{it: it, bad: rejectf(ReasonUnsubscribed, "topic %q matches no subscription (a filter left in the persistent session?)", clip(m.topic))}
+}
+
+func (d *Driver) quarantine(ctx context.Context, sink drivers.Sink, p pending) bool {
+	payload := p.it.msg.payload
+	if lim := int(d.cfg.MaxPayload); len(payload) > lim {
+		payload = payload[:lim]
+	}
+	reason := p.bad.String()
+	b := backoff{min: retryMin, max: retryMax}
+	for {
+		err := sink.Quarantine(ctx, p.it.msg.topic, payload, reason)
+		if err == nil {
+			d.stats.quarantine(p.bad.reason)
+			d.log.Warn("payload quarantined", "topic", clip(p.it.msg.topic), "reason", reason)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		d.stats.emitErrors.Add(1)
+		d.log.Error("quarantine failed; retrying", "err", err)
+		if !b.sleep(ctx) {
+			return false
+		}
+	}
+}
+
+// emit hands the events to the sink as one batch and retries until it takes
+// them. ErrFull pauses ingest: the batcher takes nothing more from the queue,
+// so nothing more is acked and the broker holds the rest. If the sink says a
+// batch holds an invalid event (event.ErrInvalid), the events go one by one
+// and the invalid ones are quarantined.
+func (d *Driver) emit(ctx context.Context, sink drivers.Sink, ps []pending) bool {
+	if len(ps) == 0 {
+		return true
+	}
+	evs := make([]*event.Event, len(ps))
+	for i, p := range ps {
+		evs[i] = p.ev
+	}
+	b := backoff{min: retryMin, max: retryMax}
+	for {
+		err := sink.Emit(ctx, evs)
+		if err == nil {
+			if d.stats.paused.Swap(false) {
+				d.log.Info("sink accepts events again; ingest resumed")
+			}
+			d.stats.accepted.Add(uint64(len(evs)))
+			d.stats.batches.Add(1)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		switch {
+		case errors.Is(err, event.ErrInvalid) && len(ps) > 1:
+			for _, p := range ps {
+				if !d.emit(ctx, sink, []pending{p}) {
+					return false
+				}
+			}
+			return true
+		case errors.Is(err, event.ErrInvalid):
+			p := ps[0]
+			p.bad = rejectf(ReasonInvalidEvent, "%v", err)
+			return d.quarantine(ctx, sink, p)
+		case errors.Is(err, drivers.ErrFull):
+			d.stats.fullRetries.Add(1)
+			if !d.stats.paused.Swap(true) {
+				d.log.Warn("stream full; ingest paused, the broker holds new messages", "stream", evs[0].Stream)
+			}
+		default:
+			d.stats.emitErrors.Add(1)
+			d.log.Error("emit failed; retrying", "err", fmt.Errorf("%d events: %w", len(evs), err))
+		}
+		if !b.sleep(ctx) {
+			return false
+		}
+	}
+}

@@ -1,0 +1,245 @@
+package mqtt
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/edgegw/gateway/drivers"
+)
+
+// Driver is one MQTT input: a persistent-session subscriber that turns
+// messages into events and acknowledges them only after the sink committed
+// them. New starts nothing; Run runs it.
+type Driver struct {
+	cfg       Config
+	subs      []*sub
+	log       *slog.Logger
+	opts      clientOptions // without the callbacks, which Run sets
+	newClient newClientFunc
+	now       func() time.Time
+	running   atomic.Bool
+	stats     counters
+}
+
+var _ drivers.Driver = (*Driver)(nil)
+
+func init() {
+	drivers.Register("mqtt", drivers.Registration{
+		NewConfig: func() any { return NewConfig() },
+		New: func(cfg any, env drivers.Env) (drivers.Driver, error) {
+			c, ok := cfg.(*Config)
+			if !ok {
+				return nil, fmt.Errorf("mqtt: config is %T, want *mqtt.Config", cfg)
+			}
+			return New(c, env)
+		},
+	})
+}
+
+// New validates cfg, reads the password and TLS files, and returns a driver
+// ready to Run. env.Gateway gives the default client ID.
+func New(cfg *Config, env drivers.Env) (*Driver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("mqtt: invalid config: %w", err)
+	}
+	d := &Driver{cfg: *cfg, log: env.Logger, newClient: newPahoClient, now: time.Now}
+	if d.log == nil {
+		d.log = slog.Default().With("component", "mqtt")
+	}
+	setPahoLogger(d.log)
+	for i, s := range cfg.Subscriptions {
+		c, err := compileSub(s)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt: subscriptions[%d]: %w", i, err)
+		}
+		d.subs = append(d.subs, c)
+	}
+	id := cfg.ClientID
+	if id == "" {
+		if env.Gateway == "" {
+			return nil, errors.New("mqtt: client_id is empty and there is no gateway ID to derive it from")
+		}
+		id = "edgegw-" + env.Gateway
+	}
+	password := cfg.Password
+	if password == "" && cfg.PasswordFile != "" {
+		b, err := os.ReadFile(cfg.PasswordFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt: password_file: %w", err)
+		}
+		password = strings.TrimRight(string(b), "\r\n")
+	}
+	tlsConf, err := cfg.tlsConfig()
+	if err != nil {
+		return nil, err
+	}
+	d.opts = clientOptions{
+		brokers: slices.Clone(cfg.Brokers), clientID: id, username: cfg.Username, password: password,
+		tls: tlsConf, keepAlive: cfg.KeepAlive, connectTimeout: cfg.ConnectTimeout, reconnectMax: cfg.ReconnectMax,
+	}
+	return d, nil
+}
+
+// ClientID is the MQTT client ID the driver's session uses.
+func (d *Driver) ClientID() string { return d.opts.clientID }
+
+// tlsConfig builds the TLS settings when a broker needs them.
+func (c *Config) tlsConfig() (*tls.Config, error) {
+	secure := false
+	for _, b := range c.Brokers {
+		if u, err := url.Parse(b); err == nil && slices.Contains([]string{"ssl", "tls", "mqtts", "wss"}, u.Scheme) {
+			secure = true
+		}
+	}
+	if !secure {
+		return nil, nil
+	}
+	t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.TLS.ServerName, InsecureSkipVerify: c.TLS.InsecureSkipVerify} //nolint:gosec // opt-in, documented as for tests
+	if c.TLS.CAFile != "" {
+		pem, err := os.ReadFile(c.TLS.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt: tls.ca_file: %w", err)
+		}
+		t.RootCAs = x509.NewCertPool()
+		if !t.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqtt: tls.ca_file: no PEM certificate in %s", c.TLS.CAFile)
+		}
+	}
+	if c.TLS.CertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqtt: tls.cert_file/key_file: %w", err)
+		}
+		t.Certificates = []tls.Certificate{cert}
+	}
+	return t, nil
+}
+
+// item is a received message waiting for the batcher.
+type item struct {
+	msg  message
+	recv time.Time
+}
+
+// Run connects (retrying with backoff), subscribes, and turns messages into
+// events until ctx ends; then it disconnects and returns nil. Messages not
+// yet committed are not acknowledged, so the broker redelivers them to the
+// next session. Run may be called again after it returned (the same
+// client ID resumes the session), but not concurrently.
+func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
+	if !d.running.CompareAndSwap(false, true) {
+		return errors.New("mqtt: Run is already running")
+	}
+	defer d.running.Store(false)
+	queue := make(chan item, d.cfg.MaxPending)
+	done := make(chan struct{}) // closed when the batcher has stopped
+	opts := d.opts
+	opts.onMessage = func(m message) {
+		d.stats.received.Add(1)
+		d.stats.pending.Add(1)
+		if m.dup {
+			d.stats.redelivered.Add(1)
+		}
+		select {
+		case queue <- item{msg: m, recv: d.now()}:
+		case <-done: // shutting down: not acked, the broker keeps it
+			d.stats.pending.Add(-1)
+		}
+	}
+	var cl client
+	opts.onConnect = func() {
+		d.stats.connects.Add(1)
+		d.subscribe(ctx, cl)
+	}
+	opts.onLost = func(err error) {
+		d.stats.lost.Add(1)
+		d.log.Warn("connection lost; reconnecting", "err", err)
+	}
+	cl = d.newClient(opts)
+	if !d.connect(ctx, cl) {
+		return nil
+	}
+	d.work(ctx, queue, sink)
+	close(done)
+	cl.Disconnect(250 * time.Millisecond)
+	return nil
+}
+
+// connect makes the first connection, retrying with backoff up to
+// ReconnectMax; later reconnections are the client's. It reports false when
+// ctx ended first.
+func (d *Driver) connect(ctx context.Context, cl client) bool {
+	b := backoff{min: time.Second, max: d.cfg.ReconnectMax}
+	for {
+		err := cl.Connect(ctx)
+		if err == nil {
+			d.log.Info("connected", "client_id", d.opts.clientID, "brokers", d.opts.brokers)
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		d.log.Error("connect failed; retrying", "err", err, "retry_in", b.next())
+		if !b.sleep(ctx) {
+			return false
+		}
+	}
+}
+
+// subscribe (re)subscribes every filter. With a persistent session the
+// broker already has them; doing it again is harmless and covers a broker
+// that lost its state.
+func (d *Driver) subscribe(ctx context.Context, cl client) {
+	filters := make(map[string]byte, len(d.subs))
+	for _, s := range d.subs {
+		filters[s.pat.filter] = s.qos
+	}
+	sctx, cancel := context.WithTimeout(ctx, d.cfg.ConnectTimeout)
+	defer cancel()
+	refused, err := cl.Subscribe(sctx, filters)
+	if err != nil {
+		if ctx.Err() == nil {
+			d.log.Error("subscribe failed", "err", err)
+		}
+		return
+	}
+	d.stats.subs.Add(1)
+	if len(refused) > 0 {
+		d.stats.subRefused.Add(uint64(len(refused)))
+		d.log.Error("broker refused subscriptions (check its ACL)", "filters", refused)
+	}
+}
+
+// backoff doubles a wait from min to max.
+type backoff struct{ min, max, cur time.Duration }
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		return b.min
+	}
+	return b.cur
+}
+
+// sleep waits the next interval; false when ctx ended.
+func (b *backoff) sleep(ctx context.Context) bool {
+	d := b.next()
+	b.cur = min(2*d, b.max)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}

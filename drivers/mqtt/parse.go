@@ -1,0 +1,215 @@
+package mqtt
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/edgegw/gateway/event"
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Quarantine reasons: the keys of Stats.Quarantined, and the first word of
+// the reason given to Sink.Quarantine.
+const (
+	ReasonOversize     = "oversize"      // payload above max_payload
+	ReasonEmpty        = "empty"         // empty payload
+	ReasonMalformed    = "malformed"     // not JSON / CBOR / UTF-8 text
+	ReasonNotObject    = "not_object"    // JSON or CBOR, but not a map
+	ReasonMissingField = "missing_field" // no barcode for a scan, no value for a reading
+	ReasonBadField     = "bad_field"     // a mapped field of the wrong type
+	ReasonUnsubscribed = "unsubscribed"  // topic matches no configured subscription
+	ReasonInvalidEvent = "invalid_event" // the sink refused the event as invalid
+)
+
+// reject is why a payload could not become an event.
+type reject struct{ reason, detail string }
+
+func (r *reject) String() string { return r.reason + ": " + r.detail }
+
+func rejectf(reason, format string, args ...any) *reject {
+	return &reject{reason: reason, detail: fmt.Sprintf(format, args...)}
+}
+
+// payloadDec decodes CBOR payloads: maps with text keys, bounded.
+var payloadDec = func() cbor.DecMode {
+	m, err := cbor.DecOptions{
+		DupMapKey:        cbor.DupMapKeyEnforcedAPF,
+		MaxNestedLevels:  16,
+		MaxArrayElements: 4096,
+		MaxMapPairs:      4096,
+		DefaultMapType:   mapType,
+		IntDec:           cbor.IntDecConvertNone,
+		UTF8:             cbor.UTF8RejectInvalid,
+	}.DecMode()
+	if err != nil {
+		panic(err)
+	}
+	return m
+}()
+
+// parse turns one message of this subscription into an event, stamped with
+// everything the driver knows (not Gateway, Seq, Boot, Mono).
+func (s *sub) parse(topic string, vals map[string]string, payload []byte, recv time.Time, dt DeviceTimeConfig) (*event.Event, *reject) {
+	if !utf8.ValidString(topic) {
+		return nil, rejectf(ReasonMalformed, "topic is not valid UTF-8")
+	}
+	src := s.source.render(topic, vals)
+	if src == "" {
+		src = topic
+	}
+	ev := &event.Event{Stream: s.stream, Source: src, Kind: s.kind, Time: recv, Received: recv}
+	attrs := make(map[string]any, len(vals)+4)
+	for k, v := range vals {
+		attrs[k] = v
+	}
+	if len(payload) == 0 && s.format != FormatRaw {
+		return nil, rejectf(ReasonEmpty, "empty payload")
+	}
+	switch s.format {
+	case FormatText:
+		if r := s.parseText(payload, attrs); r != nil {
+			return nil, r
+		}
+	case FormatJSON, FormatCBOR:
+		obj, r := decodeObject(payload, s.format)
+		if r != nil {
+			return nil, r
+		}
+		if r := s.mapFields(obj, attrs, ev, recv, dt); r != nil {
+			return nil, r
+		}
+	}
+	if s.keepRaw && len(payload) > 0 {
+		ev.Raw = payload
+	}
+	if len(attrs) > 0 {
+		ev.Attrs = attrs
+	}
+	return ev, nil
+}
+
+func (s *sub) parseText(payload []byte, attrs map[string]any) *reject {
+	if !utf8.Valid(payload) {
+		return rejectf(ReasonMalformed, "text payload is not valid UTF-8")
+	}
+	t := strings.TrimSpace(string(payload))
+	if t == "" {
+		return rejectf(ReasonEmpty, "blank text payload")
+	}
+	switch s.kind {
+	case event.KindScan:
+		attrs["barcode"] = t
+	case event.KindReading:
+		n, ok := number(t)
+		if !ok {
+			return rejectf(ReasonBadField, "reading %q is not a number", clip(t))
+		}
+		attrs["value"] = n
+	default:
+		attrs["text"] = t
+	}
+	return nil
+}
+
+func decodeObject(payload []byte, format string) (map[string]any, *reject) {
+	var v any
+	if format == FormatJSON {
+		dec := json.NewDecoder(bytes.NewReader(payload))
+		dec.UseNumber()
+		if err := dec.Decode(&v); err != nil {
+			return nil, rejectf(ReasonMalformed, "json: %v", err)
+		}
+		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+			return nil, rejectf(ReasonMalformed, "json: data after the value")
+		}
+	} else if err := payloadDec.Unmarshal(payload, &v); err != nil {
+		return nil, rejectf(ReasonMalformed, "cbor: %v", err)
+	}
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return nil, rejectf(ReasonNotObject, "payload is %T, want an object", v)
+	}
+	return obj, nil
+}
+
+// mapFields reads the mapped fields of obj into attrs and ev.Time.
+func (s *sub) mapFields(obj map[string]any, attrs map[string]any, ev *event.Event, recv time.Time, dt DeviceTimeConfig) *reject {
+	f := s.fields
+	for _, tf := range []struct{ path, attr string }{
+		{f.Barcode, "barcode"}, {f.Symbology, "symbology"}, {f.Unit, "unit"}, {f.Device, "device"},
+	} {
+		v, ok := lookup(obj, tf.path)
+		if !ok {
+			continue
+		}
+		t, ok := text(v)
+		if !ok {
+			return rejectf(ReasonBadField, "%s (%s) is %T, want text", tf.attr, tf.path, v)
+		}
+		if _, fromTopic := attrs[tf.attr]; !fromTopic && t != "" {
+			attrs[tf.attr] = t
+		}
+	}
+	if v, ok := lookup(obj, f.Value); ok {
+		n, ok := number(v)
+		if !ok {
+			return rejectf(ReasonBadField, "value (%s) is %T, want a number", f.Value, v)
+		}
+		attrs["value"] = n
+	}
+	switch {
+	case s.kind == event.KindScan && attrs["barcode"] == nil:
+		return rejectf(ReasonMissingField, "no barcode (field %q)", f.Barcode)
+	case s.kind == event.KindReading && attrs["value"] == nil:
+		return rejectf(ReasonMissingField, "no value (field %q)", f.Value)
+	}
+	if v, ok := lookup(obj, f.Time); ok {
+		applyDeviceTime(ev, attrs, v, f.TimeFormat, recv, dt)
+	}
+	for _, path := range f.Attrs {
+		if v, ok := lookup(obj, path); ok {
+			if a := attrValue(v); a != nil {
+				attrs[path] = a
+			}
+		}
+	}
+	return nil
+}
+
+// lookup follows a dotted path through nested objects. A nil value counts
+// as absent.
+func lookup(obj map[string]any, path string) (any, bool) {
+	if path == "" {
+		return nil, false
+	}
+	var cur any = obj
+	for part := range strings.SplitSeq(path, ".") {
+		m, ok := cur.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if cur, ok = m[part]; !ok {
+			return nil, false
+		}
+	}
+	return cur, cur != nil
+}
+
+// clip shortens s for a log line or a quarantine reason.
+func clip(s string) string {
+	if len(s) <= 64 {
+		return s
+	}
+	for i := 64; i > 0; i-- {
+		if utf8.RuneStart(s[i]) {
+			return s[:i] + "…"
+		}
+	}
+	return ""
+}

@@ -1,0 +1,195 @@
+package mqttbroker
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+
+	mochi "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
+	"github.com/mochi-mqtt/server/v2/listeners"
+)
+
+const (
+	deviceListener   = "devices"
+	internalListener = "internal"
+)
+
+// Broker is the embedded broker. New starts nothing; Start runs it; Close
+// stops it.
+type Broker struct {
+	cfg     Config
+	log     *slog.Logger
+	tls     *tls.Config
+	hook    *authHook
+	srv     *mochi.Server
+	devices *listeners.TCP
+	inner   *listeners.TCP
+
+	mu      sync.Mutex
+	started bool
+	closed  chan struct{}
+	once    sync.Once
+}
+
+// New validates cfg (zero fields get their defaults), reads the users'
+// password files and the TLS files, and generates the internal user's
+// password. It binds nothing.
+func New(cfg Config, logger *slog.Logger) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("mqttbroker: invalid config: %w", err)
+	}
+	cfg = cfg.withDefaults()
+	if logger == nil {
+		logger = slog.Default().With("component", "broker")
+	}
+	pass, err := internalSecret()
+	if err != nil {
+		return nil, err
+	}
+	h := &authHook{log: logger, users: map[string]*account{}, allowAnonymous: cfg.AllowAnonymous, anonymous: cfg.Anonymous, internalPass: pass}
+	for i, u := range cfg.Users {
+		a := &account{acl: u.ACL}
+		if u.PasswordHash != "" {
+			a.secret.hash, _ = parseHash(u.PasswordHash) // checked by Validate
+		} else {
+			b, err := os.ReadFile(u.PasswordFile)
+			if err != nil {
+				return nil, fmt.Errorf("mqttbroker: users[%d].password_file: %w", i, err)
+			}
+			b = trimSecret(b)
+			if len(b) == 0 {
+				return nil, fmt.Errorf("mqttbroker: users[%d].password_file: empty", i)
+			}
+			a.secret.plainSum = sha256.Sum256(b)
+		}
+		h.users[u.Username] = a
+	}
+	b := &Broker{cfg: cfg, log: logger, hook: h, closed: make(chan struct{})}
+	if cfg.TLS.CertFile != "" {
+		if b.tls, err = serverTLS(cfg.TLS); err != nil {
+			return nil, err
+		}
+	}
+	return b, nil
+}
+
+func serverTLS(c TLSConfig) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("mqttbroker: tls: %w", err)
+	}
+	t := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if c.ClientCAFile != "" {
+		pem, err := os.ReadFile(c.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("mqttbroker: tls.client_ca_file: %w", err)
+		}
+		t.ClientCAs = x509.NewCertPool()
+		if !t.ClientCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("mqttbroker: tls.client_ca_file: no PEM certificate")
+		}
+		t.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return t, nil
+}
+
+// Start binds the device listener and the internal loopback listener and
+// serves until Close is called or ctx ends. It may be called once.
+func (b *Broker) Start(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.started {
+		return errors.New("mqttbroker: Start called twice")
+	}
+	select {
+	case <-b.closed:
+		return errors.New("mqttbroker: closed")
+	default:
+	}
+	b.started = true
+	caps := mochi.NewDefaultServerCapabilities()
+	caps.MaximumInflight = uint16(b.cfg.MaxQueued)
+	caps.MaximumClientWritesPending = int32(max(b.cfg.MaxQueued, 1024))
+	caps.MaximumPacketSize = uint32(b.cfg.MaxPacketSize)
+	srv := mochi.New(&mochi.Options{Capabilities: caps, Logger: b.log.With("lib", "mochi")})
+	if err := srv.AddHook(b.hook, nil); err != nil {
+		return fmt.Errorf("mqttbroker: %w", err)
+	}
+	if b.cfg.PersistenceFile != "" {
+		if err := srv.AddHook(new(bolt.Hook), &bolt.Options{Path: b.cfg.PersistenceFile}); err != nil {
+			return fmt.Errorf("mqttbroker: persistence_file: %w", err)
+		}
+	}
+	b.devices = listeners.NewTCP(listeners.Config{ID: deviceListener, Address: b.cfg.Listen, TLSConfig: b.tls})
+	b.inner = listeners.NewTCP(listeners.Config{ID: internalListener, Address: "127.0.0.1:0"})
+	for _, l := range []*listeners.TCP{b.devices, b.inner} {
+		if err := srv.AddListener(l); err != nil {
+			_ = srv.Close()
+			return fmt.Errorf("mqttbroker: listen %s: %w", l.ID(), err)
+		}
+	}
+	if err := srv.Serve(); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("mqttbroker: %w", err)
+	}
+	b.srv = srv
+	go func() {
+		select {
+		case <-ctx.Done():
+			_ = b.Close()
+		case <-b.closed:
+		}
+	}()
+	return nil
+}
+
+// Addr is the device listener's address (useful with port 0); "" before
+// Start.
+func (b *Broker) Addr() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.devices == nil {
+		return ""
+	}
+	return b.devices.Address()
+}
+
+// InternalURL is the loopback URL the gateway's driver connects to, e.g.
+// tcp://127.0.0.1:41234; "" before Start.
+func (b *Broker) InternalURL() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.inner == nil {
+		return ""
+	}
+	return "tcp://" + b.inner.Address()
+}
+
+// InternalCredentials is the username and password of the internal user
+// (valid on InternalURL only). The password is generated by New and lives
+// only in memory; do not log it.
+func (b *Broker) InternalCredentials() (username, password string) {
+	return InternalUsername, string(b.hook.internalPass)
+}
+
+// Close disconnects every client and stops the listeners. It is idempotent
+// and safe to call whether or not Start ran.
+func (b *Broker) Close() error {
+	b.once.Do(func() {
+		close(b.closed)
+		b.mu.Lock()
+		srv := b.srv
+		b.mu.Unlock()
+		if srv != nil {
+			_ = srv.Close()
+		}
+	})
+	return nil
+}

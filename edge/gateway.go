@@ -1,0 +1,185 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/edgegw/gateway/buffer"
+	"github.com/edgegw/gateway/edge/config"
+	"github.com/edgegw/gateway/event"
+)
+
+// Build identifies the running binary; cmd/gateway sets it.
+type Build struct {
+	Version, Commit, GoVersion, Target string
+}
+
+// Options for New.
+type Options struct {
+	Logger *slog.Logger
+	Build  Build
+	Now    func() time.Time // injected clock; default time.Now
+}
+
+// Gateway runs one gateway: the store, the HTTP server and the pipeline.
+// New starts nothing; Run runs until its context ends; Reload swaps the
+// pipeline for one built from a new config.
+type Gateway struct {
+	log     *slog.Logger
+	build   Build
+	now     func() time.Time
+	start   time.Time
+	metrics *metrics
+
+	mu   sync.Mutex
+	cfg  *config.Config
+	db   *buffer.DB
+	pipe *pipeline
+	http *http.Server
+	ln   net.Listener
+	// ready is true once the store is open and the pipeline runs.
+	ready bool
+}
+
+// New returns a gateway for cfg; it starts nothing.
+func New(cfg *config.Config, opts Options) *Gateway {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	m := newMetrics()
+	m.buildInfo.WithLabelValues(opts.Build.Version, opts.Build.Commit, opts.Build.GoVersion).Set(1)
+	return &Gateway{log: opts.Logger, build: opts.Build, now: opts.Now, cfg: cfg, metrics: m, start: time.Now()}
+}
+
+// Run opens the store, serves HTTP, starts the pipeline and blocks until ctx
+// ends; then it stops ingest, lets in-flight appends finish, closes the
+// uplink and the store.
+func (g *Gateway) Run(ctx context.Context) error {
+	cfg := g.cfg
+	db, err := buffer.Open(cfg.Buffer.Path, g.bufferOptions(cfg))
+	if err != nil {
+		return fmt.Errorf("open buffer: %w", err)
+	}
+	defer db.Close()
+	if err := configureStreams(db, cfg); err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.db = db
+	g.mu.Unlock()
+	g.metrics.reg.MustRegister(&bufferCollector{db: db})
+
+	if err := g.serveHTTP(cfg.HTTP.Listen); err != nil {
+		return err
+	}
+	defer g.stopHTTP()
+
+	p, err := g.startPipeline(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	g.mu.Lock()
+	g.pipe = p
+	g.ready = true
+	g.mu.Unlock()
+	g.log.Info("gateway running", "gateway", cfg.Gateway.ID, "boot", db.Boot(), "streams", len(cfg.Streams), "sources", len(cfg.Sources))
+
+	<-ctx.Done()
+	g.mu.Lock()
+	g.ready = false
+	p = g.pipe
+	g.mu.Unlock()
+	p.stop()
+	g.log.Info("gateway stopped")
+	return nil
+}
+
+// Reload builds and starts a pipeline for cfg, swaps it in and stops the
+// old one. Settings that need a restart (gateway ID, buffer path) are refused.
+func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
+	g.mu.Lock()
+	old, db, cur := g.pipe, g.db, g.cfg
+	g.mu.Unlock()
+	if db == nil || old == nil {
+		return errors.New("gateway is not running")
+	}
+	if cfg.Gateway.ID != cur.Gateway.ID {
+		return fmt.Errorf("gateway.id cannot change without a restart (%q → %q)", cur.Gateway.ID, cfg.Gateway.ID)
+	}
+	if cfg.Buffer.Path != cur.Buffer.Path {
+		return fmt.Errorf("buffer.path cannot change without a restart")
+	}
+	if err := configureStreams(db, cfg); err != nil {
+		return err
+	}
+	// Stop the old pipeline's inputs first so two MQTT sessions with the
+	// same client ID never fight; buffered events are untouched.
+	old.stop()
+	p, err := g.startPipeline(ctx, cfg)
+	if err != nil {
+		g.log.Error("new config failed to start; restarting the previous one", "err", err)
+		p2, err2 := g.startPipeline(ctx, cur)
+		if err2 != nil {
+			return errors.Join(err, fmt.Errorf("restart previous config: %w", err2))
+		}
+		g.mu.Lock()
+		g.pipe = p2
+		g.mu.Unlock()
+		return err
+	}
+	g.mu.Lock()
+	g.pipe, g.cfg = p, cfg
+	g.mu.Unlock()
+	g.log.Info("config reloaded")
+	return nil
+}
+
+func (g *Gateway) bufferOptions(cfg *config.Config) *buffer.Options {
+	o := *buffer.DefaultOptions
+	o.CommitWindow = cfg.Buffer.CommitWindow.D()
+	o.MaxBatch = cfg.Buffer.MaxBatch
+	o.DiskBudget = int64(cfg.Buffer.DiskBudget)
+	if cfg.Buffer.MaxFileSize > 0 {
+		o.MaxFileSize = int64(cfg.Buffer.MaxFileSize)
+	} else if cfg.Buffer.DiskBudget > 0 {
+		o.MaxFileSize = 2*int64(cfg.Buffer.DiskBudget) + 64<<20
+	}
+	o.Now = g.now
+	o.Logger = g.log.With("component", "buffer")
+	gw := cfg.Gateway.ID
+	o.GapEncoder = func(stream string, seq uint64, gap buffer.Gap) ([]byte, error) {
+		now := g.now()
+		return event.Marshal(&event.Event{
+			Gateway: gw, Stream: stream, Seq: seq, Source: "gateway", Kind: event.KindGap,
+			Time: gap.At, Received: now, Mono: uint64(time.Since(g.start)),
+			Attrs: map[string]any{"from": gap.From, "to": gap.To, "count": gap.Count, "reason": gap.Reason},
+		})
+	}
+	return &o
+}
+
+func configureStreams(db *buffer.DB, cfg *config.Config) error {
+	for _, s := range cfg.Streams {
+		pol := buffer.PolicyRejectNew
+		if s.Overflow == "drop-oldest" {
+			pol = buffer.PolicyDropOldest
+		}
+		err := db.ConfigureStream(buffer.StreamConfig{
+			Name: s.Name, Priority: s.Priority, MaxBytes: int64(s.MaxBytes),
+			MaxEvents: s.MaxEvents, MaxAge: s.MaxAge.D(), Overflow: pol,
+		})
+		if err != nil {
+			return fmt.Errorf("stream %q: %w", s.Name, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,208 @@
+package edge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/edgegw/gateway/buffer"
+	"github.com/edgegw/gateway/drivers"
+	"github.com/edgegw/gateway/drivers/mqtt"
+	"github.com/edgegw/gateway/drivers/mqttbroker"
+	"github.com/edgegw/gateway/edge/config"
+	"github.com/edgegw/gateway/uplink"
+)
+
+// pipeline is one generation of running parts built from one config: the
+// embedded broker (if any), the drivers and the forwarders. The buffer is not
+// part of it: swapping pipelines never touches buffered events.
+type pipeline struct {
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	broker *mqttbroker.Broker
+	up     *uplink.Client
+}
+
+func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config) (_ *pipeline, err error) {
+	ctx, cancel := context.WithCancel(parent)
+	p := &pipeline{cancel: cancel}
+	defer func() {
+		if err != nil {
+			p.stop()
+		}
+	}()
+	g.mu.Lock()
+	db := g.db
+	g.mu.Unlock()
+
+	if cfg.Broker != nil {
+		b, err := mqttbroker.New(*cfg.Broker, g.log.With("component", "broker"))
+		if err != nil {
+			return nil, fmt.Errorf("embedded broker: %w", err)
+		}
+		if err := b.Start(ctx); err != nil {
+			return nil, fmt.Errorf("embedded broker: %w", err)
+		}
+		p.broker = b
+	}
+
+	up, err := uplink.New(cfg.Uplink, g.log.With("component", "uplink"))
+	if err != nil {
+		return nil, fmt.Errorf("uplink: %w", err)
+	}
+	p.up = up
+
+	sink := &ingest{db: db, gateway: cfg.Gateway.ID, boot: db.Boot(), start: g.start, now: g.now, stats: &ingestStats{m: g.metrics}}
+	for _, src := range cfg.Sources {
+		reg, _ := drivers.Lookup(src.Driver)
+		log := g.log.With("component", src.Driver, "source", src.Name)
+		parsed, err := withEmbeddedBroker(src.Parsed, p.broker)
+		if err != nil {
+			return nil, fmt.Errorf("source %q: %w", src.Name, err)
+		}
+		d, err := reg.New(parsed, drivers.Env{Gateway: cfg.Gateway.ID, Logger: log})
+		if err != nil {
+			if src.Optional {
+				log.Warn("optional source failed to start; continuing without it", "err", err)
+				continue
+			}
+			return nil, fmt.Errorf("source %q: %w", src.Name, err)
+		}
+		p.run(func() {
+			runDriver(ctx, d, sink, src.Optional, log)
+		})
+	}
+
+	p.run(func() { g.forwardAll(ctx, up, cfg) })
+	return p, nil
+}
+
+// withEmbeddedBroker points an MQTT source whose broker is "embedded" at
+// the gateway's own broker, with its internal credentials.
+func withEmbeddedBroker(parsed any, b *mqttbroker.Broker) (any, error) {
+	mc, ok := parsed.(*mqtt.Config)
+	if !ok || len(mc.Brokers) != 1 || mc.Brokers[0] != mqtt.Embedded {
+		return parsed, nil
+	}
+	if b == nil {
+		return nil, errors.New(`mqtt.brokers is "embedded" but the config has no broker: section`)
+	}
+	c := *mc
+	c.Brokers = []string{b.InternalURL()}
+	c.Username, c.Password = b.InternalCredentials()
+	c.PasswordFile = ""
+	c.BrokerInflight = 0 // mochi has no in-flight window for 3.1.1 clients
+	return &c, nil
+}
+
+func (p *pipeline) run(f func()) {
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		f()
+	}()
+}
+
+// stop cancels every part and waits for it; idempotent.
+func (p *pipeline) stop() {
+	if p == nil {
+		return
+	}
+	p.cancel()
+	p.wg.Wait()
+	if p.up != nil {
+		p.up.Close()
+	}
+	if p.broker != nil {
+		p.broker.Close()
+	}
+}
+
+// runDriver runs a driver until ctx ends, restarting it with backoff when it
+// fails (a required driver's failure is logged as an error, an optional
+// one's as a warning).
+func runDriver(ctx context.Context, d drivers.Driver, sink drivers.Sink, optional bool, log interface {
+	Error(string, ...any)
+	Warn(string, ...any)
+}) {
+	backoff := time.Second
+	for {
+		err := d.Run(ctx, sink)
+		if ctx.Err() != nil {
+			return
+		}
+		if optional {
+			log.Warn("source stopped; retrying", "err", err, "in", backoff)
+		} else {
+			log.Error("source stopped; retrying", "err", err, "in", backoff)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Minute)
+	}
+}
+
+// forwardAll checks deduplication, then runs one forwarder per stream.
+func (g *Gateway) forwardAll(ctx context.Context, up *uplink.Client, cfg *config.Config) {
+	log := g.log.With("component", "uplink")
+	backoff := time.Second
+	for {
+		err := up.CheckDedup(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		log.Error("not forwarding yet: uplink check failed; events keep buffering", "err", err, "retry_in", backoff)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, time.Minute)
+	}
+	g.mu.Lock()
+	db := g.db
+	g.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range cfg.Streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := up.Forward(ctx, cfg.Gateway.ID, s.Name, s.Priority, &backlog{db: db, stream: s.Name})
+			if err != nil && !errors.Is(err, context.Canceled) {
+				log.Error("forwarder stopped", "stream", s.Name, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// backlog adapts one buffer stream to uplink.Backlog.
+type backlog struct {
+	db     *buffer.DB
+	stream string
+}
+
+var _ uplink.Backlog = (*backlog)(nil)
+
+func (b *backlog) Read(after uint64, max int) ([]uplink.Entry, error) {
+	es, err := b.db.Read(b.stream, after, max)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]uplink.Entry, len(es))
+	for i, e := range es {
+		out[i] = uplink.Entry{Seq: e.Seq, Data: e.Data}
+	}
+	return out, nil
+}
+
+func (b *backlog) Ack(upTo uint64) error   { return b.db.Ack(b.stream, upTo) }
+func (b *backlog) Notify() <-chan struct{} { return b.db.Notify(b.stream) }
