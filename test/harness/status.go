@@ -1,0 +1,64 @@
+package harness
+
+import (
+	"encoding/json"
+	"net/http"
+	"time"
+)
+
+// StreamStatus is the part of the gateway's /status.json tests look at.
+type StreamStatus struct {
+	Name     string `json:"name"`
+	Depth    int64  `json:"depth"`
+	NextSeq  uint64 `json:"next_seq"`
+	AckedSeq uint64 `json:"acked_seq"`
+	Dropped  uint64 `json:"dropped"`
+}
+
+// Status is the gateway's /status.json.
+type Status struct {
+	Gateway     string         `json:"gateway"`
+	Boot        uint64         `json:"boot"`
+	Ready       bool           `json:"ready"`
+	Quarantined int64          `json:"quarantined"`
+	Streams     []StreamStatus `json:"streams"`
+}
+
+// Status fetches /status.json; ok is false when the gateway does not answer.
+func (g *Gateway) Status() (Status, bool) {
+	var s Status
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + g.HTTP + "/status.json")
+	if err != nil {
+		return s, false
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&s) != nil {
+		return s, false
+	}
+	return s, true
+}
+
+// Stream returns the status of one stream.
+func (s Status) Stream(name string) (StreamStatus, bool) {
+	for _, st := range s.Streams {
+		if st.Name == name {
+			return st, true
+		}
+	}
+	return StreamStatus{}, false
+}
+
+// Drained reports whether every stream's buffer is empty.
+func (g *Gateway) Drained() bool {
+	s, ok := g.Status()
+	if !ok {
+		return false
+	}
+	for _, st := range s.Streams {
+		if st.Depth != 0 {
+			return false
+		}
+	}
+	return true
+}
