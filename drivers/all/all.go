@@ -3,5 +3,7 @@
 package all
 
 import (
+	_ "github.com/edgegw/gateway/drivers/gpio"
+	_ "github.com/edgegw/gateway/drivers/i2c"
 	_ "github.com/edgegw/gateway/drivers/mqtt"
 )

@@ -1,0 +1,321 @@
+package gpio
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpiotest"
+
+	"github.com/edgegw/gateway/drivers"
+	"github.com/edgegw/gateway/event"
+)
+
+// guard bounds every wait of a test, so that a bug fails the test instead
+// of hanging it. It is never what makes a test pass.
+const guard = 10 * time.Second
+
+var t0 = time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
+
+// fakeClock is a manual clock: time moves only when the test says.
+type fakeClock struct {
+	mu      sync.Mutex
+	now     time.Time
+	waiters []waiter
+	added   chan struct{} // cap 1: At was called
+}
+
+type waiter struct {
+	at time.Time
+	c  chan time.Time
+}
+
+func newFakeClock(t time.Time) *fakeClock {
+	return &fakeClock{now: t, added: make(chan struct{}, 1)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) At(t time.Time) <-chan time.Time {
+	ch := make(chan time.Time, 1)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !t.After(c.now) {
+		ch <- c.now
+		return ch
+	}
+	c.waiters = append(c.waiters, waiter{t, ch})
+	select {
+	case c.added <- struct{}{}:
+	default:
+	}
+	return ch
+}
+
+// Set moves the clock to t and fires every waiter due by then.
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = t
+	kept := c.waiters[:0]
+	for _, w := range c.waiters {
+		if w.at.After(t) {
+			kept = append(kept, w)
+			continue
+		}
+		w.c <- t
+	}
+	c.waiters = kept
+}
+
+func (c *fakeClock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
+
+// waitFor blocks until some goroutine waits for the clock to reach at.
+func (c *fakeClock) waitFor(t testing.TB, at time.Time) {
+	t.Helper()
+	c.waitUntil(t, at.Format(time.StampMicro), func(w time.Time) bool { return w.Equal(at) })
+}
+
+// waitUntil blocks until some goroutine waits for a deadline that ok accepts.
+func (c *fakeClock) waitUntil(t testing.TB, what string, ok func(time.Time) bool) {
+	t.Helper()
+	timeout := time.After(guard)
+	for {
+		c.mu.Lock()
+		found := slices.ContainsFunc(c.waiters, func(w waiter) bool { return ok(w.at) })
+		c.mu.Unlock()
+		if found {
+			return
+		}
+		select {
+		case <-c.added:
+		case <-timeout:
+			t.Fatalf("nothing waits for %s", what)
+		}
+	}
+}
+
+// testPin is a gpiotest.Pin that tells the test when the driver has taken
+// an edge in (done, once the pump is back in WaitForEdge), what it first
+// asked In for, and what it wrote.
+type testPin struct {
+	*gpiotest.Pin
+	lastTrue bool          // only the pump goroutine touches it
+	ready    chan struct{} // closed on the first WaitForEdge
+	once     sync.Once
+	done     chan struct{}
+	outs     chan gpio.Level
+
+	mu        sync.Mutex
+	inCalled  bool
+	pullAsked gpio.Pull
+	edgeAsked gpio.Edge
+}
+
+func newPin(name string, num int) *testPin {
+	return &testPin{
+		Pin:   &gpiotest.Pin{N: name, Num: num, EdgesChan: make(chan gpio.Level)},
+		ready: make(chan struct{}),
+		done:  make(chan struct{}, 64),
+		outs:  make(chan gpio.Level, 64),
+	}
+}
+
+func (p *testPin) In(pull gpio.Pull, edge gpio.Edge) error {
+	p.mu.Lock()
+	if !p.inCalled { // record the setup, not the teardown
+		p.inCalled = true
+		p.pullAsked, p.edgeAsked = pull, edge
+	}
+	p.mu.Unlock()
+	return p.Pin.In(pull, edge)
+}
+
+func (p *testPin) asked() (gpio.Pull, gpio.Edge) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.pullAsked, p.edgeAsked
+}
+
+func (p *testPin) WaitForEdge(timeout time.Duration) bool {
+	p.once.Do(func() { close(p.ready) })
+	if p.lastTrue {
+		p.lastTrue = false
+		p.done <- struct{}{}
+	}
+	p.lastTrue = p.Pin.WaitForEdge(timeout)
+	return p.lastTrue
+}
+
+func (p *testPin) Out(l gpio.Level) error {
+	if err := p.Pin.Out(l); err != nil {
+		return err
+	}
+	p.outs <- l
+	return nil
+}
+
+// edge sets the clock to at, makes the pin see an edge to l, and returns once
+// the driver has timestamped it and handed it on. (It first waits for the
+// driver to wait for edges: gpiotest's In drains EdgesChan.)
+func (p *testPin) edge(t testing.TB, clk *fakeClock, at time.Time, l gpio.Level) {
+	t.Helper()
+	select {
+	case <-p.ready:
+	case <-time.After(guard):
+		t.Fatalf("%s: never waited for an edge", p.N)
+	}
+	clk.Set(at)
+	select {
+	case p.EdgesChan <- l:
+	case <-time.After(guard):
+		t.Fatalf("%s: nobody waits for an edge", p.N)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(guard):
+		t.Fatalf("%s: edge not taken", p.N)
+	}
+}
+
+// nextOut returns the next level the driver wrote to the pin.
+func (p *testPin) nextOut(t testing.TB) gpio.Level {
+	t.Helper()
+	select {
+	case l := <-p.outs:
+		return l
+	case <-time.After(guard):
+		t.Fatalf("%s: no write", p.N)
+		return false
+	}
+}
+
+// testBoard is a board of fake pins.
+type testBoard map[string]pinIO
+
+func (b testBoard) pin(name string) (pinIO, error) {
+	if p, ok := b[name]; ok {
+		return p, nil
+	}
+	var known []string
+	for n := range b {
+		known = append(known, n)
+	}
+	sort.Strings(known)
+	return nil, &PinNotFoundError{Pin: name, Known: known}
+}
+
+// fakeSink records what it commits; refuse, when set, decides per call
+// whether to refuse the batch instead.
+type fakeSink struct {
+	got    chan *event.Event
+	refuse func(call int) error
+
+	mu    sync.Mutex
+	calls int
+}
+
+func newSink() *fakeSink { return &fakeSink{got: make(chan *event.Event, 1024)} }
+
+func (s *fakeSink) Emit(ctx context.Context, evs []*event.Event) error {
+	s.mu.Lock()
+	s.calls++
+	call := s.calls
+	s.mu.Unlock()
+	if s.refuse != nil {
+		if err := s.refuse(call); err != nil {
+			return err
+		}
+	}
+	for _, e := range evs {
+		s.got <- e
+	}
+	return nil
+}
+
+func (s *fakeSink) Quarantine(context.Context, string, []byte, string) error {
+	return errors.New("not used")
+}
+
+func (s *fakeSink) next(t testing.TB) *event.Event {
+	t.Helper()
+	select {
+	case e := <-s.got:
+		return e
+	case <-time.After(guard):
+		t.Fatal("no event")
+		return nil
+	}
+}
+
+func (s *fakeSink) none(t testing.TB) {
+	t.Helper()
+	select {
+	case e := <-s.got:
+		t.Fatalf("unexpected event %+v", e)
+	default:
+	}
+}
+
+// newTestDriver builds a driver on fake pins and a fake clock.
+func newTestDriver(t testing.TB, cfg *Config, b testBoard, clk *fakeClock) *Driver {
+	t.Helper()
+	d, err := New(cfg, envFor(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.clock = clk
+	d.open = func() (board, error) { return b, nil }
+	d.waitTimeout = 5 * time.Millisecond
+	return d
+}
+
+// start runs d until stop is called or the test ends, and checks that Run
+// then returns nil. stop returns once Run has.
+func start(t testing.TB, d *Driver, sink drivers.Sink) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(ctx, sink) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-errc:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(guard):
+				t.Error("Run did not return after cancel")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func envFor(t testing.TB) drivers.Env {
+	return drivers.Env{Gateway: "gw-test", Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,112 @@
+package gpio
+
+import (
+	"context"
+	"time"
+
+	"periph.io/x/conn/v3/gpio"
+)
+
+// State is what the outputs follow: the gateway's view of itself.
+type State struct {
+	// UplinkOnline: the uplink to Pulsar is connected.
+	UplinkOnline bool
+	// UplinkOfflineSince is when the uplink went down. Zero means unknown:
+	// the driver then counts from the first State it got that said offline.
+	UplinkOfflineSince time.Time
+	// BufferFill is how full the buffer is, 0..1 (the fullest of the
+	// streams' limits and the disk budget).
+	BufferFill float64
+}
+
+// SetState gives the driver the gateway's current state. Outputs are
+// evaluated at once and then every second (so that "offline for 5m" turns on
+// without a new call). Call it whenever the state changes; it never blocks
+// and is safe from any goroutine, before, during and between runs. Until the
+// first call every output is off.
+func (d *Driver) SetState(s State) {
+	d.mu.Lock()
+	d.state, d.known = s, true
+	d.mu.Unlock()
+	select {
+	case d.stateCh <- struct{}{}:
+	default:
+	}
+}
+
+func (d *Driver) currentState() (State, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.state, d.known
+}
+
+// outputRun is one output during one Run.
+type outputRun struct {
+	cfg  Output
+	pin  pinIO
+	on   bool
+	seen time.Time // when the signal was first seen holding; zero: not holding
+}
+
+func (o *outputRun) level(on bool) gpio.Level { return gpio.Level(on != o.cfg.ActiveLow) }
+
+// evaluate reports whether an output with rule r is on at now. seen is when
+// the driver first saw the signal hold in its current stretch; it is
+// updated.
+func evaluate(r Rule, s State, known bool, now time.Time, seen *time.Time) bool {
+	var holds bool
+	var since time.Time
+	switch r.Signal {
+	case SignalUplinkOffline:
+		holds, since = known && !s.UplinkOnline, s.UplinkOfflineSince
+	case SignalBufferAbove:
+		holds = known && s.BufferFill > r.Threshold
+	}
+	if !holds {
+		*seen = time.Time{}
+		return false
+	}
+	if seen.IsZero() {
+		*seen = now
+	}
+	if since.IsZero() {
+		since = *seen
+	}
+	return now.Sub(since) >= r.After
+}
+
+// outputs drives the output pins from the state, on every SetState and
+// every evalEvery.
+func (d *Driver) outputs(ctx context.Context, outs []*outputRun) {
+	start := d.clock.Now()
+	tick := d.clock.At(start.Add(d.evalEvery))
+	for {
+		s, known := d.currentState()
+		now := d.clock.Now()
+		for _, o := range outs {
+			d.drive(o, evaluate(o.cfg.When, s, known, now, &o.seen))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-d.stateCh:
+		case <-tick:
+			tick = d.clock.At(nextTick(start, d.evalEvery, d.clock.Now()))
+		}
+	}
+}
+
+func (d *Driver) drive(o *outputRun, on bool) {
+	if on == o.on {
+		return
+	}
+	if err := o.pin.Out(o.level(on)); err != nil {
+		d.stats.outputErrors.Add(1)
+		if ok, held := d.limit.allow("out:"+o.cfg.Pin, d.clock.Now()); ok {
+			d.log.Error("cannot drive output; will retry", "output", o.cfg.name(), "pin", o.cfg.Pin, "err", err, "held_back", held)
+		}
+		return
+	}
+	o.on = on
+	d.log.Info("output switched", "output", o.cfg.name(), "pin", o.cfg.Pin, "on", on, "signal", o.cfg.When.Signal)
+}

@@ -1,0 +1,85 @@
+package i2c
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// ConfigError is one invalid setting. Path locates it the way the YAML nests
+// it, e.g. "oversampling.pressure".
+type ConfigError struct {
+	Path string
+	Msg  string
+}
+
+func (e *ConfigError) Error() string { return e.Path + ": " + e.Msg }
+
+// FieldPath returns Path; the config loader turns it into a YAML line.
+func (e *ConfigError) FieldPath() string { return e.Path }
+
+var (
+	idRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$`)
+	busRe = regexp.MustCompile(`^[A-Za-z0-9/_.\-]{1,64}$`)
+)
+
+// Validate checks the config without I/O. It returns nil or the errors.Join
+// of one *ConfigError per problem.
+func (c *Config) Validate() error {
+	var errs []error
+	add := func(path, format string, args ...any) {
+		errs = append(errs, &ConfigError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	if c.Bus != "" && !busRe.MatchString(c.Bus) {
+		add("bus", "%q is not a bus name (e.g. 1, /dev/i2c-1, I2C1)", c.Bus)
+	}
+	if c.Address != 0x76 && c.Address != 0x77 {
+		add("address", "%#x: a BME280/BMP280 answers at 0x76 or 0x77", c.Address)
+	}
+	if c.Sensor != SensorBME280 && c.Sensor != SensorBMP280 {
+		add("sensor", "%q: want %s or %s", c.Sensor, SensorBME280, SensorBMP280)
+	}
+	if c.Interval < MinInterval || c.Interval > MaxInterval {
+		add("interval", "%s is out of range %s..%s", c.Interval, MinInterval, fmtDur(MaxInterval))
+	}
+	switch {
+	case c.Source == "":
+		add("source", "required (the event source, e.g. dock3-climate)")
+	case !idRe.MatchString(c.Source):
+		add("source", "%q: use letters, digits, '.', '_' or '-'", c.Source)
+	}
+	if !idRe.MatchString(c.Stream) {
+		add("stream", "%q: use letters, digits, '.', '_' or '-'", c.Stream)
+	}
+	for _, o := range []struct {
+		path string
+		n    int
+	}{
+		{"oversampling.temperature", c.Oversampling.Temperature},
+		{"oversampling.pressure", c.Oversampling.Pressure},
+		{"oversampling.humidity", c.Oversampling.Humidity},
+	} {
+		if _, ok := oversamplings[o.n]; !ok {
+			add(o.path, "%d: want 0 (off), 1, 2, 4, 8 or 16", o.n)
+		}
+	}
+	if c.Oversampling.Temperature == 0 {
+		add("oversampling.temperature", "cannot be off: pressure and humidity need it")
+	}
+	if _, ok := filters[c.Filter]; !ok {
+		add("filter", "%d: want 0 (off), 2, 4, 8 or 16", c.Filter)
+	}
+	if c.ReopenAfter < 1 || c.ReopenAfter > 100 {
+		add("reopen_after", "%d is out of range 1..100", c.ReopenAfter)
+	}
+	return errors.Join(errs...)
+}
+
+// fmtDur prints whole hours as "1h" rather than "1h0m0s".
+func fmtDur(d time.Duration) string {
+	if d%time.Hour == 0 {
+		return fmt.Sprintf("%dh", d/time.Hour)
+	}
+	return d.String()
+}

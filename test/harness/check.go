@@ -1,0 +1,106 @@
+package harness
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+)
+
+func attrInt(a map[string]any, k string) (int64, bool) {
+	switch v := a[k].(type) {
+	case int64:
+		return v, true
+	case uint64:
+		return int64(v), true
+	case float64:
+		return int64(v), true
+	}
+	return 0, false
+}
+
+// Delivery summarises what reached a topic: per publisher, the message
+// counters in arrival order.
+type Delivery struct {
+	PerPub  map[string][]int64
+	Seqs    []uint64
+	Invalid []string
+}
+
+// Summarise groups received events by their "pub" attribute.
+func Summarise(msgs []Received) Delivery {
+	d := Delivery{PerPub: map[string][]int64{}}
+	for _, m := range msgs {
+		if m.Err != nil {
+			d.Invalid = append(d.Invalid, m.Err.Error())
+			continue
+		}
+		pub, _ := m.Event.Attrs["pub"].(string)
+		n, ok := attrInt(m.Event.Attrs, "n")
+		if pub == "" || !ok {
+			d.Invalid = append(d.Invalid, fmt.Sprintf("event without pub/n: kind %s attrs %v", m.Event.Kind, m.Event.Attrs))
+			continue
+		}
+		d.PerPub[pub] = append(d.PerPub[pub], n)
+		d.Seqs = append(d.Seqs, m.Event.Seq)
+	}
+	return d
+}
+
+// ExactlyOnce checks that every publisher's counters 1..want[pub] arrived
+// exactly once; inOrder also requires them in publish order. It returns a
+// description of every problem ("" when none).
+func (d Delivery) ExactlyOnce(want map[string]int, inOrder bool) string {
+	var probs []string
+	for pub, n := range want {
+		got := d.PerPub[pub]
+		seen := map[int64]int{}
+		for _, v := range got {
+			seen[v]++
+		}
+		var missing, dups []int64
+		for i := int64(1); i <= int64(n); i++ {
+			switch seen[i] {
+			case 0:
+				missing = append(missing, i)
+			case 1:
+			default:
+				dups = append(dups, i)
+			}
+		}
+		if len(missing) > 0 {
+			probs = append(probs, fmt.Sprintf("%s: %d missing (first %v)", pub, len(missing), head(missing)))
+		}
+		if len(dups) > 0 {
+			probs = append(probs, fmt.Sprintf("%s: %d duplicated (first %v)", pub, len(dups), head(dups)))
+		}
+		if len(got) != n && len(missing) == 0 && len(dups) == 0 {
+			probs = append(probs, fmt.Sprintf("%s: %d events, want %d", pub, len(got), n))
+		}
+		if inOrder && !sort.SliceIsSorted(got, func(i, j int) bool { return got[i] < got[j] }) {
+			probs = append(probs, fmt.Sprintf("%s: out of order", pub))
+		}
+	}
+	for pub := range d.PerPub {
+		if _, ok := want[pub]; !ok {
+			probs = append(probs, fmt.Sprintf("unexpected publisher %q", pub))
+		}
+	}
+	for i := 1; i < len(d.Seqs); i++ {
+		if d.Seqs[i] <= d.Seqs[i-1] {
+			probs = append(probs, fmt.Sprintf("seq not strictly increasing at %d: %d after %d", i, d.Seqs[i], d.Seqs[i-1]))
+			break
+		}
+	}
+	if len(d.Invalid) > 0 {
+		probs = append(probs, fmt.Sprintf("%d undecodable/foreign messages (first: %s)", len(d.Invalid), d.Invalid[0]))
+	}
+	sort.Strings(probs)
+	return strings.Join(probs, "; ")
+}
+
+func head(v []int64) []int64 {
+	if len(v) > 10 {
+		return v[:10]
+	}
+	return v
+}
