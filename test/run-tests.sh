@@ -24,4 +24,8 @@ for svc in mosquitto pulsar cassandra; do
 done
 for p in "${pids[@]}"; do wait "$p"; done
 echo "services ready in $(( $(date +%s) - t0 ))s" >&2
-CGO_ENABLED=1 go test -race -count=1 -timeout 40m ${GOTESTFLAGS:-} ./...
+# Everything but the fault tests, packages in parallel, sharing the services.
+pkgs=$(go list ./... | grep -v '/test/fault$')
+CGO_ENABLED=1 go test -race -count=1 -timeout 30m ${GOTESTFLAGS:-} $pkgs
+# The fault tests stop and restart the shared services: alone, last.
+CGO_ENABLED=1 go test -race -count=1 -timeout 30m ${GOTESTFLAGS:-} ./test/fault/

@@ -46,3 +46,14 @@ func (p *Publisher) MustPublish(topic string, payload []byte) {
 
 // Close disconnects.
 func (p *Publisher) Close() { p.c.Disconnect(100) }
+
+// TryPublisher is NewPublisher without a test: it returns the error.
+func TryPublisher(broker, clientID string) (*Publisher, error) {
+	o := mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID).SetCleanSession(true).
+		SetAutoReconnect(false).SetConnectTimeout(5 * time.Second)
+	c := mqtt.NewClient(o)
+	if tok := c.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		return nil, fmt.Errorf("connect %s: %v", broker, tok.Error())
+	}
+	return &Publisher{c: c}, nil
+}
