@@ -34,7 +34,11 @@ func (db *DB) Append(ctx context.Context, stream string, recs []Encoder) (first 
 	}
 	r := &request{n: len(recs), isAppend: true}
 	r.apply = func(s *stage) error {
-		f, err := s.append(stream, recs)
+		st := s.stream(stream)
+		if st == nil {
+			return fmt.Errorf("%w: %q", ErrUnknownStream, stream)
+		}
+		f, err := s.append(stream, st, recs, nil)
 		first = f
 		return err
 	}
@@ -44,11 +48,10 @@ func (db *DB) Append(ctx context.Context, stream string, recs []Encoder) (first 
 	return first, nil
 }
 
-func (s *stage) append(name string, recs []Encoder) (uint64, error) {
-	st := s.stream(name)
-	if st == nil {
-		return 0, fmt.Errorf("%w: %q", ErrUnknownStream, name)
-	}
+// append is the commit path of Append and AppendRecords: st is the staged
+// stream, keys nil or one per record (nil for an unkeyed record) to remember
+// in the dedup index under the record's seq.
+func (s *stage) append(name string, st *streamState, recs []Encoder, keys [][]byte) (uint64, error) {
 	if err := s.expire(name, st); err != nil {
 		return 0, err
 	}
@@ -90,6 +93,11 @@ func (s *stage) append(name string, recs []Encoder) (uint64, error) {
 	}
 	for _, d := range datas {
 		if err := s.put(name, st, st.next, d); err != nil {
+			return 0, err
+		}
+	}
+	if keys != nil {
+		if err := s.remember(name, st, first, keys); err != nil {
 			return 0, err
 		}
 	}

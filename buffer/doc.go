@@ -8,6 +8,12 @@
 // strictly increasing per stream and never reused, across acks, drops,
 // compaction, restarts and even the replacement of a corrupt file.
 //
+// [DB.AppendRecords] makes appends idempotent for at-least-once sources: each
+// record may carry a key (e.g. a digest of an MQTT message), the stream
+// remembers the keys of its last [Options.DedupWindow] keyed records, and a
+// re-delivered record flagged CheckDup whose key is remembered is not stored
+// again but answered with the seq it got the first time.
+//
 // Every stream has limits (bytes, events, age), a priority and an overflow
 // policy; a shared disk budget evicts from the lowest-priority drop-oldest
 // stream first. Every drop is counted by reason and recorded as a [Gap]

@@ -8,7 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// File layout (format 1):
+// File layout (format 2):
 //
 //	meta/        "format" -> uint32 BE, "store" -> storeRecord (JSON)
 //	streams/     name -> streamRecord (JSON): config and counters
@@ -16,6 +16,12 @@ import (
 //	gaps/<name>/ id (uint64 BE) -> Gap (JSON); store-level gaps under "\x00"
 //	quarantine/  id (uint64 BE) -> QuarantineItem (JSON)
 //	kv/          GetMeta/PutMeta keys
+//	dedup/<name>/keys/ record key -> seq (uint64 BE) of its latest keyed append
+//	dedup/<name>/fifo/ seq (uint64 BE) -> record key, one per keyed append,
+//	                   in append order; streamRecord.DedupN counts them
+//
+// The dedup sub-buckets of a stream are created by its first keyed append.
+// Format 1 is format 2 without the dedup bucket.
 var (
 	bktMeta       = []byte("meta")
 	bktStreams    = []byte("streams")
@@ -23,6 +29,9 @@ var (
 	bktGaps       = []byte("gaps")
 	bktQuarantine = []byte("quarantine")
 	bktKV         = []byte("kv")
+	bktDedup      = []byte("dedup")
+	bktDedupKeys  = []byte("keys")
+	bktDedupFIFO  = []byte("fifo")
 
 	keyFormat = []byte("format")
 	keyStore  = []byte("store")
@@ -32,11 +41,26 @@ var (
 const storeGaps = "\x00"
 
 // formatVersion is the layout this build writes.
-const formatVersion = 1
+const formatVersion = 2
+
+// readableVersion is the oldest format a read-only Open accepts without
+// upgrading it: the formats since then only added buckets that readers
+// treat as empty when missing.
+const readableVersion = 1
 
 // migrations[v] upgrades a file from format v to v+1 inside one transaction.
 // Open runs them in order; add one whenever formatVersion is raised.
-var migrations = map[uint32]func(tx *bolt.Tx) error{}
+var migrations = map[uint32]func(tx *bolt.Tx) error{
+	// 1 -> 2: the dedup index (AppendRecords). O(1): per-stream buckets are
+	// created by the first keyed append, the new stream counters are zero.
+	1: func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bktDedup)
+		return err
+	},
+}
+
+// requiredBuckets are the top-level buckets of a current file.
+var requiredBuckets = [][]byte{bktMeta, bktStreams, bktData, bktGaps, bktQuarantine, bktKV, bktDedup}
 
 const entryHeader = 8 // append time
 
@@ -67,6 +91,8 @@ type streamRecord struct {
 	OldestAt int64
 	Drops    Drops
 	GapN     int64
+	Dups     uint64 `json:",omitempty"` // duplicates skipped by AppendRecords
+	DedupN   int64  `json:",omitempty"` // keys in the dedup FIFO
 }
 
 // storeRecord holds store-wide counters.
@@ -99,7 +125,8 @@ func getJSON(b *bolt.Bucket, k []byte, v any) (bool, error) {
 }
 
 // checkFormat initialises a new file or upgrades an old one. It reads only the
-// meta bucket.
+// meta bucket. A read-only open leaves an old file as it is (back to
+// readableVersion).
 func checkFormat(tx *bolt.Tx, writable bool) error {
 	meta := tx.Bucket(bktMeta)
 	if meta == nil {
@@ -111,7 +138,7 @@ func checkFormat(tx *bolt.Tx, writable bool) error {
 		if !writable {
 			return fmt.Errorf("%w: empty file", ErrCorrupt)
 		}
-		for _, name := range [][]byte{bktMeta, bktStreams, bktData, bktGaps, bktQuarantine, bktKV} {
+		for _, name := range requiredBuckets {
 			if _, err := tx.CreateBucket(name); err != nil {
 				return err
 			}
@@ -125,6 +152,9 @@ func checkFormat(tx *bolt.Tx, writable bool) error {
 	v := binary.BigEndian.Uint32(raw)
 	if v > formatVersion {
 		return fmt.Errorf("%w: file has format %d, this build reads up to %d", ErrFormatVersion, v, formatVersion)
+	}
+	if !writable && v >= readableVersion {
+		return nil
 	}
 	for ; v < formatVersion; v++ {
 		m := migrations[v]

@@ -83,8 +83,8 @@ func (db *DB) load(b *bolt.DB) error {
 		if err := checkFormat(tx, !ro); err != nil {
 			return err
 		}
-		for _, name := range [][]byte{bktMeta, bktStreams, bktData, bktGaps, bktQuarantine, bktKV} {
-			if tx.Bucket(name) == nil {
+		for _, name := range requiredBuckets {
+			if tx.Bucket(name) == nil && !(ro && string(name) == string(bktDedup)) {
 				return fmt.Errorf("%w: bucket %q missing", ErrCorrupt, name)
 			}
 		}

@@ -41,6 +41,15 @@ type Options struct {
 	// is dropped first. Default 1000.
 	GapHistory int
 
+	// DedupWindow is how many keyed appends per stream AppendRecords
+	// remembers for duplicate detection: the index holds the keys of the
+	// stream's last DedupWindow keyed records (older ones are forgotten in
+	// the transaction that adds new ones). Default 65536; negative disables
+	// remembering and checking. Each remembered key costs about 100 bytes of
+	// file (not counted in DiskBudget). Lowering it prunes the excess at the
+	// stream's next keyed append, in that one transaction.
+	DedupWindow int
+
 	// GapEncoder, when set, makes every drop (overflow, TTL, budget, lost
 	// store) also append a gap event produced by this function to the same
 	// stream, in the same transaction, with its own new seq. It may be called
@@ -89,6 +98,7 @@ var DefaultOptions = &Options{
 	MaxBatch:       1024,
 	QuarantineMax:  1000,
 	GapHistory:     1000,
+	DedupWindow:    65536,
 	SweepInterval:  time.Second,
 	CompactRatio:   4,
 	CompactMinSize: 32 << 20,
@@ -113,6 +123,9 @@ func (o *Options) withDefaults() (Options, error) {
 	}
 	if r.GapHistory == 0 {
 		r.GapHistory = d.GapHistory
+	}
+	if r.DedupWindow == 0 {
+		r.DedupWindow = d.DedupWindow
 	}
 	if r.SweepInterval == 0 {
 		r.SweepInterval = d.SweepInterval

@@ -19,18 +19,20 @@ type streamState struct {
 	oldestAt int64 // append time (unix ns) of entry first; 0 when empty
 	drops    Drops
 	gapN     int64
+	dups     uint64 // duplicates skipped by AppendRecords
+	dedupN   int64  // keys in the dedup FIFO
 }
 
 func (s *streamState) count() int64 { return int64(s.next - s.first) }
 
 func (s *streamState) record() streamRecord {
 	return streamRecord{Config: s.cfg, Next: s.next, First: s.first, Acked: s.acked,
-		Bytes: s.bytes, OldestAt: s.oldestAt, Drops: s.drops, GapN: s.gapN}
+		Bytes: s.bytes, OldestAt: s.oldestAt, Drops: s.drops, GapN: s.gapN, Dups: s.dups, DedupN: s.dedupN}
 }
 
 func fromRecord(r streamRecord) *streamState {
 	return &streamState{cfg: r.Config, next: r.Next, first: r.First, acked: r.Acked,
-		bytes: r.Bytes, oldestAt: r.OldestAt, drops: r.Drops, gapN: r.GapN}
+		bytes: r.Bytes, oldestAt: r.OldestAt, drops: r.Drops, gapN: r.GapN, dups: r.Dups, dedupN: r.DedupN}
 }
 
 // stage is one write transaction's view: the bbolt tx plus copies of the
@@ -45,6 +47,7 @@ type stage struct {
 	dirty   bool  // store record changed
 	notify  map[string]bool
 	buckets map[string]*bolt.Bucket
+	dedups  map[string]*dedupIndex // nil until a keyed append
 }
 
 func (db *DB) newStage(tx *bolt.Tx) *stage {

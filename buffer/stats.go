@@ -31,6 +31,12 @@ type StreamStats struct {
 	AckedSeq   uint64        // highest seq acknowledged
 	Drops      Drops
 	GapRecords int64 // gaps held in the history
+	// Dups counts the records AppendRecords did not store because their key
+	// had been committed before; persisted, like the other counters.
+	Dups uint64
+	// DedupKeys is the number of keyed appends remembered for duplicate
+	// detection (at most Options.DedupWindow once the next keyed append ran).
+	DedupKeys int64
 }
 
 // Stats returns the current counters. It never reads the data.
@@ -42,7 +48,8 @@ func (db *DB) Stats() Stats {
 		Compactions: db.compactions.Load()}
 	for name, st := range db.streams {
 		ss := StreamStats{Config: st.cfg, Depth: st.count(), Bytes: st.bytes, FirstSeq: st.first,
-			NextSeq: st.next, AckedSeq: st.acked, Drops: st.drops, GapRecords: st.gapN}
+			NextSeq: st.next, AckedSeq: st.acked, Drops: st.drops, GapRecords: st.gapN,
+			Dups: st.dups, DedupKeys: st.dedupN}
 		ss.Config.Name = name
 		if st.count() > 0 {
 			ss.Oldest = unixTime(st.oldestAt)

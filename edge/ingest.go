@@ -34,7 +34,7 @@ func (in *ingest) Emit(ctx context.Context, evs []*event.Event) error {
 	now := in.now()
 	mono := uint64(time.Since(in.start))
 	var order []string
-	groups := map[string][]buffer.Encoder{}
+	groups := map[string][]buffer.Record{}
 	for _, e := range evs {
 		e.Gateway = in.gateway
 		e.Boot = in.boot
@@ -49,9 +49,13 @@ func (in *ingest) Emit(ctx context.Context, evs []*event.Event) error {
 			order = append(order, e.Stream)
 		}
 		e := e
-		groups[e.Stream] = append(groups[e.Stream], func(seq uint64) ([]byte, error) {
-			e.Seq = seq
-			return event.Marshal(e)
+		groups[e.Stream] = append(groups[e.Stream], buffer.Record{
+			Enc: func(seq uint64) ([]byte, error) {
+				e.Seq = seq
+				return event.Marshal(e)
+			},
+			Key:      e.DedupKey,
+			CheckDup: e.Redelivered && len(e.DedupKey) > 0,
 		})
 	}
 	// Refuse the whole batch before writing any of it when one of its
@@ -77,11 +81,18 @@ func (in *ingest) Emit(ctx context.Context, evs []*event.Event) error {
 	return errors.Join(errs...)
 }
 
-func (in *ingest) append(ctx context.Context, stream string, recs []buffer.Encoder) error {
-	_, err := in.db.Append(ctx, stream, recs)
+func (in *ingest) append(ctx context.Context, stream string, recs []buffer.Record) error {
+	res, err := in.db.AppendRecords(ctx, stream, recs)
 	switch {
 	case err == nil:
-		in.stats.add(stream, len(recs), 0)
+		dups := 0
+		for _, r := range res {
+			if r.Dup {
+				dups++
+			}
+		}
+		in.stats.add(stream, len(recs)-dups, 0)
+		in.stats.duplicates(stream, dups)
 		return nil
 	case errors.Is(err, buffer.ErrStreamFull), errors.Is(err, buffer.ErrDiskBudget), errors.Is(err, buffer.ErrDiskFull):
 		in.stats.add(stream, 0, len(recs))
@@ -126,6 +137,12 @@ func (s *ingestStats) add(stream string, accepted, rejected int) {
 	}
 	if rejected > 0 {
 		s.m.ingest.WithLabelValues(stream, "rejected").Add(float64(rejected))
+	}
+}
+
+func (s *ingestStats) duplicates(stream string, n int) {
+	if n > 0 {
+		s.m.ingest.WithLabelValues(stream, "duplicate").Add(float64(n))
 	}
 }
 

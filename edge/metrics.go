@@ -21,7 +21,7 @@ func newMetrics() *metrics {
 		reg: reg,
 		ingest: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edge_gateway_ingest_events_total",
-			Help: "Events handed to the buffer by result (accepted, rejected).",
+			Help: "Events handed to the buffer by result: accepted, rejected (stream full), duplicate (a re-delivered input already stored).",
 		}, []string{"stream", "result"}),
 		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edge_gateway_ingest_quarantined_total",

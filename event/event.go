@@ -26,4 +26,13 @@ type Event struct {
 	Mono     uint64         `cbor:"mono"`
 	Attrs    map[string]any `cbor:"attrs,omitempty"`
 	Raw      []byte         `cbor:"raw,omitempty"`
+
+	// DedupKey and Redelivered are in-process hints from a driver to the
+	// gateway and are never encoded. A driver whose source may re-deliver
+	// an input it already handed over (MQTT after a lost PUBACK, flagged
+	// DUP) sets DedupKey to a digest of the input; when Redelivered is true
+	// and that key was committed before, the gateway does not store the
+	// event again.
+	DedupKey    []byte `cbor:"-"`
+	Redelivered bool   `cbor:"-"`
 }

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"time"
@@ -130,10 +131,24 @@ func (d *Driver) parse(it *item) pending {
 	for _, s := range d.subs {
 		if vals, ok := s.pat.match(m.topic); ok {
 			ev, bad := s.parse(m.topic, vals, m.payload, it.recv, d.cfg.DeviceTime)
+			if ev != nil {
+				ev.DedupKey = dedupKey(m.topic, m.payload)
+				ev.Redelivered = m.dup
+			}
 			return pending{it: it, ev: ev, bad: bad}
 		}
 	}
 	return pending{it: it, bad: rejectf(ReasonUnsubscribed, "topic %q matches no subscription (a filter left in the persistent session?)", clip(m.topic))}
+}
+
+// dedupKey identifies a message for the gateway's redelivery check: the
+// first 16 bytes of SHA-256 over topic, a zero byte, and payload.
+func dedupKey(topic string, payload []byte) []byte {
+	h := sha256.New()
+	h.Write([]byte(topic))
+	h.Write([]byte{0})
+	h.Write(payload)
+	return h.Sum(nil)[:16]
 }
 
 func (d *Driver) quarantine(ctx context.Context, sink drivers.Sink, p pending) bool {

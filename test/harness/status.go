@@ -2,7 +2,10 @@ package harness
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
+	"strconv"
+	"strings"
 	"time"
 )
 
@@ -61,4 +64,35 @@ func (g *Gateway) Drained() bool {
 		}
 	}
 	return true
+}
+
+// Metric returns the sum of every sample of a Prometheus metric family on the
+// gateway's /metrics whose labels contain all of match (e.g. `result="duplicate"`).
+func (g *Gateway) Metric(name string, match ...string) float64 {
+	c := http.Client{Timeout: 5 * time.Second}
+	resp, err := c.Get("http://" + g.HTTP + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	total := 0.0
+	for _, line := range strings.Split(string(b), "\n") {
+		if !strings.HasPrefix(line, name+"{") && !strings.HasPrefix(line, name+" ") {
+			continue
+		}
+		ok := true
+		for _, m := range match {
+			ok = ok && strings.Contains(line, m)
+		}
+		if !ok {
+			continue
+		}
+		if f := strings.Fields(line); len(f) >= 2 {
+			if v, err := strconv.ParseFloat(f[len(f)-1], 64); err == nil {
+				total += v
+			}
+		}
+	}
+	return total
 }
