@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/edgegw/gateway/event"
 )
@@ -36,6 +37,22 @@ type Sink interface {
 type Driver interface {
 	Run(ctx context.Context, sink Sink) error
 }
+
+// State is the gateway's view of itself, for drivers that signal it (a stack
+// light when the uplink has been offline for a while, a buffer warning).
+type State struct {
+	// UplinkOnline: the uplink to Pulsar is connected.
+	UplinkOnline bool
+	// UplinkOfflineSince is when the uplink went down. Zero means unknown.
+	UplinkOfflineSince time.Time
+	// BufferFill is how full the buffer is, 0..1 (the fullest of the
+	// streams' limits and the disk budget).
+	BufferFill float64
+}
+
+// StateReceiver is implemented by drivers that want State updates. SetState
+// must not block.
+type StateReceiver interface{ SetState(State) }
 
 // Env is what a constructor gets besides its own config.
 type Env struct {

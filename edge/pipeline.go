@@ -54,6 +54,7 @@ func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config) (_ *
 	}
 	p.up = up
 
+	var receivers []drivers.StateReceiver
 	sink := &ingest{db: db, gateway: cfg.Gateway.ID, boot: db.Boot(), start: g.start, now: g.now, stats: &ingestStats{m: g.metrics}}
 	for _, src := range cfg.Sources {
 		reg, _ := drivers.Lookup(src.Driver)
@@ -70,12 +71,16 @@ func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config) (_ *
 			}
 			return nil, fmt.Errorf("source %q: %w", src.Name, err)
 		}
+		if r, ok := d.(drivers.StateReceiver); ok {
+			receivers = append(receivers, r)
+		}
 		p.run(func() {
 			runDriver(ctx, d, sink, src.Optional, log)
 		})
 	}
 
 	p.run(func() { g.forwardAll(ctx, up, cfg) })
+	p.run(func() { feedState(ctx, receivers, db, up, int64(cfg.Buffer.DiskBudget)) })
 	return p, nil
 }
 

@@ -5,19 +5,12 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
+
+	"github.com/edgegw/gateway/drivers"
 )
 
 // State is what the outputs follow: the gateway's view of itself.
-type State struct {
-	// UplinkOnline: the uplink to Pulsar is connected.
-	UplinkOnline bool
-	// UplinkOfflineSince is when the uplink went down. Zero means unknown:
-	// the driver then counts from the first State it got that said offline.
-	UplinkOfflineSince time.Time
-	// BufferFill is how full the buffer is, 0..1 (the fullest of the
-	// streams' limits and the disk budget).
-	BufferFill float64
-}
+type State = drivers.State
 
 // SetState gives the driver the gateway's current state. Outputs are
 // evaluated at once and then every second (so that "offline for 5m" turns on
