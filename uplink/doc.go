@@ -1,0 +1,40 @@
+// Package uplink forwards the gateway's buffered events to Apache Pulsar,
+// effectively once and in order per stream.
+//
+// A Client holds one pulsar-client-go client for all streams. For each
+// stream, Forward runs a forwarder: one producer per (gateway, stream) with
+// the stable name "<gateway>/<stream>", batching off, each message carrying
+// SequenceID = the event's seq, key = its source, event time = its time and
+// properties gateway, kind and stream; the payload is the stored CBOR as-is.
+// Messages go out asynchronously in seq order within a window of
+// Options.MaxPending; the backlog (see Backlog) is acked up to the highest
+// seq below which every message has a receipt, coalesced every few ms.
+//
+// On any error (a failed send, no receipt within Options.SendTimeout, a
+// backlog error) the forwarder closes the producer, backs off (exponential,
+// jittered, capped at 30s) and starts a new producer with the same name that
+// re-sends everything after the last acked seq under the same sequence IDs.
+// Broker deduplication, which must be on for the namespace (CheckDedup;
+// forwarders refuse to send without it unless RequireDedup is false), drops
+// the messages it already stored and still returns a receipt, whose message
+// ID is -1:-1; it counts as delivered. Producer.LastSequenceID is not used
+// (it is -1 until a new producer's first receipt).
+//
+// Why the library's own send timeout is disabled: it fails the pending
+// messages that have expired and keeps the younger ones, which a reconnect
+// then writes to the broker. Deduplication keeps only the highest sequence
+// ID per producer, so the expired ones, re-sent later, would be dropped as
+// duplicates: lost. Closing the whole producer instead fails every pending
+// message at once, so what the broker stored is always a prefix of what was
+// sent. Short disconnects are still healed inside the library, which re-sends
+// its pending messages in order on the new connection.
+//
+// Drain order: with Options.BandwidthLimit set, all forwarders draw payload
+// bytes from one token bucket that serves waiting streams strictly by
+// priority (higher first), so after an outage the higher-priority streams
+// drain first and lower ones get only what is left. Without a limit every
+// forwarder sends concurrently and priority plays no part.
+//
+// Client.Streams exposes each forwarder's state as a plain StreamState, and
+// OnReceiptLatency feeds a histogram.
+package uplink
