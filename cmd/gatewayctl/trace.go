@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	gocql "github.com/apache/cassandra-gocql-driver/v2"
+	"github.com/spf13/cobra"
+
+	"github.com/edgegw/gateway/sink"
+)
+
+func init() { addCommand(newTraceCmd) }
+
+func newTraceCmd(a *app) *cobra.Command {
+	var limit int
+	c := &cobra.Command{
+		Use:   "trace BARCODE",
+		Short: "Show where and when a package was scanned, newest first",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.withSession(func(s *gocql.Session) error {
+				scans, err := sink.NewQuerier(s, a.keyspace).Trace(cmd.Context(), args[0], limit)
+				if err != nil {
+					return err
+				}
+				out := cmd.OutOrStdout()
+				if a.output == "json" {
+					if scans == nil {
+						scans = []sink.Scan{}
+					}
+					return writeJSON(out, scans)
+				}
+				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "TIME\tGATEWAY\tDOCK\tSCANNER\tSOURCE\tSTREAM\tSEQ")
+				for _, sc := range scans {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", sc.Time.Format(time.RFC3339Nano),
+						sc.Gateway, dash(sc.Dock), dash(sc.Scanner), sc.Source, sc.Stream, sc.Seq)
+				}
+				return tw.Flush()
+			})
+		},
+	}
+	c.Flags().IntVar(&limit, "limit", 0, "show at most N scans (0: all)")
+	return c
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

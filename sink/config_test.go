@@ -1,0 +1,162 @@
+package sink
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestDefaultConfigValid(t *testing.T) {
+	c := DefaultConfig()
+	if err := c.Validate(); err != nil {
+		t.Fatalf("defaults invalid: %v", err)
+	}
+	if got, want := c.Pulsar.DeadLetter(), "persistent://public/default/events-dlq"; got != want {
+		t.Errorf("dead letter = %q, want %q", got, want)
+	}
+}
+
+func TestExampleConfigLoads(t *testing.T) {
+	c, err := LoadConfig("../configs/sink.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Pulsar.Subscription != "cassandra-sink" || c.Cassandra.Keyspace != "edge" {
+		t.Errorf("unexpected example config: %+v", c)
+	}
+}
+
+func TestDecodeConfig(t *testing.T) {
+	c, err := DecodeConfig(strings.NewReader(`
+pulsar:
+  tenant: acme
+  namespace: events
+  topics:
+    names: [events-scans, "persistent://acme/other/events-x"]
+cassandra:
+  hosts: ["10.0.0.1:9043"]
+  ttl:
+    events: 30d
+    gaps: 0
+write:
+  batch_bytes: 16KiB
+  linger: 5ms
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if c.Cassandra.TTL.Events.D() != 30*24*time.Hour || c.Cassandra.TTL.Gaps != 0 {
+		t.Errorf("ttl = %+v", c.Cassandra.TTL)
+	}
+	if c.Cassandra.TTL.Readings.D() != 90*24*time.Hour {
+		t.Errorf("default readings ttl lost: %s", c.Cassandra.TTL.Readings)
+	}
+	if c.Write.BatchBytes != 16<<10 || c.Write.Linger.D() != 5*time.Millisecond {
+		t.Errorf("write = %+v", c.Write)
+	}
+	if got := c.Pulsar.DeadLetter(); got != "persistent://acme/events/events-dlq" {
+		t.Errorf("dead letter = %q", got)
+	}
+	o, err := c.Pulsar.consumerOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"persistent://acme/events/events-scans", "persistent://acme/other/events-x"}
+	if strings.Join(o.Topics, " ") != strings.Join(want, " ") || o.TopicsPattern != "" {
+		t.Errorf("topics = %v pattern %q", o.Topics, o.TopicsPattern)
+	}
+}
+
+func TestDecodeConfigRejectsUnknownKeys(t *testing.T) {
+	_, err := DecodeConfig(strings.NewReader("pulsar:\n  tenant: a\n  tennant: b\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 3") || !strings.Contains(err.Error(), "tennant") {
+		t.Fatalf("err = %v, want unknown field on line 3", err)
+	}
+	_, err = DecodeConfig(strings.NewReader("cassandra:\n  ttl:\n    events: 3 weeks\n"))
+	if err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Fatalf("err = %v, want a bad duration on line 3", err)
+	}
+}
+
+func TestValidateFieldPaths(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		path string
+	}{
+		{"url", func(c *Config) { c.Pulsar.ServiceURL = "http://x" }, "pulsar.service_url"},
+		{"tenant", func(c *Config) { c.Pulsar.Tenant = "a/b" }, "pulsar.tenant"},
+		{"subtype", func(c *Config) { c.Pulsar.SubscriptionType = "shared" }, "pulsar.subscription_type"},
+		{"subscription", func(c *Config) { c.Pulsar.Subscription = "" }, "pulsar.subscription"},
+		{"pattern syntax", func(c *Config) { c.Pulsar.Topics.Pattern = "events-(" }, "pulsar.topics.pattern"},
+		{"pattern matches dlq", func(c *Config) { c.Pulsar.Topics.Pattern = "events-(dlq|scans)" }, "pulsar.topics.pattern"},
+		{"name is dlq", func(c *Config) { c.Pulsar.Topics.Names = []string{"events-a", "events-dlq"} }, "pulsar.topics.names[1]"},
+		{"dlq short", func(c *Config) { c.Pulsar.DeadLetterTopic = "dlq" }, "pulsar.dead_letter_topic"},
+		{"tls pair", func(c *Config) { c.Pulsar.TLS.CertFile = "c.pem" }, "pulsar.tls"},
+		{"hosts", func(c *Config) { c.Cassandra.Hosts = nil }, "cassandra.hosts"},
+		{"port", func(c *Config) { c.Cassandra.Port = 0 }, "cassandra.port"},
+		{"keyspace", func(c *Config) { c.Cassandra.Keyspace = "edge-1" }, "cassandra.keyspace"},
+		{"class", func(c *Config) { c.Cassandra.Replication.Class = "Local" }, "cassandra.replication.class"},
+		{"factor", func(c *Config) { c.Cassandra.Replication.Factor = 0 }, "cassandra.replication.factor"},
+		{"nts dcs", func(c *Config) { c.Cassandra.Replication.Class = "NetworkTopologyStrategy" }, "cassandra.replication.datacenters"},
+		{"consistency", func(c *Config) { c.Cassandra.Consistency = "most" }, "cassandra.consistency"},
+		{"serial", func(c *Config) { c.Cassandra.Consistency = "serial" }, "cassandra.consistency"},
+		{"password", func(c *Config) { c.Cassandra.Username = "u" }, "cassandra.password_file"},
+		{"ttl", func(c *Config) { c.Cassandra.TTL.Gaps = Duration(1500 * time.Millisecond) }, "cassandra.ttl.gaps"},
+		{"concurrency", func(c *Config) { c.Write.Concurrency = 0 }, "write.concurrency"},
+		{"batch rows", func(c *Config) { c.Write.BatchRows = 0 }, "write.batch_rows"},
+		{"retry max", func(c *Config) { c.Retry.Max = Duration(time.Millisecond) }, "retry.max"},
+		{"multiplier", func(c *Config) { c.Retry.Multiplier = 0.5 }, "retry.multiplier"},
+		{"listen", func(c *Config) { c.HTTP.Listen = "9464" }, "http.listen"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			tc.edit(&c)
+			err := c.Validate()
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Fatalf("err = %v, want a FieldError", err)
+			}
+			if fe.Path != tc.path {
+				t.Fatalf("path = %q (%v), want %q", fe.Path, err, tc.path)
+			}
+		})
+	}
+}
+
+func TestParseUnits(t *testing.T) {
+	for in, want := range map[string]time.Duration{
+		"0": 0, "250ms": 250 * time.Millisecond, "90d": 90 * 24 * time.Hour, "1h30m": 90 * time.Minute,
+	} {
+		got, err := ParseDuration(in)
+		if err != nil || got.D() != want {
+			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "d", "1.5d", "-1d", "3 weeks"} {
+		if _, err := ParseDuration(in); err == nil {
+			t.Errorf("ParseDuration(%q) accepted", in)
+		}
+	}
+	if s := Duration(48 * time.Hour).String(); s != "2d" {
+		t.Errorf("String = %q", s)
+	}
+	for in, want := range map[string]ByteSize{"512": 512, "5KiB": 5 << 10, "4 MiB": 4 << 20, "1GB": 1 << 30} {
+		got, err := ParseByteSize(in)
+		if err != nil || got != want {
+			t.Errorf("ParseByteSize(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "KiB", "-1", "1.5MiB", "9999999999GiB"} {
+		if _, err := ParseByteSize(in); err == nil {
+			t.Errorf("ParseByteSize(%q) accepted", in)
+		}
+	}
+	if s := ByteSize(5 << 10).String(); s != "5KiB" {
+		t.Errorf("String = %q", s)
+	}
+}
