@@ -20,6 +20,7 @@ import (
 type Gateway struct {
 	t       testing.TB
 	bin     string
+	prefix  []string
 	Config  string // path of the config file
 	HTTP    string // host:port of its status server
 	LogPath string
@@ -69,7 +70,7 @@ func (g *Gateway) Start() {
 	}
 	g.runs++
 	fmt.Fprintf(logf, "==== start #%d\n", g.runs)
-	cmd := exec.Command(g.bin, "-config", g.Config)
+	cmd := g.command("-config", g.Config)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		g.mu.Unlock()
