@@ -3,9 +3,11 @@ package buffer
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"fmt"
 	"io"
 	"log/slog"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -261,4 +263,167 @@ func vmRSS(b *testing.B) int64 {
 	}
 	b.Skip("VmRSS not found")
 	return 0
+}
+
+// BenchmarkAppendRecords compares, at 16 appenders of one event per call, in
+// alternating rounds of the same run: Append ("plain"), AppendRecords with a
+// fresh random 16-byte key per event ("keyed": index insert and, the window
+// being full, one prune per event) and the same with CheckDup on every event
+// ("checked": a lookup more). keyed-ratio = keyed events/s ÷ plain events/s,
+// checked-ratio likewise (medians over rounds). BENCH_DEDUP_WINDOW overrides
+// Options.DedupWindow.
+func BenchmarkAppendRecords(b *testing.B) {
+	const appenders = 16
+	o := benchOpts()
+	if w := os.Getenv("BENCH_DEDUP_WINDOW"); w != "" {
+		o.DedupWindow, _ = strconv.Atoi(w)
+	}
+	db, err := Open(filepath.Join(b.TempDir(), "b.db"), o)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	window := db.opts.DedupWindow
+	// Fill the windows so that every keyed append also prunes.
+	newKey := func(rng *rand.Rand) []byte {
+		k := make([]byte, 16)
+		binary.LittleEndian.PutUint64(k, rng.Uint64())
+		binary.LittleEndian.PutUint64(k[8:], rng.Uint64())
+		return k
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	for _, name := range []string{"plain", "keyed", "checked"} {
+		if err := db.ConfigureStream(StreamConfig{Name: name}); err != nil {
+			b.Fatal(err)
+		}
+		recs := make([]Record, 1024)
+		for done := 0; done < window; done += len(recs) {
+			for i := range recs {
+				recs[i] = Record{Enc: func(uint64) ([]byte, error) { return event200, nil }}
+				if name != "plain" {
+					recs[i].Key = newKey(rng)
+				}
+			}
+			if _, err := db.AppendRecords(context.Background(), name, recs); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	enc := func(uint64) ([]byte, error) { return event200, nil }
+	round := func(mode string, per int) time.Duration {
+		start := time.Now()
+		var wg sync.WaitGroup
+		for a := 0; a < appenders; a++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				rng := rand.New(rand.NewPCG(uint64(a), uint64(time.Now().UnixNano())))
+				for i := 0; i < per; i++ {
+					var err error
+					if mode == "plain" {
+						_, err = db.Append(context.Background(), "plain", []Encoder{enc})
+					} else {
+						_, err = db.AppendRecords(context.Background(), mode, []Record{{Enc: enc, Key: newKey(rng), CheckDup: mode == "checked"}})
+					}
+					if err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		wg.Wait()
+		return time.Since(start)
+	}
+	// Many short rounds, each timing the three modes back to back (in a
+	// rotating order); the ratios are the medians of the per-round ratios,
+	// which a busy machine disturbs much less than ratios of totals.
+	const rounds = 30
+	per := max(1, b.N/appenders/rounds)
+	took := map[string]time.Duration{}
+	var keyedR, checkedR []float64
+	modes := []string{"plain", "keyed", "checked"}
+	b.ResetTimer()
+	for r := 0; r < rounds; r++ {
+		t := map[string]time.Duration{}
+		for i := range modes {
+			mode := modes[(r+i)%len(modes)]
+			t[mode] = round(mode, per)
+			took[mode] += t[mode]
+		}
+		keyedR = append(keyedR, t["plain"].Seconds()/t["keyed"].Seconds())
+		checkedR = append(checkedR, t["plain"].Seconds()/t["checked"].Seconds())
+	}
+	b.StopTimer()
+	median := func(x []float64) float64 { sort.Float64s(x); return x[len(x)/2] }
+	n := float64(per * appenders * rounds)
+	b.ReportMetric(n/took["plain"].Seconds(), "plain-events/s")
+	b.ReportMetric(n/took["keyed"].Seconds(), "keyed-events/s")
+	b.ReportMetric(median(keyedR), "keyed-ratio")
+	b.ReportMetric(median(checkedR), "checked-ratio")
+	st := db.Stats()
+	for _, s := range st.Streams {
+		if s.Config.Name != "plain" && s.DedupKeys != int64(window) {
+			b.Fatalf("%s: window holds %d keys", s.Config.Name, s.DedupKeys)
+		}
+	}
+}
+
+// BenchmarkDedupFirstCheck reports what the first CheckDup of a stream after
+// Open costs with a full window of 65,536 keys: the in-memory index is built
+// from the FIFO then (load-ms: the call, commit included; a second call for
+// comparison as next-ms), and its heap size (index-MiB).
+func BenchmarkDedupFirstCheck(b *testing.B) {
+	path := filepath.Join(b.TempDir(), "b.db")
+	db, err := Open(path, benchOpts())
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := db.ConfigureStream(StreamConfig{Name: "s"}); err != nil {
+		b.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	recs := make([]Record, 1024)
+	for done := 0; done < db.opts.DedupWindow; done += len(recs) {
+		for i := range recs {
+			k := make([]byte, 16)
+			binary.LittleEndian.PutUint64(k, rng.Uint64())
+			binary.LittleEndian.PutUint64(k[8:], rng.Uint64())
+			recs[i] = Record{Enc: func(uint64) ([]byte, error) { return event200, nil }, Key: k}
+		}
+		if _, err := db.AppendRecords(context.Background(), "s", recs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	_ = db.Close()
+	check := []Record{{Enc: func(uint64) ([]byte, error) { return event200, nil }, Key: recs[0].Key, CheckDup: true}}
+	var load, next time.Duration
+	var heap float64
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		db, err := Open(path, benchOpts())
+		if err != nil {
+			b.Fatal(err)
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		start := time.Now()
+		if out, err := db.AppendRecords(context.Background(), "s", check); err != nil || !out[0].Dup {
+			b.Fatalf("%v %v", out, err)
+		}
+		load += time.Since(start)
+		start = time.Now()
+		if _, err := db.AppendRecords(context.Background(), "s", check); err != nil {
+			b.Fatal(err)
+		}
+		next += time.Since(start)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		heap += float64(after.HeapAlloc) - float64(before.HeapAlloc)
+		_ = db.Close()
+	}
+	b.ReportMetric(float64(load.Microseconds())/1000/float64(b.N), "load-ms")
+	b.ReportMetric(float64(next.Microseconds())/1000/float64(b.N), "next-ms")
+	b.ReportMetric(heap/float64(b.N)/(1<<20), "index-MiB")
 }

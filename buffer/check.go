@@ -1,19 +1,18 @@
 package buffer
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 
 	bolt "go.etcd.io/bbolt"
 )
 
 // Check runs bbolt's consistency check over the whole file and verifies the
 // stream counters against the data: contiguous seqs first..next-1, bytes,
-// oldest append time, the quarantine count, and each stream's dedup index
-// (the key map and the FIFO agree, and the FIFO holds as many keys as the
-// counter says). It reads everything: use it
+// oldest append time, the quarantine count, and each stream's dedup FIFO
+// (and in-memory index, if loaded). It reads everything: use it
 // in tools and tests, not on the hot path. In a writable store it runs between
 // commits.
 func (db *DB) Check(ctx context.Context) error {
@@ -69,7 +68,7 @@ func (db *DB) check() error {
 				errs = append(errs, fmt.Errorf("stream %q: acked %d beyond next %d", name, st.acked, st.next))
 			}
 		}
-		errs = append(errs, checkDedup(v.tx, streams)...)
+		errs = append(errs, db.checkDedup(v.tx, streams)...)
 		if sum != total {
 			errs = append(errs, fmt.Errorf("live bytes %d, streams sum to %d", total, sum))
 		}
@@ -83,64 +82,54 @@ func (db *DB) check() error {
 	})
 }
 
-// checkDedup verifies the dedup index of every stream: each FIFO entry
-// (seq -> key) is for an assigned seq and its key maps to that seq or a
-// later one; each key maps to a FIFO entry holding it; the FIFO length is
-// the stream's counter.
-func checkDedup(tx *bolt.Tx, streams map[string]streamState) []error {
+// checkDedup verifies the dedup FIFO of every stream: entries for assigned
+// seqs with valid keys, as many as the stream's counter says, and, when the
+// in-memory index of the stream is loaded (committer only), that it maps the
+// hash of each key to the seq of the latest entry with that hash and holds
+// nothing else.
+func (db *DB) checkDedup(tx *bolt.Tx, streams map[string]streamState) []error {
 	var errs []error
 	root := tx.Bucket(bktDedup)
 	if root == nil { // format 1, opened read-only
 		for name, st := range streams {
 			if st.dedupN != 0 {
-				errs = append(errs, fmt.Errorf("stream %q: no dedup index, counter says %d keys", name, st.dedupN))
+				errs = append(errs, fmt.Errorf("stream %q: no dedup FIFO, counter says %d keys", name, st.dedupN))
 			}
 		}
 		return errs
 	}
 	_ = root.ForEachBucket(func(k []byte) error {
 		if _, ok := streams[string(k)]; !ok {
-			errs = append(errs, fmt.Errorf("dedup index of unknown stream %q", k))
+			errs = append(errs, fmt.Errorf("dedup FIFO of unknown stream %q", k))
 		}
 		return nil
 	})
 	for name, st := range streams {
-		b := root.Bucket([]byte(name))
-		if b == nil {
-			if st.dedupN != 0 {
-				errs = append(errs, fmt.Errorf("stream %q: no dedup index, counter says %d keys", name, st.dedupN))
-			}
-			continue
-		}
-		keys, fifo := b.Bucket(bktDedupKeys), b.Bucket(bktDedupFIFO)
-		if keys == nil || fifo == nil {
-			errs = append(errs, fmt.Errorf("stream %q: dedup index incomplete", name))
-			continue
-		}
+		want := dedupMap{}
 		var n int64
-		err := fifo.ForEach(func(seq, key []byte) error {
-			if len(seq) != 8 || keySeq(seq) >= st.next || len(key) == 0 || len(key) > MaxKeySize {
-				return fmt.Errorf("stream %q: dedup FIFO entry %x -> %x invalid (next seq %d)", name, seq, key, st.next)
-			}
-			if cur := keys.Get(key); len(cur) != 8 || keySeq(cur) < keySeq(seq) {
-				return fmt.Errorf("stream %q: dedup key %x of seq %d maps to %x", name, key, keySeq(seq), cur)
-			}
-			n++
-			return nil
-		})
-		if err == nil {
-			err = keys.ForEach(func(key, seq []byte) error {
-				if len(seq) != 8 || !bytes.Equal(fifo.Get(seq), key) {
-					return fmt.Errorf("stream %q: dedup key %x maps to %x, not in the FIFO", name, key, seq)
+		var fifo *bolt.Bucket
+		if b := root.Bucket([]byte(name)); b != nil {
+			fifo = b.Bucket(bktDedupFIFO)
+		}
+		if fifo != nil {
+			err := fifo.ForEach(func(seq, key []byte) error {
+				if len(seq) != 8 || keySeq(seq) >= st.next || len(key) == 0 || len(key) > MaxKeySize {
+					return fmt.Errorf("stream %q: dedup FIFO entry %x -> %x invalid (next seq %d)", name, seq, key, st.next)
 				}
+				want[db.keyHash(key)] = keySeq(seq)
+				n++
 				return nil
 			})
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
 		}
-		switch {
-		case err != nil:
-			errs = append(errs, err)
-		case n != st.dedupN:
+		if n != st.dedupN {
 			errs = append(errs, fmt.Errorf("stream %q: dedup FIFO holds %d keys, counter says %d", name, n, st.dedupN))
+		}
+		if got, ok := db.dedupMem[name]; ok && !maps.Equal(got, want) {
+			errs = append(errs, fmt.Errorf("stream %q: in-memory dedup index (%d hashes) differs from the FIFO (%d)", name, len(got), len(want)))
 		}
 	}
 	return errs

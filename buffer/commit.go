@@ -191,6 +191,9 @@ func (db *DB) commit(batch []*request, retry bool) {
 		return tx.Commit()
 	})
 	if err != nil {
+		// The in-memory dedup indexes may hold keys of the failed
+		// transaction: the next lookups rebuild them from the file.
+		db.dedupMem = nil
 		err = commitError(err)
 		if retry && (errors.Is(err, ErrDiskBudget) || errors.Is(err, ErrDiskFull)) {
 			// Appends made the file grow; the other requests (acks above

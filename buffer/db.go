@@ -3,6 +3,7 @@ package buffer
 import (
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"os"
 	"path/filepath"
 	"sync"
@@ -41,6 +42,8 @@ type DB struct {
 	commits     atomic.Uint64        // successful write transactions
 	dataTouches atomic.Int64         // data bucket lookups; tests assert Open makes none
 	dropLogged  map[string]time.Time // committer only: rate limit of drop warnings
+	dedupMem    map[string]dedupMap  // committer only: in-memory dedup indexes (dedup.go)
+	dedupSeed   maphash.Seed
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -72,7 +75,8 @@ func Open(path string, opts *Options) (*DB, error) {
 		return nil, err
 	}
 	db := &DB{path: path, opts: o, streams: map[string]*streamState{},
-		notifyCh: map[string]chan struct{}{}, stop: make(chan struct{}), dropLogged: map[string]time.Time{}}
+		notifyCh: map[string]chan struct{}{}, stop: make(chan struct{}), dropLogged: map[string]time.Time{},
+		dedupSeed: maphash.MakeSeed()}
 	if !o.ReadOnly {
 		dir := filepath.Dir(path)
 		if _, err := os.Stat(dir); os.IsNotExist(err) {

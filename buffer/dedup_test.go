@@ -96,7 +96,7 @@ func TestAppendRecordsDup(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantAppended(t, mustAppendRecords(t, db, "s", rec("c", true), rec("f", true)), Appended{3, true}, Appended{7, true})
-	if st := streamStats(t, db, "s"); st.Dups != 6 || st.DedupKeys != 6 || st.NextSeq != 8 || st.Depth != 0 {
+	if st := streamStats(t, db, "s"); st.Dups != 7 || st.DedupKeys != 6 || st.NextSeq != 8 || st.Depth != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 
@@ -117,14 +117,14 @@ func TestAppendRecordsDup(t *testing.T) {
 	if out, err := db.AppendRecords(ctx, "s", nil); out != nil || err != nil {
 		t.Fatalf("no records: %v %v", out, err)
 	}
-	if st := streamStats(t, db, "s"); st.NextSeq != 8 || st.Dups != 6 {
+	if st := streamStats(t, db, "s"); st.NextSeq != 8 || st.Dups != 7 {
 		t.Fatalf("failed calls changed the stream: %+v", st)
 	}
 }
 
 // A failed call remembers nothing, and its duplicates are not counted.
 func TestAppendRecordsAllOrNothing(t *testing.T) {
-	db, _ := openTest(t, nil)
+	db, _ := openTest(t, &Options{Now: newClock().Now})
 	mustConfigure(t, db, StreamConfig{Name: "s", MaxEvents: 3})
 	wantAppended(t, mustAppendRecords(t, db, "s", rec("a", false)), Appended{1, false})
 	before := streamStats(t, db, "s")
@@ -284,7 +284,7 @@ func TestDedupWindow(t *testing.T) {
 	for i := 0; i < 20; i++ {
 		mustAppendRecords(t, db, "t", rec(fmt.Sprint("t", i), false))
 	}
-	wantAppended(t, mustAppendRecords(t, db, "s", rec("k3", true)), Appended{3, true})
+	wantAppended(t, mustAppendRecords(t, db, "s", rec("k11", true)), Appended{11, true})
 
 	// A key stored again is not forgotten when its older FIFO entry goes.
 	mustAppendRecords(t, db, "s", rec("again", false)) // 15
@@ -386,11 +386,11 @@ func TestDedupSurvivesReopenAndCompact(t *testing.T) {
 	wantAppended(t, mustAppendRecords(t, db, "s", Record{Enc: data("new"), Key: key("999"), CheckDup: true}), Appended{2001, false})
 }
 
-// A store written by format 1 (testdata/format1.db.gz, made by the code of
-// that format) opens read-only as it is, and is upgraded by a writable Open.
-func TestFormat1Upgrade(t *testing.T) {
+// openFixture copies testdata/<name>.gz to a temporary file.
+func openFixture(t *testing.T, name string) string {
+	t.Helper()
 	path := filepath.Join(t.TempDir(), "buffer.db")
-	f, err := os.Open(filepath.Join("testdata", "format1.db.gz"))
+	f, err := os.Open(filepath.Join("testdata", name+".gz"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -406,46 +406,69 @@ func TestFormat1Upgrade(t *testing.T) {
 	if err := os.WriteFile(path, raw, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	format := func() uint32 {
-		b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
-		if err != nil {
+	return path
+}
+
+// fileFormat returns the format of the file at path, through db if it is
+// open there, and whether any stream still has a format-2 key bucket.
+func fileFormat(t *testing.T, db *DB, path string) (v uint32, keyBuckets bool) {
+	t.Helper()
+	f := func(tx *bolt.Tx) error {
+		v = binary.BigEndian.Uint32(tx.Bucket(bktMeta).Get(keyFormat))
+		if root := tx.Bucket(bktDedup); root != nil {
+			_ = root.ForEachBucket(func(k []byte) error {
+				keyBuckets = keyBuckets || root.Bucket(k).Bucket(bktDedupKeys) != nil
+				return nil
+			})
+		} else if v >= 2 {
+			t.Errorf("format %d without a dedup bucket", v)
+		}
+		return nil
+	}
+	if db != nil {
+		if err := db.view(func(vt *viewTx) error { return f(vt.tx) }); err != nil {
 			t.Fatal(err)
 		}
-		defer b.Close()
-		var v uint32
-		_ = b.View(func(tx *bolt.Tx) error {
-			v = binary.BigEndian.Uint32(tx.Bucket(bktMeta).Get(keyFormat))
-			if (tx.Bucket(bktDedup) != nil) != (v >= 2) {
-				t.Errorf("format %d with dedup bucket %v", v, tx.Bucket(bktDedup) != nil)
-			}
-			return nil
-		})
-		return v
+		return v, keyBuckets
 	}
-	if v := format(); v != 1 {
+	b, err := bolt.Open(path, 0o600, &bolt.Options{ReadOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	_ = b.View(f)
+	return v, keyBuckets
+}
+
+// upgradeFixture opens a fixture read-only (it must open as it is, pass
+// Check and stay untouched), then writable (it must be upgraded with its
+// content intact), and returns the writable store and the read-only stats.
+func upgradeFixture(t *testing.T, name string, format uint32) (*DB, Stats) {
+	t.Helper()
+	path := openFixture(t, name)
+	if v, _ := fileFormat(t, nil, path); v != format {
 		t.Fatalf("fixture has format %d", v)
 	}
-
 	ro, err := Open(path, &Options{ReadOnly: true})
 	if err != nil {
-		t.Fatalf("read-only open of format 1: %v", err)
+		t.Fatalf("read-only open of format %d: %v", format, err)
 	}
 	if err := ro.Check(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	want := ro.Stats()
-	wantScans := readAll(t, ro, "scans")
-	_ = ro.Close()
-	if v := format(); v != 1 {
-		t.Fatalf("read-only open changed the format to %d", v)
+	wantEntries := map[string][]Entry{}
+	for _, s := range want.Streams {
+		wantEntries[s.Config.Name] = readAll(t, ro, s.Config.Name)
 	}
-	if len(want.Streams) != 2 || want.Streams[0].NextSeq != 13 || want.Streams[0].Depth != 7 || want.Quarantined != 1 || len(wantScans) != 7 {
-		t.Fatalf("fixture content: %+v", want)
+	_ = ro.Close()
+	if v, _ := fileFormat(t, nil, path); v != format {
+		t.Fatalf("read-only open changed the format to %d", v)
 	}
 
 	db := openAt(t, path, nil)
-	if v := format(); v != formatVersion {
-		t.Fatalf("format after upgrade %d", v)
+	if v, keys := fileFormat(t, db, path); v != formatVersion || keys {
+		t.Fatalf("after upgrade: format %d, format-2 key buckets left: %v", v, keys)
 	}
 	got := db.Stats()
 	if got.Boot != want.Boot+1 {
@@ -458,8 +481,23 @@ func TestFormat1Upgrade(t *testing.T) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("stats changed by the upgrade:\n%+v\n%+v", want, got)
 	}
-	if es := readAll(t, db, "scans"); !reflect.DeepEqual(es, wantScans) {
-		t.Fatal("entries changed by the upgrade")
+	for name, es := range wantEntries {
+		if got := readAll(t, db, name); !reflect.DeepEqual(got, es) {
+			t.Fatalf("entries of %s changed by the upgrade", name)
+		}
+	}
+	if err := db.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db, want
+}
+
+// A store written by the format-1 code (testdata/format1.db.gz, made by that
+// code) opens read-only as it is and is upgraded by a writable Open.
+func TestFormat1Upgrade(t *testing.T) {
+	db, want := upgradeFixture(t, "format1.db", 1)
+	if len(want.Streams) != 2 || want.Streams[0].NextSeq != 13 || want.Streams[0].Depth != 7 || want.Quarantined != 1 {
+		t.Fatalf("fixture content: %+v", want)
 	}
 	if v, err := db.GetMeta("lkg"); err != nil || string(v) != "v1" {
 		t.Fatalf("meta %q %v", v, err)
@@ -472,4 +510,33 @@ func TestFormat1Upgrade(t *testing.T) {
 	if first := mustAppend(t, db, "telemetry", data("x")); first != 11 {
 		t.Fatalf("telemetry seq %d", first)
 	}
+}
+
+// A store written by the format-2 code (testdata/format2.db.gz: keys k0..k7
+// at seqs 1..8, k3 again at 9, k8 at 10, with a window of 5, seqs 1..4
+// acked) keeps its window across the upgrade that drops its key buckets.
+func TestFormat2Upgrade(t *testing.T) {
+	db, want := upgradeFixture(t, "format2.db", 2)
+	if s := want.Streams[0]; s.Config.Name != "scans" || s.NextSeq != 11 || s.DedupKeys != 5 || s.Dups != 1 || s.AckedSeq != 4 {
+		t.Fatalf("fixture content: %+v", want)
+	}
+	wantAppended(t, mustAppendRecords(t, db, "scans", rec("k5", true), rec("k6", true), rec("k7", true), rec("k3", true), rec("k8", true), rec("k4", true), rec("k0", true)),
+		Appended{6, true}, Appended{7, true}, Appended{8, true}, Appended{9, true}, Appended{10, true}, Appended{11, false}, Appended{12, false})
+}
+
+// A commit that fails after keyed appends (here: the file would exceed
+// MaxFileSize) leaves no trace in the in-memory index: duplicates of the
+// records committed before are still found, keys of the failed commit are not.
+func TestDedupAfterFailedCommit(t *testing.T) {
+	db, _ := openTest(t, &Options{MaxFileSize: 1 << 20})
+	mustConfigure(t, db, StreamConfig{Name: "s"})
+	wantAppended(t, mustAppendRecords(t, db, "s", rec("k", false)), Appended{1, false})
+	wantAppended(t, mustAppendRecords(t, db, "s", rec("k", true)), Appended{1, true}) // loads the index
+	big := Record{Enc: func(uint64) ([]byte, error) { return make([]byte, 2<<20), nil }, Key: key("big")}
+	_, err := db.AppendRecords(context.Background(), "s", []Record{rec("k", false), rec("l", false), big})
+	if !errors.Is(err, ErrDiskBudget) {
+		t.Fatalf("over MaxFileSize: %v", err)
+	}
+	wantAppended(t, mustAppendRecords(t, db, "s", rec("k", true), rec("l", true), rec("big", true)),
+		Appended{1, true}, Appended{2, false}, Appended{3, false})
 }

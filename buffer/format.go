@@ -8,7 +8,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// File layout (format 2):
+// File layout (format 3):
 //
 //	meta/        "format" -> uint32 BE, "store" -> storeRecord (JSON)
 //	streams/     name -> streamRecord (JSON): config and counters
@@ -16,12 +16,13 @@ import (
 //	gaps/<name>/ id (uint64 BE) -> Gap (JSON); store-level gaps under "\x00"
 //	quarantine/  id (uint64 BE) -> QuarantineItem (JSON)
 //	kv/          GetMeta/PutMeta keys
-//	dedup/<name>/keys/ record key -> seq (uint64 BE) of its latest keyed append
-//	dedup/<name>/fifo/ seq (uint64 BE) -> record key, one per keyed append,
-//	                   in append order; streamRecord.DedupN counts them
+//	dedup/<name>/fifo/ seq (uint64 BE) -> record key: the stream's last
+//	                   keyed appends (Options.DedupWindow), oldest first,
+//	                   counted by streamRecord.DedupN
 //
-// The dedup sub-buckets of a stream are created by its first keyed append.
-// Format 1 is format 2 without the dedup bucket.
+// A stream's dedup buckets are created by its first keyed append. Format 1 is
+// format 3 without the dedup bucket; format 2 also had dedup/<name>/keys/,
+// record key -> seq, which format 3 keeps in memory instead (dedup.go).
 var (
 	bktMeta       = []byte("meta")
 	bktStreams    = []byte("streams")
@@ -30,8 +31,8 @@ var (
 	bktQuarantine = []byte("quarantine")
 	bktKV         = []byte("kv")
 	bktDedup      = []byte("dedup")
-	bktDedupKeys  = []byte("keys")
 	bktDedupFIFO  = []byte("fifo")
+	bktDedupKeys  = []byte("keys") // format 2 only
 
 	keyFormat = []byte("format")
 	keyStore  = []byte("store")
@@ -41,11 +42,13 @@ var (
 const storeGaps = "\x00"
 
 // formatVersion is the layout this build writes.
-const formatVersion = 2
+const formatVersion = 3
 
 // readableVersion is the oldest format a read-only Open accepts without
 // upgrading it: the formats since then only added buckets that readers
-// treat as empty when missing.
+// treat as empty when missing (dedup, format 2) or dropped buckets that
+// readers ignore (dedup/<name>/keys, format 3). Raise it when a format
+// changes what readers read.
 const readableVersion = 1
 
 // migrations[v] upgrades a file from format v to v+1 inside one transaction.
@@ -56,6 +59,33 @@ var migrations = map[uint32]func(tx *bolt.Tx) error{
 	1: func(tx *bolt.Tx) error {
 		_, err := tx.CreateBucketIfNotExists(bktDedup)
 		return err
+	},
+	// 2 -> 3: the key -> seq buckets give way to an in-memory index built
+	// from the FIFOs. Freeing their pages reads them once: O(window) per
+	// stream.
+	2: func(tx *bolt.Tx) error {
+		root := tx.Bucket(bktDedup)
+		if root == nil {
+			return fmt.Errorf("%w: no dedup bucket", ErrCorrupt)
+		}
+		var names [][]byte
+		err := root.ForEachBucket(func(k []byte) error {
+			names = append(names, append([]byte{}, k...))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, name := range names {
+			b := root.Bucket(name)
+			if b.Bucket(bktDedupKeys) == nil {
+				continue
+			}
+			if err := b.DeleteBucket(bktDedupKeys); err != nil {
+				return err
+			}
+		}
+		return nil
 	},
 }
 
@@ -92,7 +122,7 @@ type streamRecord struct {
 	Drops    Drops
 	GapN     int64
 	Dups     uint64 `json:",omitempty"` // duplicates skipped by AppendRecords
-	DedupN   int64  `json:",omitempty"` // keys in the dedup FIFO
+	DedupN   int64  `json:",omitempty"` // entries in the dedup FIFO
 }
 
 // storeRecord holds store-wide counters.

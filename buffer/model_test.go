@@ -20,6 +20,14 @@ type mStream struct {
 	entries []mEntry
 	drops   Drops
 	gaps    []Gap
+	keys    map[string]uint64 // dedup index: key -> seq of its latest keyed append
+	fifo    []mKey            // keyed appends, oldest first
+	dups    uint64
+}
+
+type mKey struct {
+	seq uint64
+	key string
 }
 
 type model struct {
@@ -230,4 +238,73 @@ func (m *model) sweep() {
 	for _, n := range names {
 		m.expire(n, m.streams[n])
 	}
+}
+
+// appendRecords is AppendRecords: duplicates are resolved against the index
+// and earlier records of the call, the rest is an append, and the keys of the
+// stored records enter the window.
+func (m *model) appendRecords(name string, recs []Record) ([]Appended, error) {
+	s := m.streams[name]
+	window := m.opts.DedupWindow
+	out := make([]Appended, len(recs))
+	var encs []Encoder
+	var keys []string
+	local := map[string]int{}
+	idx := make([]int, len(recs))
+	isDup := make([]bool, len(recs))
+	var dups uint64
+	for i, r := range recs {
+		k := string(r.Key)
+		if window > 0 && r.CheckDup {
+			if j, ok := local[k]; ok {
+				idx[i], isDup[i] = j, true
+				dups++
+				continue
+			}
+			if seq, ok := s.keys[k]; ok {
+				idx[i], out[i] = -1, Appended{Seq: seq, Dup: true}
+				dups++
+				continue
+			}
+		}
+		idx[i] = len(encs)
+		encs = append(encs, r.Enc)
+		keys = append(keys, k)
+		if k != "" {
+			local[k] = idx[i]
+		}
+	}
+	var first uint64
+	if len(encs) > 0 {
+		f, err := m.append(name, encs)
+		if err != nil {
+			return nil, err
+		}
+		first = f
+	}
+	for i, j := range idx {
+		if j >= 0 {
+			out[i] = Appended{Seq: first + uint64(j), Dup: isDup[i]}
+		}
+	}
+	s.dups += dups
+	if window <= 0 {
+		return out, nil
+	}
+	if s.keys == nil {
+		s.keys = map[string]uint64{}
+	}
+	for j, k := range keys {
+		if k != "" {
+			s.keys[k] = first + uint64(j)
+			s.fifo = append(s.fifo, mKey{first + uint64(j), k})
+		}
+	}
+	for len(s.fifo) > window {
+		if f := s.fifo[0]; s.keys[f.key] == f.seq {
+			delete(s.keys, f.key)
+		}
+		s.fifo = s.fifo[1:]
+	}
+	return out, nil
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"path/filepath"
+	"reflect"
 	"testing"
 	"time"
 )
@@ -34,6 +35,7 @@ func runModel(t *testing.T, seed uint64, withGaps, withBudget bool, steps int) {
 	if withBudget {
 		opts.DiskBudget = int64(300 + rng.IntN(1200))
 	}
+	opts.DedupWindow = 1 + rng.IntN(10)
 	m := &model{streams: map[string]*mStream{}, opts: opts}
 	path := filepath.Join(t.TempDir(), "model.db")
 	db := openAt(t, path, opts)
@@ -67,7 +69,7 @@ func runModel(t *testing.T, seed uint64, withGaps, withBudget bool, steps int) {
 		s := m.streams[name]
 		var op string
 		switch r := rng.IntN(100); {
-		case r < 45:
+		case r < 30:
 			op = "append"
 			recs := make([]Encoder, 1+rng.IntN(4))
 			for i := range recs {
@@ -80,6 +82,23 @@ func runModel(t *testing.T, seed uint64, withGaps, withBudget bool, steps int) {
 			first, err := db.Append(ctx, name, recs)
 			if !errors.Is(err, wantErr) || (wantErr == nil && err != nil) || first != wantFirst {
 				t.Fatalf("step %d append %s: got (%d, %v), model (%d, %v)", step, name, first, err, wantFirst, wantErr)
+			}
+		case r < 45:
+			op = "appendRecords"
+			recs := make([]Record, 1+rng.IntN(4))
+			for i := range recs {
+				recs[i] = Record{Enc: seqData(fmt.Sprint(name, step), 5+rng.IntN(50)), CheckDup: rng.IntN(2) == 0}
+				if k := rng.IntN(13); k < 12 || recs[i].CheckDup {
+					recs[i].Key = []byte(fmt.Sprint("key", k))
+				}
+			}
+			want, wantErr := m.appendRecords(name, recs)
+			if wantErr != nil {
+				errs[wantErr.Error()]++
+			}
+			got, err := db.AppendRecords(ctx, name, recs)
+			if !errors.Is(err, wantErr) || (wantErr == nil && err != nil) || !reflect.DeepEqual(got, want) {
+				t.Fatalf("step %d appendRecords %s: got (%v, %v), model (%v, %v)", step, name, got, err, want, wantErr)
 			}
 		case r < 65:
 			op = "ack"
@@ -136,12 +155,14 @@ func runModel(t *testing.T, seed uint64, withGaps, withBudget bool, steps int) {
 	}
 	compareModel(t, steps, "end", db, m, true)
 	var d Drops
+	var dups uint64
 	for _, s := range m.streams {
 		d.Overflow += s.drops.Overflow
 		d.TTL += s.drops.TTL
 		d.Budget += s.drops.Budget
+		dups += s.dups
 	}
-	t.Logf("budget %d, drops %+v, errors %v", opts.DiskBudget, d, errs)
+	t.Logf("budget %d, drops %+v, errors %v, dedup window %d, duplicates %d", opts.DiskBudget, d, errs, opts.DedupWindow, dups)
 }
 
 func compareEntries(t *testing.T, step int, name string, got []Entry, want []mEntry) {
@@ -170,12 +191,16 @@ func compareModel(t *testing.T, step int, op string, db *DB, m *model, full bool
 			first, oldest = s.entries[0].seq, time.Unix(0, s.entries[0].at)
 		}
 		if ss.Depth != int64(len(s.entries)) || ss.Bytes != s.bytes() || ss.NextSeq != s.next ||
-			ss.FirstSeq != first || ss.AckedSeq != s.acked || ss.Drops != s.drops || !ss.Oldest.Equal(oldest) {
-			t.Fatalf("step %d (%s) stream %s:\n got   %+v\n model depth=%d bytes=%d first=%d next=%d acked=%d drops=%+v oldest=%v",
-				step, op, ss.Config.Name, ss, len(s.entries), s.bytes(), first, s.next, s.acked, s.drops, oldest)
+			ss.FirstSeq != first || ss.AckedSeq != s.acked || ss.Drops != s.drops || !ss.Oldest.Equal(oldest) ||
+			ss.Dups != s.dups || ss.DedupKeys != int64(len(s.fifo)) {
+			t.Fatalf("step %d (%s) stream %s:\n got   %+v\n model depth=%d bytes=%d first=%d next=%d acked=%d drops=%+v oldest=%v dups=%d keys=%d",
+				step, op, ss.Config.Name, ss, len(s.entries), s.bytes(), first, s.next, s.acked, s.drops, oldest, s.dups, len(s.fifo))
 		}
 		if !full {
 			continue
+		}
+		if got := dedupFIFO(t, db, ss.Config.Name); !reflect.DeepEqual(got, s.fifo) && len(got)+len(s.fifo) > 0 {
+			t.Fatalf("step %d %s: dedup FIFO %v, model %v", step, ss.Config.Name, got, s.fifo)
 		}
 		compareEntries(t, step, ss.Config.Name, readAll(t, db, ss.Config.Name), s.entries)
 		gaps, err := db.Gaps(ss.Config.Name)
@@ -189,4 +214,24 @@ func compareModel(t *testing.T, step int, op string, db *DB, m *model, full bool
 			}
 		}
 	}
+}
+
+// dedupFIFO returns a stream's dedup FIFO, oldest first.
+func dedupFIFO(t *testing.T, db *DB, stream string) []mKey {
+	t.Helper()
+	var out []mKey
+	err := db.view(func(v *viewTx) error {
+		b := v.tx.Bucket(bktDedup).Bucket([]byte(stream))
+		if b == nil {
+			return nil
+		}
+		return b.Bucket(bktDedupFIFO).ForEach(func(seq, k []byte) error {
+			out = append(out, mKey{keySeq(seq), string(k)})
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

@@ -47,7 +47,7 @@ type stage struct {
 	dirty   bool  // store record changed
 	notify  map[string]bool
 	buckets map[string]*bolt.Bucket
-	dedups  map[string]*dedupIndex // nil until a keyed append
+	dedups  map[string]*bolt.Bucket // dedup FIFOs looked up; nil until a keyed append
 }
 
 func (db *DB) newStage(tx *bolt.Tx) *stage {
