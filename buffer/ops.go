@@ -28,7 +28,7 @@ func (s *stage) configure(cfg StreamConfig) error {
 		return fatal(err)
 	}
 	st := &streamState{cfg: cfg, next: 1, first: 1}
-	if s.store.Recovered > 0 {
+	if s.store.Recovered > 0 || s.db.opts.TimeSeededSeq {
 		st.next = uint64(max(1, s.now.UnixMicro()))
 		st.first = st.next
 	}

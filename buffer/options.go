@@ -89,6 +89,14 @@ type Options struct {
 	// ErrReadOnly. Default false.
 	ReadOnly bool
 
+	// TimeSeededSeq makes a stream created in this store start its seqs at
+	// the current Unix time in microseconds instead of 1. A gateway sets it:
+	// downstream deduplication (Pulsar's, keyed by producer name and seq)
+	// would otherwise silently drop every event of a store that was deleted
+	// or replaced (a new SD card) and began again at 1. Stores replaced after
+	// corruption always do this. Default false.
+	TimeSeededSeq bool
+
 	// NoMoveAside makes Open return ErrCorrupt instead of moving a bad file
 	// aside and starting a fresh one. Default false.
 	NoMoveAside bool
