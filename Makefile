@@ -47,3 +47,28 @@ lint:
 	$(GO) vet ./...
 	@test -x $(BIN)/staticcheck || GOBIN=$(CURDIR)/$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(BIN)/staticcheck ./...
+
+## bench: every benchmark against real Mosquitto, Pulsar and Cassandra (started if down), writes BENCHMARKS.md (~15 min)
+bench: deps
+	$(GO) run ./test/bench -out BENCHMARKS.md
+
+# Firmware and Debian packages (packaging/README.md). Override on the command
+# line, e.g. make firmware FIRMWARE_TARGETS=linux/arm64 FIRMWARE_TAGS=nogpio,noembedded DIST=dist/small
+DIST ?= dist
+FIRMWARE_TARGETS ?= linux/arm64 linux/arm/v7 linux/arm/v6 linux/amd64
+FIRMWARE_CMDS ?= gateway gatewayctl
+FIRMWARE_TAGS ?=
+FIRMWARE_LDFLAGS = -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -buildid=
+NFPM_VERSION ?= v2.45.2
+FIRMWARE_ENV = GO='$(GO)' DIST='$(DIST)' FIRMWARE_TARGETS='$(FIRMWARE_TARGETS)' FIRMWARE_CMDS='$(FIRMWARE_CMDS)' \
+	FIRMWARE_TAGS='$(FIRMWARE_TAGS)' FIRMWARE_LDFLAGS='$(FIRMWARE_LDFLAGS)' VERSION='$(VERSION)' COMMIT='$(COMMIT)'
+
+.PHONY: firmware packages
+
+## firmware: static, reproducible gateway and gatewayctl for every board into $(DIST)/<target>/, plus $(DIST)/SHA256SUMS
+firmware:
+	@$(FIRMWARE_ENV) packaging/firmware.sh
+
+## packages: Debian packages edgegw_<version>_<arch>.deb (nfpm $(NFPM_VERSION)) into $(DIST)/ from the firmware
+packages: firmware
+	@$(FIRMWARE_ENV) NFPM_VERSION='$(NFPM_VERSION)' packaging/packages.sh

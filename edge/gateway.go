@@ -45,6 +45,9 @@ type Gateway struct {
 	ln   net.Listener
 	// ready is true once the store is open and the pipeline runs.
 	ready bool
+	fleet *fleetState // fleet config and heartbeats (apply.go); set by Run
+
+	reloadMu sync.Mutex // serialises Reload
 }
 
 // New returns a gateway for cfg; it starts nothing.
@@ -70,6 +73,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		return fmt.Errorf("open buffer: %w", err)
 	}
 	defer db.Close()
+	cfg = g.fleetStartConfig(db, cfg) // an applied fleet bundle overrides the local file
 	if err := configureStreams(db, cfg); err != nil {
 		return err
 	}
@@ -93,7 +97,9 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Unlock()
 	g.log.Info("gateway running", "gateway", cfg.Gateway.ID, "boot", db.Boot(), "streams", len(cfg.Streams), "sources", len(cfg.Sources))
 
+	stopFleet := g.startFleet(ctx)
 	<-ctx.Done()
+	stopFleet()
 	g.mu.Lock()
 	g.ready = false
 	p = g.pipe
@@ -106,6 +112,8 @@ func (g *Gateway) Run(ctx context.Context) error {
 // Reload builds and starts a pipeline for cfg, swaps it in and stops the
 // old one. Settings that need a restart (gateway ID, buffer path) are refused.
 func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
+	g.reloadMu.Lock()
+	defer g.reloadMu.Unlock()
 	g.mu.Lock()
 	old, db, cur := g.pipe, g.db, g.cfg
 	g.mu.Unlock()
@@ -154,6 +162,7 @@ func (g *Gateway) bufferOptions(cfg *config.Config) *buffer.Options {
 		o.MaxFileSize = 2*int64(cfg.Buffer.DiskBudget) + 64<<20
 	}
 	o.Now = g.now
+	o.TimeSeededSeq = true
 	o.Logger = g.log.With("component", "buffer")
 	gw := cfg.Gateway.ID
 	o.GapEncoder = func(stream string, seq uint64, gap buffer.Gap) ([]byte, error) {

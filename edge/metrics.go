@@ -1,19 +1,52 @@
 package edge
 
 import (
+	"sync"
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
 
 // metrics are the gateway's Prometheus metrics, registered on a registry of
-// the Gateway's own (no package-level state).
+// the Gateway's own (no package-level state), and the little state the
+// status page keeps in memory: the latest scans, the per-minute backlog
+// history and the config version and state.
 type metrics struct {
 	reg         *prometheus.Registry
 	ingest      *prometheus.CounterVec
 	quarantined *prometheus.CounterVec
 	configInfo  *prometheus.GaugeVec
 	buildInfo   *prometheus.GaugeVec
+	// bySource counts ingest results per config source (sources[].name):
+	// accepted, duplicate, rejected, quarantined, error.
+	bySource *prometheus.CounterVec
+	// receiptLatency is the uplink's send → Pulsar receipt latency.
+	receiptLatency *prometheus.HistogramVec
+
+	scans   *scanRing
+	history *backlogHistory
+	drivers *driverStats
+
+	cfgMu    sync.Mutex
+	cfgState ConfigStatus
+
+	// registerOnce registers the collectors that read the Gateway.
+	registerOnce sync.Once
+	// The backlog sampler, started with the HTTP server.
+	samplerOnce sync.Once
+	samplerStop chan struct{}
+	samplerDone chan struct{}
 }
+
+// Ingest results, the values of the result label.
+const (
+	resultAccepted    = "accepted"
+	resultDuplicate   = "duplicate"
+	resultRejected    = "rejected"
+	resultQuarantined = "quarantined"
+	resultError       = "error"
+)
 
 func newMetrics() *metrics {
 	reg := prometheus.NewRegistry()
@@ -21,22 +54,63 @@ func newMetrics() *metrics {
 		reg: reg,
 		ingest: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edge_gateway_ingest_events_total",
-			Help: "Events handed to the buffer by result: accepted, rejected (stream full), duplicate (a re-delivered input already stored).",
+			Help: "Events handed to the buffer, per stream, by result: accepted, rejected (stream full), duplicate (a re-delivered input already stored).",
 		}, []string{"stream", "result"}),
 		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edge_gateway_ingest_quarantined_total",
-			Help: "Inputs that failed to parse and went to quarantine, by source.",
+			Help: "Inputs that failed to parse and went to quarantine, by the source the driver named (the MQTT topic for MQTT).",
 		}, []string{"source"}),
+		bySource: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "edge_gateway_source_events_total",
+			Help: "Inputs per config source (sources[].name), by result: accepted, duplicate (re-delivery already stored), rejected (stream full; retried by the driver), quarantined (failed to parse), error (store failure; retried).",
+		}, []string{"source", "result"}),
+		receiptLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "edge_gateway_uplink_receipt_latency_seconds",
+			Help:    "Time from handing an event to the Pulsar producer to its receipt, per stream.",
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+		}, []string{"stream"}),
 		configInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "edge_gateway_config_info",
-			Help: "The running config: version and state (applied, rejected, rolled-back).",
+			Help: "The running config: 1 for its version and state (e.g. applied, rejected, rolled-back); set by fleet config.",
 		}, []string{"version", "state"}),
 		buildInfo: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "edge_gateway_build_info",
 			Help: "Build version and commit of the running binary.",
 		}, []string{"version", "commit", "goversion"}),
+		scans:   newScanRing(recentScans),
+		history: newBacklogHistory(historyLen),
+		drivers: newDriverStats(),
 	}
-	reg.MustRegister(m.ingest, m.quarantined, m.configInfo, m.buildInfo,
+	reg.MustRegister(m.ingest, m.quarantined, m.bySource, m.receiptLatency, m.configInfo, m.buildInfo, m.drivers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// setConfigState records the running config's version and state (e.g.
+// "applied", "rejected", "rolled-back") for /metrics, /status.json and the
+// status page. Fleet config calls it whenever either changes.
+func (g *Gateway) setConfigState(version, state string) {
+	m := g.metrics
+	m.cfgMu.Lock()
+	defer m.cfgMu.Unlock()
+	if m.cfgState.Version == version && m.cfgState.State == state {
+		return
+	}
+	m.cfgState = ConfigStatus{Version: version, State: state, Since: g.now()}
+	m.configInfo.Reset()
+	m.configInfo.WithLabelValues(version, state).Set(1)
+}
+
+func (m *metrics) configStatus() ConfigStatus {
+	m.cfgMu.Lock()
+	defer m.cfgMu.Unlock()
+	return m.cfgState
+}
+
+// observeReceipt is the uplink's receipt-latency hook.
+func (m *metrics) observeReceipt(stream string, seconds float64) {
+	m.receiptLatency.WithLabelValues(stream).Observe(seconds)
+}
+
+// sampleEvery is how often the backlog history takes a sample.
+const sampleEvery = time.Minute

@@ -10,7 +10,6 @@ import (
 	"github.com/edgegw/gateway/buffer"
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/drivers/mqtt"
-	"github.com/edgegw/gateway/drivers/mqttbroker"
 	"github.com/edgegw/gateway/edge/config"
 	"github.com/edgegw/gateway/uplink"
 )
@@ -21,7 +20,7 @@ import (
 type pipeline struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-	broker *mqttbroker.Broker
+	broker *embeddedBroker
 	up     *uplink.Client
 }
 
@@ -38,11 +37,8 @@ func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config) (_ *
 	g.mu.Unlock()
 
 	if cfg.Broker != nil {
-		b, err := mqttbroker.New(*cfg.Broker, g.log.With("component", "broker"))
+		b, err := startBroker(ctx, *cfg.Broker, g.log.With("component", "broker"))
 		if err != nil {
-			return nil, fmt.Errorf("embedded broker: %w", err)
-		}
-		if err := b.Start(ctx); err != nil {
 			return nil, fmt.Errorf("embedded broker: %w", err)
 		}
 		p.broker = b
@@ -86,7 +82,7 @@ func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config) (_ *
 
 // withEmbeddedBroker points an MQTT source whose broker is "embedded" at
 // the gateway's own broker, with its internal credentials.
-func withEmbeddedBroker(parsed any, b *mqttbroker.Broker) (any, error) {
+func withEmbeddedBroker(parsed any, b *embeddedBroker) (any, error) {
 	mc, ok := parsed.(*mqtt.Config)
 	if !ok || len(mc.Brokers) != 1 || mc.Brokers[0] != mqtt.Embedded {
 		return parsed, nil

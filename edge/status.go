@@ -1,12 +1,17 @@
 package edge
 
 import (
+	"regexp"
 	"time"
 
+	"github.com/edgegw/gateway/buffer"
 	"github.com/edgegw/gateway/uplink"
 )
 
 // Status is what the status page, /status.json and the fleet heartbeat show.
+// It holds no secrets (error texts are passed through redact). To extend it,
+// add a section as a field of a type of its own (like UplinkStatus and
+// ConfigStatus) and fill it in Status with one line.
 type Status struct {
 	Gateway     string         `json:"gateway"`
 	Version     string         `json:"version"`
@@ -14,8 +19,11 @@ type Status struct {
 	Started     time.Time      `json:"started"`
 	Boot        uint64         `json:"boot"`
 	Ready       bool           `json:"ready"`
+	Uplink      UplinkStatus   `json:"uplink"`
+	Config      ConfigStatus   `json:"config"`
 	Streams     []StreamStatus `json:"streams"`
 	Quarantined int64          `json:"quarantined"`
+	Dropped     uint64         `json:"dropped"` // all streams, all reasons
 	FileBytes   int64          `json:"file_bytes"`
 	LiveBytes   int64          `json:"live_bytes"`
 }
@@ -30,12 +38,43 @@ type StreamStatus struct {
 	NextSeq       uint64    `json:"next_seq"`
 	AckedSeq      uint64    `json:"acked_seq"`
 	Dropped       uint64    `json:"dropped"`
+	Drops         Drops     `json:"drops"`
 	UplinkOnline  bool      `json:"uplink_online"`
 	UplinkSince   time.Time `json:"uplink_since,omitzero"`
 	UplinkError   string    `json:"uplink_error,omitempty"`
 	Sent          uint64    `json:"sent"`
+	Acked         uint64    `json:"acked"`
 	Duplicates    uint64    `json:"duplicates"`
+	InFlight      int       `json:"in_flight"`
 	LastLatencyMS float64   `json:"last_receipt_latency_ms"`
+}
+
+// Drops are a stream's dropped events by reason.
+type Drops struct {
+	Overflow uint64 `json:"overflow"`
+	TTL      uint64 `json:"ttl"`
+	Budget   uint64 `json:"budget"`
+}
+
+// UplinkStatus sums up the uplink over all streams.
+type UplinkStatus struct {
+	// Online: every stream's Pulsar producer is open.
+	Online bool `json:"online"`
+	// Since is when the uplink became what it is: online since the last
+	// stream connected; offline since the first stream went down (the
+	// gateway's start when no stream has connected yet).
+	Since     time.Time `json:"since,omitzero"`
+	Connected int       `json:"streams_connected"`
+	Streams   int       `json:"streams"`
+	LastError string    `json:"last_error,omitempty"`
+}
+
+// ConfigStatus is the running config's version and state, as fleet config
+// last set them (setConfigState); empty for a local config file.
+type ConfigStatus struct {
+	Version string    `json:"version,omitempty"`
+	State   string    `json:"state,omitempty"`
+	Since   time.Time `json:"since,omitzero"`
 }
 
 // Status returns a snapshot of the gateway.
@@ -44,25 +83,83 @@ func (g *Gateway) Status() Status {
 	db, pipe, cfg, ready := g.db, g.pipe, g.cfg, g.ready
 	g.mu.Unlock()
 	s := Status{Gateway: cfg.Gateway.ID, Version: g.build.Version, Commit: g.build.Commit, Started: g.start, Ready: ready}
-	if db == nil {
-		return s
-	}
-	st := db.Stats()
-	s.Boot, s.Quarantined, s.FileBytes, s.LiveBytes = st.Boot, st.Quarantined, st.FileSize, st.LiveBytes
-	up := map[string]uplink.StreamState{}
+	s.Config = g.metrics.configStatus()
+	var up []uplink.StreamState
 	if pipe != nil && pipe.up != nil {
-		for _, u := range pipe.up.Streams() {
-			up[u.Stream] = u
-		}
+		up = pipe.up.Streams()
+	}
+	if db != nil {
+		s.addBuffer(db.Stats(), up)
+	}
+	s.Uplink = summariseUplink(s.Streams, g.start)
+	return s
+}
+
+// addBuffer fills in the store's figures and each stream's, with its
+// forwarder's state from up.
+func (s *Status) addBuffer(st buffer.Stats, up []uplink.StreamState) {
+	s.Boot, s.Quarantined, s.FileBytes, s.LiveBytes = st.Boot, st.Quarantined, st.FileSize, st.LiveBytes
+	byName := make(map[string]uplink.StreamState, len(up))
+	for _, u := range up {
+		byName[u.Stream] = u
 	}
 	for _, ss := range st.Streams {
-		u := up[ss.Config.Name]
+		u := byName[ss.Config.Name]
+		s.Dropped += ss.Drops.Total()
 		s.Streams = append(s.Streams, StreamStatus{
 			Name: ss.Config.Name, Priority: ss.Config.Priority, Depth: ss.Depth, Bytes: ss.Bytes,
 			OldestAgeSec: ss.OldestAge.Seconds(), NextSeq: ss.NextSeq, AckedSeq: ss.AckedSeq, Dropped: ss.Drops.Total(),
-			UplinkOnline: u.Connected, UplinkSince: u.Since, UplinkError: u.LastError, Sent: u.Sent,
-			Duplicates: u.Duplicates, LastLatencyMS: float64(u.LastReceiptLatency) / 1e6,
+			Drops:        Drops{Overflow: ss.Drops.Overflow, TTL: ss.Drops.TTL, Budget: ss.Drops.Budget},
+			UplinkOnline: u.Connected, UplinkSince: u.Since, UplinkError: redact(u.LastError), Sent: u.Sent,
+			Acked: u.Acked, Duplicates: u.Duplicates, InFlight: u.InFlight,
+			LastLatencyMS: float64(u.LastReceiptLatency) / 1e6,
 		})
 	}
-	return s
+}
+
+func summariseUplink(streams []StreamStatus, started time.Time) UplinkStatus {
+	u := UplinkStatus{Streams: len(streams)}
+	var onSince, offSince time.Time
+	for _, s := range streams {
+		if s.UplinkOnline {
+			u.Connected++
+			if s.UplinkSince.After(onSince) {
+				onSince = s.UplinkSince
+			}
+			continue
+		}
+		if !s.UplinkSince.IsZero() && (offSince.IsZero() || s.UplinkSince.Before(offSince)) {
+			offSince = s.UplinkSince
+		}
+		if u.LastError == "" {
+			u.LastError = s.UplinkError
+		}
+	}
+	u.Online = u.Streams > 0 && u.Connected == u.Streams
+	switch {
+	case u.Online:
+		u.Since = onSince
+	case !offSince.IsZero():
+		u.Since = offSince
+	default:
+		u.Since = started
+	}
+	return u
+}
+
+var (
+	// userinfo in URLs: scheme://user:pass@host
+	reURLUser = regexp.MustCompile(`([a-zA-Z][a-zA-Z0-9+.-]*://)[^/\s@]+@`)
+	// key=value and key: value pairs whose key names a secret
+	reSecretKV = regexp.MustCompile(`(?i)\b(token|password|passwd|secret|api[_-]?key|authorization)(["']?\s*[=:]\s*)("[^"]*"|'[^']*'|bearer\s+\S+|\S+)`)
+)
+
+// redact removes credentials that an error text might carry (URL userinfo,
+// token=…, password: …) before it is shown or sent.
+func redact(s string) string {
+	if s == "" {
+		return s
+	}
+	s = reURLUser.ReplaceAllString(s, "${1}***@")
+	return reSecretKV.ReplaceAllString(s, "${1}${2}***")
 }

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
 )
 
 // Control is the control channel of the fleet: keyed messages on compacted
@@ -86,20 +87,49 @@ func (c *Control) Close() {
 	c.c.Close()
 }
 
-func (c *Control) reader(topic string) (pulsar.Reader, error) {
+func (c *Control) reader(ctx context.Context, topic string) (pulsar.Reader, error) {
 	pc, err := c.c.pulsarClient()
 	if err != nil {
 		return nil, err
 	}
-	r, err := pc.CreateReader(pulsar.ReaderOptions{
-		Topic:          topic,
-		StartMessageID: pulsar.EarliestMessageID(),
-		ReadCompacted:  true,
-	})
+	r, err := whileCtx(ctx, func() (pulsar.Reader, error) {
+		return pc.CreateReader(pulsar.ReaderOptions{
+			Topic:          topic,
+			StartMessageID: pulsar.EarliestMessageID(),
+			ReadCompacted:  true,
+		})
+	}, pulsar.Reader.Close)
 	if err != nil {
 		return nil, fmt.Errorf("uplink: reader on %s: %w", topic, err)
 	}
 	return r, nil
+}
+
+// whileCtx runs create, which the client library does not let ctx cancel
+// (it waits up to the operation timeout), and returns early when ctx ends;
+// what create makes after that is closed with release.
+func whileCtx[T any](ctx context.Context, create func() (T, error), release func(T)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := create()
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, r.err
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.err == nil {
+				release(r.v)
+			}
+		}()
+		var zero T
+		return zero, ctx.Err()
+	}
 }
 
 // catchUp reads r up to the end of the topic as of now, calling fn for each
@@ -129,7 +159,7 @@ func keyed(m pulsar.Message) KeyedMessage {
 // returns every message in order (of a compacted topic: the latest one per
 // key, then whatever came after the compaction horizon).
 func (c *Control) Read(ctx context.Context, topic string) ([]KeyedMessage, error) {
-	r, err := c.reader(topic)
+	r, err := c.reader(ctx, topic)
 	if err != nil {
 		return nil, err
 	}
@@ -140,7 +170,11 @@ func (c *Control) Read(ctx context.Context, topic string) ([]KeyedMessage, error
 }
 
 // Latest is Read reduced to the latest message per key. An empty payload (a
-// tombstone) deletes its key; messages without key are ignored.
+// tombstone) deletes its key; messages without key are ignored. (Note that
+// pulsar-client-go v0.21 drops empty messages before the application sees
+// them, pulsar-client-go PR 1482: a tombstone takes effect for Go readers
+// only once compaction has removed its key. Nothing here publishes
+// tombstones.)
 func Latest(msgs []KeyedMessage) map[string]KeyedMessage {
 	out := map[string]KeyedMessage{}
 	for _, m := range msgs {
@@ -188,7 +222,7 @@ func (c *Control) Watch(ctx context.Context, topic string, keep func(key string)
 }
 
 func (c *Control) watchOnce(ctx context.Context, topic string, keep func(string) bool, fn func(map[string]KeyedMessage)) (caughtUp bool, err error) {
-	r, err := c.reader(topic)
+	r, err := c.reader(ctx, topic)
 	if err != nil {
 		return false, err
 	}
@@ -222,4 +256,22 @@ func copyLatest(m map[string]KeyedMessage) map[string]KeyedMessage {
 		out[k] = v
 	}
 	return out
+}
+
+// Compact asks the broker to compact topic (the admin API's
+// `topics compact`); it needs Options.AdminURL. Compaction runs in the
+// background on the broker; readers see its result once it is done.
+func (c *Control) Compact(topic string) error {
+	if c.c.opts.AdminURL == "" {
+		return errors.New("uplink: compaction needs the admin URL")
+	}
+	adm, err := c.c.adminClient()
+	if err != nil {
+		return err
+	}
+	tn, err := utils.GetTopicName(topic)
+	if err != nil {
+		return err
+	}
+	return adm.Topics().Compact(*tn)
 }

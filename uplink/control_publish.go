@@ -33,7 +33,8 @@ func (c *Control) Publish(ctx context.Context, topic string, m KeyedMessage) err
 		if err != nil {
 			return err
 		}
-		if p, err = pc.CreateProducer(c.producerOptions(topic)); err != nil {
+		p, err = whileCtx(ctx, func() (pulsar.Producer, error) { return pc.CreateProducer(c.producerOptions(topic)) }, pulsar.Producer.Close)
+		if err != nil {
 			return fmt.Errorf("uplink: producer on %s: %w", topic, err)
 		}
 		c.mu.Lock()
@@ -74,7 +75,7 @@ func (c *Control) PublishExclusive(ctx context.Context, topic string, build func
 	}
 	o := c.producerOptions(topic)
 	o.ProducerAccessMode = pulsar.ProducerAccessModeExclusive
-	p, err := pc.CreateProducer(o)
+	p, err := whileCtx(ctx, func() (pulsar.Producer, error) { return pc.CreateProducer(o) }, pulsar.Producer.Close)
 	if err != nil {
 		return fmt.Errorf("uplink: exclusive producer on %s (is another push running?): %w", topic, err)
 	}

@@ -16,12 +16,12 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
-	"strings"
 	"syscall"
 	"time"
 
 	"github.com/edgegw/gateway/edge"
 	"github.com/edgegw/gateway/edge/config"
+	"github.com/edgegw/gateway/edge/logging"
 
 	_ "github.com/edgegw/gateway/drivers/all"
 )
@@ -134,20 +134,13 @@ func validate(files []string, stdout, stderr io.Writer) int {
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	switch strings.ToLower(c.Level) {
-	case "debug":
-		lvl = slog.LevelDebug
-	case "warn":
-		lvl = slog.LevelWarn
-	case "error":
-		lvl = slog.LevelError
+	log, err := logging.New(w, logging.Options{Level: c.Level, Format: c.Format})
+	if err != nil {
+		// Config validation does not check these; fall back rather than refuse to start.
+		log, _ = logging.New(w, logging.Options{})
+		log.Warn("log settings ignored; logging text at info level", "component", "main", "err", err)
 	}
-	opts := &slog.HandlerOptions{Level: lvl}
-	if c.Format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return log
 }
 
 func goarch() string {

@@ -25,21 +25,34 @@ func (d *Driver) work(ctx context.Context, queue <-chan item, sink drivers.Sink)
 	batch := make([]item, 0, d.cfg.AckBatch)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
+	var tick <-chan time.Time // reports rate-limit drops while no message arrives
+	if d.limited() {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		tick = t.C
+	}
 	for {
 		select {
 		case it := <-queue:
 			batch = append(batch, it)
+		case <-tick:
+			if !d.emit(ctx, sink, d.dropReports()) {
+				return
+			}
+			continue
 		case <-ctx.Done():
 			return
 		}
 		batch = d.fill(ctx, queue, batch, timer)
-		if !d.commit(ctx, sink, batch) {
+		limited, ok := d.commit(ctx, sink, batch)
+		if !ok {
 			return
 		}
 		for _, it := range batch {
 			it.msg.ack()
 		}
 		d.stats.acked.Add(uint64(len(batch)))
+		d.stats.rateLimited.Add(uint64(limited))
 		d.stats.pending.Add(-int64(len(batch)))
 		clear(batch)
 		batch = batch[:0]
@@ -93,52 +106,102 @@ drain:
 	return batch
 }
 
-// pending is a parsed message of a batch: an event, or why it has none.
+// pending is a parsed message of a batch: an event, or why it has none. A
+// rate-limited message has neither; a drop report has an event but no item.
 type pending struct {
-	it  *item
-	ev  *event.Event
-	bad *reject
+	it      *item
+	ev      *event.Event
+	bad     *reject
+	limited bool
 }
 
 // commit makes the batch durable: quarantines what does not parse, emits the
-// rest as one batch, retrying until the sink takes it. It reports false
-// only when ctx ended first (nothing may then be acked).
-func (d *Driver) commit(ctx context.Context, sink drivers.Sink, batch []item) bool {
+// rest, with the rate-limit reports that are due, as one batch, retrying
+// until the sink takes it. It returns how many messages the rate limit
+// dropped, and false only when ctx ended first (nothing may then be acked).
+func (d *Driver) commit(ctx context.Context, sink drivers.Sink, batch []item) (limited int, ok bool) {
 	ps := make([]pending, len(batch))
 	for i := range batch {
 		ps[i] = d.parse(&batch[i])
 	}
 	var good []pending
 	for _, p := range ps {
-		if p.bad == nil {
+		switch {
+		case p.limited:
+			limited++
+		case p.bad == nil:
 			good = append(good, p)
-			continue
-		}
-		if !d.quarantine(ctx, sink, p) {
-			return false
+		default:
+			if !d.quarantine(ctx, sink, p) {
+				return limited, false
+			}
 		}
 	}
-	return d.emit(ctx, sink, good)
+	if limited > 0 {
+		good = append(good, d.dropReports()...)
+	}
+	return limited, d.emit(ctx, sink, good)
 }
 
-// parse matches the topic to the first subscription that covers it and
-// parses the payload.
+// parse matches the topic to the first subscription that covers it, applies
+// the subscription's rate limit and payload limit, and parses the payload.
 func (d *Driver) parse(it *item) pending {
 	m := &it.msg
+	for _, s := range d.subs {
+		vals, ok := s.pat.match(m.topic)
+		if !ok {
+			continue
+		}
+		if s.limit != nil && !s.limit.allow(s.sourceOf(m.topic, vals), m.topic, it.recv) {
+			return pending{it: it, limited: true}
+		}
+		if lim := s.maxPayload; lim > 0 && len(m.payload) > lim {
+			return pending{it: it, bad: rejectf(ReasonOversize, "%d bytes > max_payload %d (first %d kept)", len(m.payload), lim, min(len(m.payload), int(d.cfg.MaxPayload)))}
+		}
+		ev, bad := s.parse(m.topic, vals, m.payload, it.recv, d.cfg.DeviceTime)
+		if ev != nil {
+			ev.DedupKey = dedupKey(m.topic, m.payload)
+			ev.Redelivered = m.dup
+		}
+		return pending{it: it, ev: ev, bad: bad}
+	}
 	if lim := int(d.cfg.MaxPayload); len(m.payload) > lim {
 		return pending{it: it, bad: rejectf(ReasonOversize, "%d bytes > max_payload %d (first %d kept)", len(m.payload), lim, lim)}
 	}
+	return pending{it: it, bad: rejectf(ReasonUnsubscribed, "topic %q matches no subscription (a filter left in the persistent session?)", clip(m.topic))}
+}
+
+// limited reports whether any subscription has a rate limit.
+func (d *Driver) limited() bool {
 	for _, s := range d.subs {
-		if vals, ok := s.pat.match(m.topic); ok {
-			ev, bad := s.parse(m.topic, vals, m.payload, it.recv, d.cfg.DeviceTime)
-			if ev != nil {
-				ev.DedupKey = dedupKey(m.topic, m.payload)
-				ev.Redelivered = m.dup
-			}
-			return pending{it: it, ev: ev, bad: bad}
+		if s.limit != nil {
+			return true
 		}
 	}
-	return pending{it: it, bad: rejectf(ReasonUnsubscribed, "topic %q matches no subscription (a filter left in the persistent session?)", clip(m.topic))}
+	return false
+}
+
+// dropReports returns the rate-limit drop reports that are due, as events,
+// and logs each (so at most once per source every rateReport).
+func (d *Driver) dropReports() []pending {
+	now := d.now()
+	var out []pending
+	for _, s := range d.subs {
+		if s.limit == nil {
+			continue
+		}
+		for _, r := range s.limit.due(s.stream, now) {
+			d.log.Warn("source over its rate limit: messages acknowledged and dropped",
+				"source", clip(r.source), "stream", r.stream, "dropped", r.count,
+				"since", r.first, "events_per_second", r.rate, "burst", r.burst)
+			out = append(out, pending{ev: r.event(now)})
+		}
+		if len(s.limit.buckets) > maxTrackedSources/2 {
+			s.limit.prune(now)
+		}
+	}
+	d.stats.rateReports.Add(uint64(len(out)))
+	return out
 }
 
 // dedupKey identifies a message for the gateway's redelivery check: the
@@ -196,7 +259,13 @@ func (d *Driver) emit(ctx context.Context, sink drivers.Sink, ps []pending) bool
 			if d.stats.paused.Swap(false) {
 				d.log.Info("sink accepts events again; ingest resumed")
 			}
-			d.stats.accepted.Add(uint64(len(evs)))
+			accepted := 0
+			for _, p := range ps {
+				if p.it != nil {
+					accepted++
+				}
+			}
+			d.stats.accepted.Add(uint64(accepted))
 			d.stats.batches.Add(1)
 			return true
 		}
@@ -210,6 +279,10 @@ func (d *Driver) emit(ctx context.Context, sink drivers.Sink, ps []pending) bool
 					return false
 				}
 			}
+			return true
+		case errors.Is(err, event.ErrInvalid) && ps[0].it == nil:
+			d.stats.emitErrors.Add(1)
+			d.log.Error("rate-limit drop report refused as invalid; not reported", "err", err)
 			return true
 		case errors.Is(err, event.ErrInvalid):
 			p := ps[0]

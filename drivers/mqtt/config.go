@@ -50,6 +50,10 @@ type Config struct {
 	// max_inflight_messages, default 20). A batch holding that many is
 	// emitted at once, since no more can arrive. 0: unknown. Default 20.
 	BrokerInflight int `yaml:"broker_inflight"`
+	// RateLimit bounds the messages per second each source may turn into
+	// events; excess messages are acknowledged and dropped, and the drops
+	// reported (see RateLimit). A subscription may set its own. Default off.
+	RateLimit RateLimit `yaml:"rate_limit"`
 	// MaxPending is how many received messages may wait for the batcher;
 	// beyond it the client stops reading from the network. Default 4096.
 	MaxPending int `yaml:"max_pending"`
@@ -113,6 +117,13 @@ type Subscription struct {
 	// KeepRaw stores the payload in the event's Raw. Default false (always
 	// true for format raw).
 	KeepRaw bool `yaml:"keep_raw"`
+	// RateLimit of this subscription's sources, instead of the driver's
+	// rate_limit ({events_per_second: 0} turns it off here). Default: the
+	// driver's.
+	RateLimit *RateLimit `yaml:"rate_limit"`
+	// MaxPayload of this subscription's messages, at most the driver's
+	// max_payload; larger payloads are quarantined. Default: the driver's.
+	MaxPayload ByteSize `yaml:"max_payload"`
 }
 
 // FieldMap names the payload fields (a dotted path reaches into nested

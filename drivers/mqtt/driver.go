@@ -62,6 +62,15 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 		if err != nil {
 			return nil, fmt.Errorf("mqtt: subscriptions[%d]: %w", i, err)
 		}
+		c.maxPayload = int(cfg.MaxPayload)
+		if s.MaxPayload > 0 {
+			c.maxPayload = int(s.MaxPayload)
+		}
+		rl := cfg.RateLimit
+		if s.RateLimit != nil {
+			rl = *s.RateLimit
+		}
+		c.limit = newLimiter(rl)
 		d.subs = append(d.subs, c)
 	}
 	id := cfg.ClientID
@@ -78,6 +87,12 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 			return nil, fmt.Errorf("mqtt: password_file: %w", err)
 		}
 		password = strings.TrimRight(string(b), "\r\n")
+		if password == "" {
+			return nil, fmt.Errorf("mqtt: password_file %s is empty", cfg.PasswordFile)
+		}
+		if fi, err := os.Stat(cfg.PasswordFile); err == nil && fi.Mode().Perm()&0o077 != 0 {
+			d.log.Warn("password_file is readable by other users: chmod 600 it", "path", cfg.PasswordFile, "mode", fi.Mode().Perm().String())
+		}
 	}
 	tlsConf, err := cfg.tlsConfig()
 	if err != nil {
@@ -189,7 +204,12 @@ func (d *Driver) connect(ctx context.Context, cl client) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		d.log.Error("connect failed; retrying", "err", err, "retry_in", b.next())
+		d.stats.connectErrors.Add(1)
+		if h := connectHint(err, d.opts.tls != nil); h != "" {
+			d.log.Error("connect failed; retrying", "err", err, "hint", h, "retry_in", b.next())
+		} else {
+			d.log.Error("connect failed; retrying", "err", err, "retry_in", b.next())
+		}
 		if !b.sleep(ctx) {
 			return false
 		}

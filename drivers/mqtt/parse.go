@@ -59,10 +59,7 @@ func (s *sub) parse(topic string, vals map[string]string, payload []byte, recv t
 	if !utf8.ValidString(topic) {
 		return nil, rejectf(ReasonMalformed, "topic is not valid UTF-8")
 	}
-	src := s.source.render(topic, vals)
-	if src == "" {
-		src = topic
-	}
+	src := s.sourceOf(topic, vals)
 	ev := &event.Event{Stream: s.stream, Source: src, Kind: s.kind, Time: recv, Received: recv}
 	attrs := make(map[string]any, len(vals)+4)
 	for k, v := range vals {
@@ -92,6 +89,14 @@ func (s *sub) parse(topic string, vals map[string]string, payload []byte, recv t
 		ev.Attrs = attrs
 	}
 	return ev, nil
+}
+
+// sourceOf renders the event source of a message on topic.
+func (s *sub) sourceOf(topic string, vals map[string]string) string {
+	if src := s.source.render(topic, vals); src != "" {
+		return src
+	}
+	return topic
 }
 
 func (s *sub) parseText(payload []byte, attrs map[string]any) *reject {

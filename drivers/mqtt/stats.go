@@ -9,24 +9,28 @@ import (
 // Stats are the driver's counters since New, as a plain value the caller
 // can export (e.g. as edge_gateway_mqtt_*_total). Counters only grow.
 type Stats struct {
-	Received    uint64            // messages handed over by the client
-	Redelivered uint64            // of those, flagged DUP by the broker
-	Accepted    uint64            // events the sink committed
-	Quarantined map[string]uint64 // messages quarantined, by reason (Reason* constants)
-	Acked       uint64            // messages acknowledged (accepted + quarantined, all QoS)
-	Batches     uint64            // successful Emit calls
-	FullRetries uint64            // Emit calls refused with drivers.ErrFull (ingest paused)
-	EmitErrors  uint64            // Emit or Quarantine calls failed otherwise (retried)
-	Connects    uint64            // successful connections, first and re-
-	Lost        uint64            // connections lost
-	Subscribes  uint64            // subscribe rounds the broker answered (one per connection)
-	SubRefused  uint64            // subscriptions the broker refused
-	Paused      bool              // now waiting for the sink to take a batch
-	Pending     int               // messages received, not yet acked
+	Received     uint64            // messages handed over by the client
+	Redelivered  uint64            // of those, flagged DUP by the broker
+	Accepted     uint64            // events the sink committed
+	Quarantined  map[string]uint64 // messages quarantined, by reason (Reason* constants)
+	Acked        uint64            // messages acknowledged (accepted + quarantined + rate limited, all QoS)
+	RateLimited  uint64            // messages acknowledged and dropped by the per-source rate limit
+	RateReports  uint64            // "dropped" events reporting rate-limited messages
+	Batches      uint64            // successful Emit calls
+	FullRetries  uint64            // Emit calls refused with drivers.ErrFull (ingest paused)
+	EmitErrors   uint64            // Emit or Quarantine calls failed otherwise (retried)
+	Connects     uint64            // successful connections, first and re-
+	ConnectFails uint64            // failed first-connection attempts (retried with backoff)
+	Lost         uint64            // connections lost
+	Subscribes   uint64            // subscribe rounds the broker answered (one per connection)
+	SubRefused   uint64            // subscriptions the broker refused
+	Paused       bool              // now waiting for the sink to take a batch
+	Pending      int               // messages received, not yet acked
 }
 
 type counters struct {
 	received, redelivered, accepted, acked, batches           atomic.Uint64
+	rateLimited, rateReports, connectErrors                   atomic.Uint64
 	fullRetries, emitErrors, connects, lost, subs, subRefused atomic.Uint64
 	paused                                                    atomic.Bool
 	pending                                                   atomic.Int64
@@ -57,8 +61,9 @@ func (d *Driver) Stats() Stats {
 	return Stats{
 		Received: c.received.Load(), Redelivered: c.redelivered.Load(), Accepted: c.accepted.Load(),
 		Quarantined: q, Acked: c.acked.Load(), Batches: c.batches.Load(),
+		RateLimited: c.rateLimited.Load(), RateReports: c.rateReports.Load(),
 		FullRetries: c.fullRetries.Load(), EmitErrors: c.emitErrors.Load(),
-		Connects: c.connects.Load(), Lost: c.lost.Load(), Subscribes: c.subs.Load(), SubRefused: c.subRefused.Load(),
+		Connects: c.connects.Load(), ConnectFails: c.connectErrors.Load(), Lost: c.lost.Load(), Subscribes: c.subs.Load(), SubRefused: c.subRefused.Load(),
 		Paused: c.paused.Load(), Pending: int(c.pending.Load()),
 	}
 }

@@ -16,6 +16,10 @@ type sub struct {
 	format  string
 	fields  FieldMap // "" already replaced by the default name, "-" by ""
 	keepRaw bool
+	// Set by New from the driver's settings: the payload limit (0: none)
+	// and the per-source rate limiter (nil: off).
+	maxPayload int
+	limit      *limiter
 }
 
 func compileSub(s Subscription) (*sub, error) {

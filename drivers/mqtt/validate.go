@@ -79,6 +79,7 @@ func (c *Config) validate(v *validator) {
 	if c.MaxPending < c.AckBatch || c.MaxPending > 1<<20 {
 		v.add("max_pending", "%d is outside [ack_batch=%d, %d]", c.MaxPending, c.AckBatch, 1<<20)
 	}
+	c.RateLimit.validate(v, "rate_limit")
 	if len(c.Subscriptions) == 0 {
 		v.add("subscriptions", "at least one subscription is required")
 	}
@@ -87,6 +88,9 @@ func (c *Config) validate(v *validator) {
 		path := fmt.Sprintf("subscriptions[%d]", i)
 		s := &c.Subscriptions[i]
 		s.validate(v, path)
+		if s.MaxPayload < 0 || s.MaxPayload > c.MaxPayload {
+			v.add(path+".max_payload", "%s is outside [0 (the driver's), max_payload=%s]", s.MaxPayload, c.MaxPayload)
+		}
 		if p, err := compilePattern(s.Topic); err == nil {
 			if j, dup := filters[p.filter]; dup {
 				v.add(path+".topic", "filter %q is also subscriptions[%d]", p.filter, j)
@@ -106,6 +110,9 @@ func (s *Subscription) validate(v *validator, path string) {
 	}
 	if s.Kind == "" {
 		v.add(path+".kind", "required (e.g. scan, reading)")
+	}
+	if s.RateLimit != nil {
+		s.RateLimit.validate(v, path+".rate_limit")
 	}
 	if s.Stream == "" && s.Kind != event.KindScan && s.Kind != event.KindReading {
 		v.add(path+".stream", "required for kind %q", s.Kind)

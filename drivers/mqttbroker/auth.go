@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -88,6 +89,9 @@ type authHook struct {
 	allowAnonymous bool
 	anonymous      ACL
 	internalPass   []byte
+	// clients are the server's sessions, set by Start: a client ID whose
+	// session belongs to one user cannot be taken over by another.
+	clients atomic.Pointer[mochi.Clients]
 }
 
 func (h *authHook) ID() string { return "edgegw-auth" }
@@ -112,8 +116,16 @@ func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bo
 	}
 	if !ok {
 		h.log.Warn("connection refused: bad credentials", "username", user, "client_id", cl.ID, "remote", cl.Net.Remote, "listener", cl.Net.Listener)
+		return false
 	}
-	return ok
+	if cs := h.clients.Load(); cs != nil {
+		if old, exists := cs.Get(cl.ID); exists && string(old.Properties.Username) != user {
+			h.log.Warn("connection refused: the client ID's session belongs to another user", "username", user,
+				"client_id", cl.ID, "owner", string(old.Properties.Username), "remote", cl.Net.Remote)
+			return false
+		}
+	}
+	return true
 }
 
 func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
@@ -136,6 +148,12 @@ func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 		filters = acl.Publish
 	}
 	for _, f := range filters {
+		if strings.Contains(f, "%") {
+			var ok bool
+			if f, ok = expand(f, user, cl.ID); !ok {
+				continue
+			}
+		}
 		if covers(f, topic) {
 			return true
 		}
@@ -144,6 +162,22 @@ func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 		h.log.Warn("publish refused by ACL", "username", user, "client_id", cl.ID, "topic", topic)
 	}
 	return false
+}
+
+// expand replaces %u in an ACL filter with the username and %c with the
+// client ID. A value that is empty or holds '/', '+', '#' or NUL would
+// change the filter's shape, so the filter then applies to nothing.
+func expand(filter, user, clientID string) (string, bool) {
+	for _, v := range []struct{ token, val string }{{"%u", user}, {"%c", clientID}} {
+		if !strings.Contains(filter, v.token) {
+			continue
+		}
+		if v.val == "" || strings.ContainsAny(v.val, "/+#\x00") {
+			return "", false
+		}
+		filter = strings.ReplaceAll(filter, v.token, v.val)
+	}
+	return filter, true
 }
 
 // covers reports whether filter allows req, a topic or a filter: every

@@ -119,6 +119,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	caps.MaximumClientWritesPending = int32(max(b.cfg.MaxQueued, 1024))
 	caps.MaximumPacketSize = uint32(b.cfg.MaxPacketSize)
 	srv := mochi.New(&mochi.Options{Capabilities: caps, Logger: b.log.With("lib", "mochi")})
+	b.hook.clients.Store(srv.Clients)
 	if err := srv.AddHook(b.hook, nil); err != nil {
 		return fmt.Errorf("mqttbroker: %w", err)
 	}

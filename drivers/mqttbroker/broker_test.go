@@ -265,3 +265,68 @@ func TestCloseIdempotent(t *testing.T) {
 	})
 	_ = b2.Close()
 }
+
+// %u and %c in an ACL filter give each device its own topics; a client ID
+// that would change the filter's shape matches nothing.
+func TestACLPatterns(t *testing.T) {
+	b := startBroker(t, Config{Users: []User{{
+		Username: "dev1", PasswordFile: writeFile(t, "p", "pw"),
+		ACL: ACL{Publish: []string{"devices/%u/#", "clients/%c/state"}},
+	}}})
+	col := collect(t, b)
+	url := "tcp://" + b.Addr()
+	c, err := connect(t, url, "sc-9", "dev1", "pw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, topic := range []string{"devices/dev1/scan", "clients/sc-9/state", "devices/dev2/scan", "clients/sc-8/state"} {
+		c.Publish(topic, 0, false, topic).WaitTimeout(5 * time.Second)
+	}
+	c.Publish("devices/dev1/marker", 1, false, "m").WaitTimeout(5 * time.Second)
+	testenv.Eventually(t, 5*time.Second, "marker", func() bool { return len(col.got("devices/dev1/marker")) == 1 })
+	for topic, want := range map[string]int{"devices/dev1/scan": 1, "clients/sc-9/state": 1, "devices/dev2/scan": 0, "clients/sc-8/state": 0} {
+		if got := len(col.got(topic)); got != want {
+			t.Errorf("%s: %d delivered, want %d", topic, got, want)
+		}
+	}
+	for _, tc := range []struct{ filter, user, id, want string }{
+		{"a/%u/%c", "u", "c", "a/u/c"},
+		{"a/%c/#", "u", "x/#", ""},
+		{"a/%c", "u", "+", ""},
+		{"a/%u", "", "c", ""},
+	} {
+		got, ok := expand(tc.filter, tc.user, tc.id)
+		if (tc.want == "") == ok || got != tc.want {
+			t.Errorf("expand(%q, %q, %q) = %q, %v", tc.filter, tc.user, tc.id, got, ok)
+		}
+	}
+}
+
+// A device cannot take over another user's session by using its client ID
+// (kicking it off, or inheriting its queued messages); its owner can.
+func TestClientIDBelongsToItsUser(t *testing.T) {
+	b := startBroker(t, Config{Users: []User{
+		{Username: "dock3", PasswordFile: writeFile(t, "p3", "pw3"), ACL: ACL{Publish: []string{"site/dock3/#"}}},
+		{Username: "dock4", PasswordFile: writeFile(t, "p4", "pw4"), ACL: ACL{Publish: []string{"site/dock4/#"}}},
+	}})
+	url := "tcp://" + b.Addr()
+	o := paho.NewClientOptions().AddBroker(url).SetClientID("sc-41").SetUsername("dock3").SetPassword("pw3").
+		SetCleanSession(false).SetAutoReconnect(false)
+	owner := paho.NewClient(o)
+	if tok := owner.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	if _, err := connect(t, url, "sc-41", "dock4", "pw4"); err == nil {
+		t.Fatal("another user took over the client ID of an online session")
+	}
+	if !owner.IsConnectionOpen() {
+		t.Fatal("the owner was kicked off")
+	}
+	owner.Disconnect(50) // the persistent session stays, offline
+	if _, err := connect(t, url, "sc-41", "dock4", "pw4"); err == nil {
+		t.Fatal("another user took over the client ID of an offline persistent session")
+	}
+	if _, err := connect(t, url, "sc-41", "dock3", "pw3"); err != nil {
+		t.Fatalf("the owner cannot resume its session: %v", err)
+	}
+}

@@ -44,7 +44,11 @@ type TLSConfig struct {
 	ClientCAFile string `yaml:"client_ca_file"` // when set, clients must present a certificate it signed
 }
 
-// ACL is what a user may do: topic filters ('+' and '#' allowed).
+// ACL is what a user may do: topic filters ('+' and '#' allowed). In a
+// filter, %u stands for the username and %c for the client ID (as in
+// Mosquitto's acl_file patterns), so one rule can give each device its own
+// topics: publish: [site/dock3/scanner/%c]. A username or client ID that
+// holds '/', '+' or '#' never matches such a filter.
 type ACL struct {
 	Publish   []string `yaml:"publish"`   // topics it may publish to
 	Subscribe []string `yaml:"subscribe"` // filters it may subscribe within

@@ -5,8 +5,11 @@
 // Authentication is on by default: every device is a User with a password
 // (a file holding it, or a PBKDF2 hash made by HashPassword) and topic ACLs:
 // it may publish only to its Publish filters and subscribe only within its
-// Subscribe filters. Anonymous clients are refused unless AllowAnonymous is
-// set. The gateway's own MQTT driver connects over a second, loopback-only
+// Subscribe filters (where %u stands for the username and %c for the client
+// ID). Anonymous clients are refused unless AllowAnonymous is set. A client
+// ID whose session (online, or persistent and offline) belongs to one user
+// cannot be taken over by another user: the connection is refused, so a
+// device cannot kick another off or inherit its queued messages. The gateway's own MQTT driver connects over a second, loopback-only
 // listener as an internal user whose password is generated at New and never
 // leaves the process: after Start, wire the driver with InternalURL and
 // InternalCredentials. That user may subscribe to everything and publish

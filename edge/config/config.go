@@ -28,6 +28,8 @@ type Config struct {
 	Uplink uplink.Options `yaml:"uplink"`
 	HTTP   HTTP           `yaml:"http"`
 	Log    Log            `yaml:"log"`
+	// Fleet is how the gateway takes config from the fleet (local-only).
+	Fleet Fleet `yaml:"fleet"`
 
 	root *yaml.Node
 }
@@ -105,6 +107,7 @@ func Defaults() *Config {
 		Uplink: uplink.DefaultOptions(),
 		HTTP:   HTTP{Listen: "127.0.0.1:9108"},
 		Log:    Log{Level: "info", Format: "text"},
+		Fleet:  DefaultFleet(),
 	}
 }
 
@@ -122,8 +125,17 @@ func Load(path string) (*Config, error) {
 }
 
 // Parse decodes and validates a config document.
-func Parse(b []byte) (*Config, error) {
+func Parse(b []byte) (*Config, error) { return ParseWith(b, nil) }
+
+// ParseWith is Parse with preset, when not nil, applied to the defaults
+// before the document is decoded over them: settings the document leaves
+// out keep the preset's values (used to merge local-only settings into a
+// pushed fleet document).
+func ParseWith(b []byte, preset func(*Config)) (*Config, error) {
 	c := Defaults()
+	if preset != nil {
+		preset(c)
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
 		return nil, err
@@ -276,6 +288,7 @@ func (c *Config) Validate() error {
 	if err := c.Uplink.Validate(); err != nil {
 		es = append(es, c.driverErrors("uplink", err)...)
 	}
+	c.Fleet.validate(add)
 	if len(es) > 0 {
 		sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
 		return es

@@ -1,0 +1,363 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/edgegw/gateway/edge/config"
+	"github.com/edgegw/gateway/edge/fleet"
+	"github.com/edgegw/gateway/uplink"
+
+	// The drivers, so that pushed documents are validated with their
+	// sources' settings, as the gateway will.
+	_ "github.com/edgegw/gateway/drivers/all"
+)
+
+func init() { addCommand(newConfigCmd) }
+
+// pulsarFlags say how to reach the fleet's control topics. Each falls back
+// to an environment variable, then to a default.
+type pulsarFlags struct {
+	url, adminURL, tenant, namespace     string
+	tokenFile, caFile, certFile, keyFile string
+	insecure                             bool
+	timeout                              time.Duration
+	configTopic, statusTopic             string
+}
+
+// Environment variables behind the Pulsar flags.
+const (
+	envPulsarURL       = "EDGE_PULSAR_URL"
+	envPulsarAdminURL  = "EDGE_PULSAR_ADMIN_URL"
+	envPulsarTenant    = "EDGE_PULSAR_TENANT"
+	envPulsarNamespace = "EDGE_PULSAR_NAMESPACE"
+	envPulsarToken     = "EDGE_PULSAR_TOKEN_FILE"
+	envPulsarCA        = "EDGE_PULSAR_TLS_CA_FILE"
+)
+
+// add registers the flags on fs (persistent flags of the fleet commands).
+func (p *pulsarFlags) add(fs *pflag.FlagSet) {
+	def := func(key, fallback string) string {
+		if v := os.Getenv(key); v != "" {
+			return v
+		}
+		return fallback
+	}
+	fs.StringVar(&p.url, "pulsar", def(envPulsarURL, "pulsar://127.0.0.1:6650"), "Pulsar service URL, pulsar:// or pulsar+ssl:// (env "+envPulsarURL+")")
+	fs.StringVar(&p.adminURL, "pulsar-admin", def(envPulsarAdminURL, ""), "Pulsar admin `URL`, used by config push --compact (env "+envPulsarAdminURL+")")
+	fs.StringVar(&p.tenant, "tenant", def(envPulsarTenant, "public"), "tenant of the control topics (env "+envPulsarTenant+")")
+	fs.StringVar(&p.namespace, "namespace", def(envPulsarNamespace, "default"), "namespace of the control topics (env "+envPulsarNamespace+")")
+	fs.StringVar(&p.tokenFile, "token-file", def(envPulsarToken, ""), "file holding a JWT for token authentication (env "+envPulsarToken+")")
+	fs.StringVar(&p.caFile, "tls-ca-file", def(envPulsarCA, ""), "PEM CA bundle to trust (env "+envPulsarCA+")")
+	fs.StringVar(&p.certFile, "tls-cert-file", "", "client certificate (mutual TLS)")
+	fs.StringVar(&p.keyFile, "tls-key-file", "", "client certificate key (mutual TLS)")
+	fs.BoolVar(&p.insecure, "tls-allow-insecure", false, "accept any broker certificate")
+	fs.DurationVar(&p.timeout, "pulsar-timeout", 30*time.Second, "timeout of the whole Pulsar operation")
+	fs.StringVar(&p.configTopic, "config-topic", config.DefaultFleet().ConfigTopic, "name of the config topic (fleet.config_topic of the gateways)")
+	fs.StringVar(&p.statusTopic, "status-topic", config.DefaultFleet().StatusTopic, "name of the status topic (fleet.status_topic of the gateways)")
+}
+
+// options are the uplink options of the flags.
+func (p *pulsarFlags) options() uplink.Options {
+	o := uplink.DefaultOptions()
+	o.ServiceURL, o.AdminURL, o.Tenant, o.Namespace = p.url, p.adminURL, p.tenant, p.namespace
+	o.AuthTokenFile, o.TLSCAFile, o.TLSCertFile, o.TLSKeyFile, o.TLSAllowInsecure = p.tokenFile, p.caFile, p.certFile, p.keyFile, p.insecure
+	o.RequireDedup = false
+	o.OperationTimeout, o.SendTimeout = p.timeout, p.timeout
+	return o
+}
+
+// control opens the control channel; the caller closes it.
+func (p *pulsarFlags) control(a *app) (*uplink.Control, error) {
+	return uplink.NewControl(p.options(), a.log.With("component", "control"))
+}
+
+func newConfigCmd(a *app) *cobra.Command {
+	p := &pulsarFlags{}
+	c := &cobra.Command{
+		Use:   "config",
+		Short: "Push signed config to gateways or groups, and show what is pushed",
+	}
+	p.add(c.PersistentFlags())
+	c.AddCommand(newConfigPushCmd(a, p), newConfigShowCmd(a, p))
+	return c
+}
+
+// target reads --target / --group; exactly one is required unless optional.
+func target(id, group string, optional bool) (fleet.Target, bool, error) {
+	switch {
+	case id != "" && group != "":
+		return fleet.Target{}, false, errors.New("--target and --group exclude each other")
+	case id != "":
+		t := fleet.GatewayTarget(id)
+		return t, true, t.Validate()
+	case group != "":
+		t := fleet.GroupTarget(group)
+		return t, true, t.Validate()
+	case optional:
+		return fleet.Target{}, false, nil
+	}
+	return fleet.Target{}, false, errors.New("say whom to push to: --target GATEWAY-ID or --group LABEL")
+}
+
+// pushResult is what `config push` prints with -o json.
+type pushResult struct {
+	Key      string    `json:"key"`
+	Version  uint64    `json:"version"`
+	IssuedAt time.Time `json:"issued_at"`
+	KeyID    string    `json:"key_id"`
+	Bytes    int       `json:"bytes"`
+	DryRun   bool      `json:"dry_run,omitempty"`
+}
+
+func newConfigPushCmd(a *app, p *pulsarFlags) *cobra.Command {
+	var id, group, file, keyFile string
+	var version uint64
+	var dryRun, compact bool
+	c := &cobra.Command{
+		Use:   "push (--target GATEWAY-ID | --group LABEL) -f FILE --key FILE",
+		Short: "Validate, sign and publish a config document to the config topic",
+		Long: `Validate, sign and publish a config document.
+
+The document is validated as a gateway will (with placeholders for the
+local-only settings it leaves out: gateway, buffer, fleet, http, log). Its
+version is one more than the highest version on the config topic or reported
+on the status topic, unless --version says otherwise. The bundle is published
+under the key gw:<id> or group:<label> while holding the topic's only producer
+(exclusive access), so that concurrent pushes cannot pick the same version.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			tgt, _, err := target(id, group, false)
+			if err != nil {
+				return err
+			}
+			if file == "" || keyFile == "" {
+				return errors.New("-f FILE and --key FILE are required")
+			}
+			doc, err := os.ReadFile(file)
+			if err != nil {
+				return err
+			}
+			if len(doc) > fleet.MaxDocument {
+				return fmt.Errorf("%s: %d bytes; a pushed document may have at most %d", file, len(doc), fleet.MaxDocument)
+			}
+			localOnly, err := fleet.CheckDocument(doc)
+			if err != nil {
+				return fmt.Errorf("%s: invalid config:\n%w", file, err)
+			}
+			if len(localOnly) > 0 {
+				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s sets local-only settings %v; gateways refuse the bundle unless they equal their own (leave them out)\n", file, localOnly)
+			}
+			key, err := fleet.LoadPrivateKey(keyFile)
+			if err != nil {
+				return err
+			}
+			b := &fleet.Bundle{Target: tgt, Version: version, IssuedAt: time.Now().UTC(), Document: doc}
+			if dryRun {
+				b.Sign(key)
+				return printPush(cmd, a, b, 0, true)
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), p.timeout)
+			defer cancel()
+			ctl, err := p.control(a)
+			if err != nil {
+				return err
+			}
+			defer ctl.Close()
+			reported := reportedVersions(ctx, ctl, p, cmd.ErrOrStderr())
+			var size int
+			err = ctl.PublishExclusive(ctx, ctl.Topic(p.configTopic), func(read []uplink.KeyedMessage) (uplink.KeyedMessage, error) {
+				highest := reported
+				for _, m := range read {
+					if pb, err := fleet.Unmarshal(m.Payload); err == nil {
+						highest = max(highest, pb.Version)
+					}
+				}
+				switch {
+				case version == 0 && highest == math.MaxUint64:
+					return uplink.KeyedMessage{}, errors.New("the config topic holds version 2^64-1: no next version")
+				case version == 0:
+					b.Version = highest + 1
+				case version <= highest:
+					return uplink.KeyedMessage{}, fmt.Errorf("--version %d: version %d exists already; gateways refuse versions that are not newer", version, highest)
+				}
+				b.IssuedAt = time.Now().UTC()
+				b.Sign(key)
+				data, err := fleet.Marshal(b)
+				if err != nil {
+					return uplink.KeyedMessage{}, err
+				}
+				size = len(data)
+				return uplink.KeyedMessage{Key: tgt.Key(), Payload: data,
+					Properties: map[string]string{"kind": "config-bundle", "version": fmt.Sprint(b.Version), "key_id": key.ID}}, nil
+			})
+			if err != nil {
+				return err
+			}
+			if compact {
+				if err := ctl.Compact(ctl.Topic(p.configTopic)); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: pushed, but compaction was not started: %v\n", err)
+				}
+			}
+			return printPush(cmd, a, b, size, false)
+		},
+	}
+	c.Flags().StringVar(&id, "target", "", "gateway ID to push to")
+	c.Flags().StringVar(&group, "group", "", "group label to push to (gateways listing it in gateway.groups)")
+	c.Flags().StringVarP(&file, "file", "f", "", "config document (YAML)")
+	c.Flags().StringVar(&keyFile, "key", "", "operator private key file")
+	c.Flags().Uint64Var(&version, "version", 0, "version to assign (default: one more than the highest known)")
+	c.Flags().BoolVar(&dryRun, "dry-run", false, "validate and sign, publish nothing")
+	c.Flags().BoolVar(&compact, "compact", false, "ask the broker to compact the config topic afterwards (needs --pulsar-admin)")
+	return c
+}
+
+func printPush(cmd *cobra.Command, a *app, b *fleet.Bundle, size int, dry bool) error {
+	r := pushResult{Key: b.Target.Key(), Version: b.Version, IssuedAt: b.IssuedAt, KeyID: b.KeyID, Bytes: size, DryRun: dry}
+	if a.output == "json" {
+		return writeJSON(cmd.OutOrStdout(), r)
+	}
+	if dry {
+		fmt.Fprintf(cmd.OutOrStdout(), "ok: valid document for %s, signed by %s (dry run: nothing published)\n", r.Key, r.KeyID)
+		return nil
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "pushed %s version %d (issued %s, key %s, %d bytes)\n", r.Key, r.Version, r.IssuedAt.Format(time.RFC3339), r.KeyID, r.Bytes)
+	return nil
+}
+
+// reportedVersions is the highest config version the gateways report on
+// the status topic (applied, rejected or rolled back): it keeps versions
+// growing even after compaction dropped an older, higher bundle.
+func reportedVersions(ctx context.Context, ctl *uplink.Control, p *pulsarFlags, stderr io.Writer) uint64 {
+	msgs, err := ctl.Read(ctx, ctl.Topic(p.statusTopic))
+	if err != nil {
+		fmt.Fprintf(stderr, "warning: cannot read the status topic (%v); versions come from the config topic alone\n", err)
+		return 0
+	}
+	var v uint64
+	for _, m := range uplink.Latest(msgs) {
+		if s, err := fleet.DecodeStatus(m.Payload); err == nil {
+			v = max(v, s.Config.Version, s.Config.Bundle)
+		}
+	}
+	return v
+}
+
+// shownBundle is one target's bundle, as `config show` prints it.
+type shownBundle struct {
+	Key       string    `json:"key"`
+	Version   uint64    `json:"version"`
+	IssuedAt  time.Time `json:"issued_at"`
+	KeyID     string    `json:"key_id"`
+	Published time.Time `json:"published"`
+	Signature string    `json:"signature"` // ok, unchecked or the reason it is refused
+	Document  string    `json:"document,omitempty"`
+	Error     string    `json:"error,omitempty"` // the message is not a bundle
+}
+
+func newConfigShowCmd(a *app, p *pulsarFlags) *cobra.Command {
+	var id, group, trusted string
+	c := &cobra.Command{
+		Use:   "show [--target GATEWAY-ID | --group LABEL]",
+		Short: "Show what the config topic targets: one target's bundle and document, or every target",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			tgt, one, err := target(id, group, true)
+			if err != nil {
+				return err
+			}
+			var keys fleet.TrustedKeys
+			if trusted != "" {
+				if keys, err = fleet.LoadTrustedKeys(trusted); err != nil {
+					return err
+				}
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), p.timeout)
+			defer cancel()
+			ctl, err := p.control(a)
+			if err != nil {
+				return err
+			}
+			defer ctl.Close()
+			msgs, err := ctl.Read(ctx, ctl.Topic(p.configTopic))
+			if err != nil {
+				return err
+			}
+			latest := uplink.Latest(msgs)
+			var shown []shownBundle
+			for k, m := range latest {
+				if one && k != tgt.Key() {
+					continue
+				}
+				shown = append(shown, showBundle(k, m, keys, one))
+			}
+			sort.Slice(shown, func(i, j int) bool { return shown[i].Key < shown[j].Key })
+			if one && len(shown) == 0 {
+				return fmt.Errorf("nothing is pushed to %s", tgt.Key())
+			}
+			out := cmd.OutOrStdout()
+			if a.output == "json" {
+				if one {
+					return writeJSON(out, shown[0])
+				}
+				if shown == nil {
+					shown = []shownBundle{}
+				}
+				return writeJSON(out, shown)
+			}
+			if one {
+				s := shown[0]
+				fmt.Fprintf(out, "key:        %s\nversion:    %d\nissued at:  %s\npublished:  %s\nkey ID:     %s\nsignature:  %s\n",
+					s.Key, s.Version, s.IssuedAt.Format(time.RFC3339), s.Published.Format(time.RFC3339), s.KeyID, s.Signature)
+				if s.Error != "" {
+					fmt.Fprintf(out, "error:      %s\n", s.Error)
+				}
+				fmt.Fprintf(out, "---\n%s", s.Document)
+				return nil
+			}
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "KEY\tVERSION\tISSUED\tKEY ID\tSIGNATURE\tBYTES")
+			for _, s := range shown {
+				fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%s\t%d\n", s.Key, s.Version, s.IssuedAt.Format(time.RFC3339), dash(s.KeyID), s.Signature, len(latest[s.Key].Payload))
+			}
+			return tw.Flush()
+		},
+	}
+	c.Flags().StringVar(&id, "target", "", "gateway ID")
+	c.Flags().StringVar(&group, "group", "", "group label")
+	c.Flags().StringVar(&trusted, "trusted-keys", "", "trusted-keys file to check the signatures with (default: not checked)")
+	return c
+}
+
+func showBundle(key string, m uplink.KeyedMessage, keys fleet.TrustedKeys, withDoc bool) shownBundle {
+	s := shownBundle{Key: key, Published: m.Published, Signature: "unchecked"}
+	b, err := fleet.Unmarshal(m.Payload)
+	if err != nil {
+		s.Error, s.Signature = err.Error(), "-"
+		return s
+	}
+	s.Version, s.IssuedAt, s.KeyID = b.Version, b.IssuedAt, b.KeyID
+	if keys != nil {
+		s.Signature = "ok"
+		if err := b.CheckSignature(keys); err != nil {
+			s.Signature = err.Error()
+		}
+	}
+	if b.Target.Key() != key {
+		s.Error = fmt.Sprintf("the bundle is for %s but published under %s: gateways refuse it", b.Target.Key(), key)
+	}
+	if withDoc {
+		s.Document = string(b.Document)
+	}
+	return s
+}

@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# Builds the firmware: static, stripped, reproducible gateway and gatewayctl
+# for every target into $DIST/<os>-<arch><variant>/ (dist/linux-arm64/,
+# dist/linux-armv7/, ...), then writes $DIST/SHA256SUMS. `make firmware` runs
+# it; the variables below come from the Makefile:
+#
+#   VERSION, COMMIT      stamped into the binaries (gateway version prints them)
+#   FIRMWARE_TARGETS     e.g. "linux/arm64 linux/arm/v7 linux/arm/v6 linux/amd64"
+#   FIRMWARE_CMDS        commands under cmd/ to build (default gateway gatewayctl)
+#   FIRMWARE_TAGS        build tags, e.g. "nogpio,noembedded" for the smallest gateway
+#   FIRMWARE_LDFLAGS     linker flags (-s -w -X ... -buildid=)
+#   DIST                 output directory (default dist)
+#
+# Reproducible: the same commit, Go version, targets, tags and ldflags give
+# byte-identical binaries wherever the checkout lives (-trimpath, no VCS
+# stamp, empty build ID, CGO off, every GO* knob that changes code pinned).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+: "${VERSION:?VERSION is not set (make firmware sets it)}"
+: "${COMMIT:?COMMIT is not set (make firmware sets it)}"
+DIST=${DIST:-dist}
+FIRMWARE_TARGETS=${FIRMWARE_TARGETS:-linux/arm64 linux/arm/v7 linux/arm/v6 linux/amd64}
+FIRMWARE_CMDS=${FIRMWARE_CMDS:-gateway gatewayctl}
+FIRMWARE_TAGS=${FIRMWARE_TAGS:-}
+FIRMWARE_LDFLAGS=${FIRMWARE_LDFLAGS:--s -w -X main.version=$VERSION -X main.commit=$COMMIT -buildid=}
+GO=${GO:-go}
+
+# target_dir linux/arm/v7 -> linux-armv7
+target_dir() {
+  local os arch variant
+  IFS=/ read -r os arch variant <<<"$1"
+  echo "$os-$arch$variant"
+}
+
+pkgs=()
+for c in $FIRMWARE_CMDS; do pkgs+=("./cmd/$c"); done
+
+mkdir -p "$DIST"
+for target in $FIRMWARE_TARGETS; do
+  IFS=/ read -r os arch variant <<<"$target"
+  env=(CGO_ENABLED=0 GOOS="$os" GOARCH="$arch" GOFLAGS="${GOFLAGS:-}")
+  case "$arch" in
+    arm)
+      [[ "$variant" =~ ^v[5-7]$ ]] || { echo "firmware.sh: $target: want linux/arm/v5, v6 or v7" >&2; exit 2; }
+      env+=(GOARM="${variant#v}") ;;
+    arm64) env+=(GOARM64=v8.0) ;;
+    amd64) env+=(GOAMD64=v1) ;;
+    *) [[ -z "$variant" ]] || { echo "firmware.sh: $target: unknown variant" >&2; exit 2; } ;;
+  esac
+  out="$DIST/$(target_dir "$target")"
+  rm -rf "$out"
+  mkdir -p "$out"
+  echo "firmware: $target -> $out/ ${FIRMWARE_TAGS:+(tags $FIRMWARE_TAGS)}" >&2
+  env "${env[@]}" "$GO" build -trimpath -buildvcs=false -tags "$FIRMWARE_TAGS" \
+    -ldflags "$FIRMWARE_LDFLAGS" -o "$out/" "${pkgs[@]}"
+done
+
+packaging/checksums.sh "$DIST"
