@@ -124,7 +124,7 @@ func Cassandra(t testing.TB) *gocql.Session {
 // (e.g. the table does not exist yet) counts as -1.
 func CountRows(s *gocql.Session, query string, args ...any) int {
 	var n int64
-	if err := s.Query(query, args...).WithContext(context.Background()).Scan(&n); err != nil {
+	if err := s.Query(query, args...).ScanContext(context.Background(), &n); err != nil {
 		return -1
 	}
 	return int(n)
