@@ -48,7 +48,7 @@ lint:
 	@test -x $(BIN)/staticcheck || GOBIN=$(CURDIR)/$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
 	$(BIN)/staticcheck ./...
 
-## bench: every benchmark against real Mosquitto, Pulsar and Cassandra (started if down), writes BENCHMARKS.md (~15 min)
+## bench: every benchmark against real Mosquitto, Pulsar and Cassandra (started if down), writes BENCHMARKS.md (~10 min)
 bench: deps
 	$(GO) run ./test/bench -out BENCHMARKS.md
 

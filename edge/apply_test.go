@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -185,4 +186,33 @@ func runsStream(g *Gateway, name string) bool {
 		}
 	}
 	return false
+}
+
+// An applied bundle that cannot start at the next boot (here: its embedded
+// broker's port is taken) does not keep the gateway down: it starts its
+// local file and reports the bundle rolled back.
+func TestApplyBundleFailingAtBootFallsBack(t *testing.T) {
+	r := newApplyRig(t)
+	g, stop := r.run()
+	port := harness.FreePort(t)
+	r.push(1, fmt.Sprintf("broker:\n  listen: 127.0.0.1:%d\n  allow_anonymous: true\nstreams:\n  - name: scans\n%s", port, r.uplinkY))
+	testenv.Eventually(t, 30*time.Second, "v1 applied", func() bool { return g.FleetStatus().State == fleet.StateApplied })
+	stop()
+
+	ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	g2, _ := r.run()
+	st := g2.FleetStatus()
+	if st.State != fleet.StateRolledBack || st.Version != 0 || st.Bundle != 1 || !strings.Contains(st.Reason, "failed to start at boot") {
+		t.Fatalf("status %+v", st)
+	}
+	g2.mu.Lock()
+	running := g2.cfg
+	g2.mu.Unlock()
+	if running != r.local {
+		t.Fatal("not running the local file")
+	}
 }

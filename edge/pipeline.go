@@ -49,6 +49,7 @@ func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config) (_ *
 		return nil, fmt.Errorf("uplink: %w", err)
 	}
 	p.up = up
+	up.OnReceiptLatency(g.metrics.observeReceipt)
 
 	var receivers []drivers.StateReceiver
 	sink := &ingest{db: db, gateway: cfg.Gateway.ID, boot: db.Boot(), start: g.start, now: g.now, stats: &ingestStats{m: g.metrics}}
@@ -71,7 +72,7 @@ func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config) (_ *
 			receivers = append(receivers, r)
 		}
 		p.run(func() {
-			runDriver(ctx, d, sink, src.Optional, log)
+			runDriver(ctx, d, g.observe(ctx, src, d, sink), src.Optional, log)
 		})
 	}
 

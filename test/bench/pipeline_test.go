@@ -93,39 +93,31 @@ func BenchmarkSustained(b *testing.B) {
 	warm := min(5*time.Second, run/4)
 	window := run - 2*warm
 
+	// The gateway and a bare subscriber on the same live traffic, at the
+	// same time: the same offered load and the same machine weather.
 	r := newRig(b, "sustain").withPulsar()
 	r.start(false)
 	waitConnected(b, r)
+	sub := newBareSub(b, r.mqtt, r.site+"-sub", false)
+	sub.connect(b, filters(r.site))
 	sim := simulate(b, r.mqtt, r.site, 0, run)
 	time.Sleep(warm) // the measurement window starts after a warm-up
-	a0, i0, t0 := r.uplinkAcked(), r.accepted(), time.Now()
+	a0, i0, n0, t0 := r.uplinkAcked(), r.accepted(), sub.n.Load(), time.Now()
 	time.Sleep(window)
-	a1, i1, t1 := r.uplinkAcked(), r.accepted(), time.Now()
-	offeredGW := sim.wait(b)
-	r.stop()
-	gwPulsar := (a1 - a0) / t1.Sub(t0).Seconds()
-	gwIngest := (i1 - i0) / t1.Sub(t0).Seconds()
-
-	site := r.site + "bare"
-	sub := newBareSub(b, r.mqtt, site+"-sub", false)
-	sub.connect(b, filters(site))
-	sim = simulate(b, r.mqtt, site, 0, run)
-	time.Sleep(warm)
-	n0, t2 := sub.n.Load(), time.Now()
-	time.Sleep(window)
-	n1, t3 := sub.n.Load(), time.Now()
-	offeredBare := sim.wait(b)
+	a1, i1, n1, t1 := r.uplinkAcked(), r.accepted(), sub.n.Load(), time.Now()
+	offered := sim.wait(b)
 	sub.disconnect()
-	bare := float64(n1-n0) / t3.Sub(t2).Seconds()
+	r.stop()
+	secs := t1.Sub(t0).Seconds()
+	gwPulsar, gwIngest, bare := (a1-a0)/secs, (i1-i0)/secs, float64(n1-n0)/secs
 
 	b.ReportMetric(gwPulsar, "gw-pulsar-events/s")
 	b.ReportMetric(gwIngest, "gw-ingest-events/s")
 	b.ReportMetric(bare, "bare-msgs/s")
 	b.ReportMetric(gwPulsar/bare, "pulsar/bare")
 	b.ReportMetric(gwIngest/bare, "ingest/bare")
-	b.ReportMetric(offeredGW, "sim-gw-msgs/s")
-	b.ReportMetric(offeredBare, "sim-bare-msgs/s")
-	b.Logf("sustained: simulator at full speed for %s per side, measured over %s after %s", run, window, warm)
+	b.ReportMetric(offered, "sim-msgs/s")
+	b.Logf("sustained: simulator at full speed for %s, gateway and bare subscriber on the same traffic, measured over %s after %s", run, window, warm)
 }
 
 func BenchmarkLatency(b *testing.B) {
@@ -133,35 +125,29 @@ func BenchmarkLatency(b *testing.B) {
 	run := envDuration("EDGE_BENCH_LATENCY", 20*time.Second)
 	warm := min(3*time.Second, run/4)
 
-	// The gateway, with a bare subscriber on the same traffic (the MQTT hop).
+	// On the same traffic at the same time: the gateway; the baseline, a
+	// bare relay (paho subscriber → pulsar-client-go producer, acking MQTT on
+	// receipt, nothing stored); and a bare subscriber (the MQTT hop alone).
 	r := newRig(b, "latency").withPulsar()
 	r.start(false)
 	waitConnected(b, r)
 	col := consume(b, r.ns, "scans", "telemetry")
+	rcol := consume(b, r.ns, "relay")
+	relay := newRelay(b, r.mqtt, r.site, r.ns)
 	sub := newBareSub(b, r.mqtt, r.site+"-sub", true)
 	sub.connect(b, filters(r.site))
 	rss := sampleRSS(gatewayPID(b, r.gw.Config))
 	start := time.Now()
 	offered := simulate(b, r.mqtt, r.site, rate, run).wait(b)
 	sent := int(offered*run.Seconds()*0.95) - 1
-	waitFor(b, r.gw, time.Minute, "the events in Pulsar", func() bool { return col.len() >= sent })
+	waitFor(b, r.gw, time.Minute, "the events in Pulsar", func() bool { return col.len() >= sent && rcol.len() >= sent })
 	mem := rss.end()
 	r.stop()
+	relay.close()
 	sub.disconnect()
 	recv, broker, gwRecv := col.latencies(start.Add(warm))
-	mqtt := sub.latencies()
-
-	// The baseline: a bare relay (paho subscriber → pulsar-client-go
-	// producer, acking MQTT on receipt, nothing stored) on the same traffic.
-	site := r.site + "relay"
-	relay := newRelay(b, r.mqtt, site, r.ns)
-	rcol := consume(b, r.ns, "relay")
-	start = time.Now()
-	simulate(b, r.mqtt, site, rate, run).wait(b)
-	waitFor(b, nil, time.Minute, "the relayed messages in Pulsar", func() bool { return rcol.len() >= sent })
-	relay.close()
 	relayed, _, _ := rcol.latencies(start.Add(warm))
-
+	mqtt := sub.latencies()
 	if len(recv) == 0 || len(relayed) == 0 {
 		b.Fatalf("%d gateway and %d relayed events after the warm-up", len(recv), len(relayed))
 	}
