@@ -28,7 +28,7 @@ run: deps build
 	@test/run-dev.sh
 
 ## test: every test, starting the services it needs (once per run, shared across packages)
-test: deps
+test: deps lint
 	@test/run-tests.sh
 
 ## test-short: unit tests only, no services
@@ -40,6 +40,12 @@ services-up: deps
 
 services-down:
 	@test/services.sh down
+
+FUZZTIME ?= 5m
+.PHONY: fuzz
+## fuzz: every Go fuzz target for FUZZTIME each (default 5m; make test runs them for 10s)
+fuzz:
+	@FUZZTIME='$(FUZZTIME)' test/fuzz.sh
 
 ## lint: gofmt, go vet, staticcheck
 lint:

@@ -153,7 +153,7 @@ func runDriver(ctx context.Context, d drivers.Driver, sink drivers.Sink, optiona
 func (g *Gateway) forwardAll(ctx context.Context, up *uplink.Client, cfg *config.Config) {
 	log := g.log.With("component", "uplink")
 	backoff := time.Second
-	for {
+	for cfg.Uplink.RequireDedup {
 		err := up.CheckDedup(ctx)
 		if err == nil {
 			break

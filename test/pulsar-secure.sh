@@ -44,7 +44,7 @@ token() {
   h=$(printf '{"alg":"HS256","typ":"JWT"}' | b64url)
   p=$(printf '{"sub":"%s"}' "$1" | b64url)
   s=$(printf '%s.%s' "$h" "$p" | openssl dgst -sha256 -mac HMAC \
-        -macopt "hexkey:$(xxd -p -c 256 "$PKI/secret.key")" -binary | b64url)
+        -macopt "hexkey:$(od -An -v -tx1 "$PKI/secret.key" | tr -d " \n")" -binary | b64url)
   printf '%s.%s.%s\n' "$h" "$p" "$s"
 }
 

@@ -100,8 +100,12 @@ func jsonSeeds() []fuzzSeed {
 }
 
 func cborSeeds() []fuzzSeed {
+	enc, err := cbor.CoreDetEncOptions().EncMode() // sorted keys: the same seed files every time
+	if err != nil {
+		panic(err)
+	}
 	m := func(v any) []byte {
-		b, err := cbor.Marshal(v)
+		b, err := enc.Marshal(v)
 		if err != nil {
 			panic(err)
 		}

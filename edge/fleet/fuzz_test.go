@@ -120,7 +120,7 @@ func FuzzVerify(f *testing.F) {
 // keeps the local-only settings.
 func FuzzVerifyDocument(f *testing.F) {
 	for _, doc := range []string{fuzzPushedYAML, "", "streams: [{name: a}]\n", "gateway: {id: other}\n", "a: &a [*a]\n",
-		"buffer: {path: /tmp/x}\n" + fuzzPushedYAML, "{{{{", "streams: *x\n"} {
+		"buffer: {path: /data/other.db}\n" + fuzzPushedYAML, "{{{{", "streams: *x\n"} {
 		f.Add([]byte(doc))
 	}
 	k, keys := fuzzKey()

@@ -81,10 +81,6 @@ func newBacklog(t *testing.T, gateway, stream string, n int) *memBacklog {
 	return b
 }
 
-func itoa(i int) string {
-	return string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10))
-}
-
 func (b *memBacklog) Read(after uint64, max int) ([]uplink.Entry, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
