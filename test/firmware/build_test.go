@@ -14,7 +14,7 @@ import (
 // sizeBudget bounds each stripped binary, so that an accidental dependency
 // or lost -s -w shows up here. The goal for the arm64 gateway is 20 MB
 // (README.md, "Firmware", has the measured sizes and what they consist of).
-var sizeBudget = map[string]int64{"gateway": 25_000_000, "gatewayctl": 24_000_000}
+var sizeBudget = map[string]int64{"gateway": 26_000_000, "gatewayctl": 26_000_000}
 
 // elfMachine is the ELF machine and class each target must produce.
 var elfMachine = map[string]struct {

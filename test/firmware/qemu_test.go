@@ -173,12 +173,26 @@ func waitSubscribed(t *testing.T, s *harness.Setup) {
 	t.Helper()
 	probe := harness.NewPublisher(t, s.MQTT, s.ID+"-probe")
 	defer probe.Close()
+	// A new stream's first seq is not 1 (the gateway seeds it from the
+	// clock): wait for the next seq to move.
+	next := func() (uint64, bool) {
+		st, ok := s.Gateway.Status()
+		if !ok {
+			return 0, false
+		}
+		tel, ok := st.Stream("telemetry")
+		return tel.NextSeq, ok
+	}
+	var start uint64
+	s.Gateway.Eventually(time.Minute, "the telemetry stream on the status page", func() bool {
+		n, ok := next()
+		start = n
+		return ok
+	})
 	var last time.Time
 	s.Gateway.Eventually(time.Minute, "the gateway's MQTT subscriptions", func() bool {
-		if st, ok := s.Gateway.Status(); ok {
-			if tel, ok := st.Stream("telemetry"); ok && tel.NextSeq > 1 {
-				return true
-			}
+		if n, ok := next(); ok && n > start {
+			return true
 		}
 		if time.Since(last) > 250*time.Millisecond {
 			last = time.Now()

@@ -42,6 +42,7 @@ type fixture struct {
 	Format    uint32                    `json:"format"`
 	Gateway   string                    `json:"gateway"`
 	WrittenBy string                    `json:"written_by"`
+	Source    string                    `json:"source,omitempty"` // git describe of the tree it was built from
 	WrittenAt time.Time                 `json:"written_at"`
 	Streams   map[string]map[string]int `json:"streams"` // stream -> publisher -> events numbered 1..n
 	name      string                    // file name without extension
@@ -418,6 +419,9 @@ func TestWriteBufferFixture(t *testing.T) {
 	}
 	fx.Format = storeFormat(t, path)
 	fx.WrittenBy = strings.TrimSpace(version)
+	if desc, err := run(testenv.RepoRoot(), nil, "git", "describe", "--tags", "--always", "--dirty"); err == nil {
+		fx.Source = strings.TrimSpace(desc)
+	}
 	fx.WrittenAt = time.Now().UTC().Truncate(time.Second)
 	name := filepath.Join("testdata", fmt.Sprintf("buffer-format%d", fx.Format))
 

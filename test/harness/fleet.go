@@ -223,7 +223,7 @@ buffer:
 http:
   listen: %s
 log:
-  level: debug
+  level: info
 fleet:
   probation: %s
   heartbeat: %s
@@ -443,4 +443,39 @@ func (tr *Traffic) Stop() int {
 		tr.t.Fatalf("traffic %s: %v", tr.Pub, tr.err)
 	}
 	return tr.sent
+}
+
+// WarmUp waits until the gateway's MQTT subscription is live: a message
+// published before the gateway's first subscribe is dropped by the broker
+// (there is no session yet to queue it), so tests that count every message
+// start publishing only after this. It publishes scans of publisher "warmup"
+// on dock "warmup" until one reaches col; leave those out of delivery checks
+// (WithoutPub).
+func (g *FleetGateway) WarmUp(col *Collector) {
+	g.t.Helper()
+	p := NewPublisher(g.t, g.f.MQTT, g.ID+"-warmup")
+	defer p.Close()
+	n := 0
+	g.Eventually(time.Minute, "the gateway's MQTT subscription delivers", func() bool {
+		for _, m := range col.Messages() {
+			if m.Event != nil && m.Event.Attrs["pub"] == "warmup" {
+				return true
+			}
+		}
+		n++
+		p.MustPublish(g.ScanTopic("warmup", "warmup"), ScanPayload("warmup", n))
+		return false
+	})
+}
+
+// WithoutPub drops the events of publisher pub.
+func WithoutPub(msgs []Received, pub string) []Received {
+	out := msgs[:0:0]
+	for _, m := range msgs {
+		if m.Event != nil && m.Event.Attrs["pub"] == pub {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
 }
