@@ -54,6 +54,11 @@ type State struct {
 // must not block.
 type StateReceiver interface{ SetState(State) }
 
+// Readier is implemented by drivers that know whether their input is live
+// (e.g. the MQTT driver is subscribed at its broker). The gateway is ready
+// only when every such driver is.
+type Readier interface{ Ready() bool }
+
 // Env is what a constructor gets besides its own config.
 type Env struct {
 	Gateway string       // gateway ID

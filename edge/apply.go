@@ -56,6 +56,30 @@ func (g *Gateway) fleetStartConfig(db *buffer.DB, local *config.Config) *config.
 	return cfg
 }
 
+// fleetStartPipeline starts the pipeline Run starts with. If that config
+// is an applied fleet bundle and it fails to start, the bundle is marked as
+// rolled back and the local file is started instead, so that a bundle can
+// never keep a gateway from starting.
+func (g *Gateway) fleetStartPipeline(ctx context.Context, cfg *config.Config) (*pipeline, *config.Config, error) {
+	p, err := g.startPipeline(ctx, cfg)
+	g.mu.Lock()
+	f, db := g.fleet, g.db
+	g.mu.Unlock()
+	if err == nil || f == nil || f.agent == nil || cfg == f.local {
+		return p, cfg, err
+	}
+	g.log.Error("the applied fleet config failed to start; starting the local config file", "component", "fleet", "err", err)
+	local := f.agent.StartFailed(err)
+	if err := configureStreams(db, local); err != nil {
+		return nil, nil, err
+	}
+	g.mu.Lock()
+	g.cfg = local
+	g.mu.Unlock()
+	p, err = g.startPipeline(ctx, local)
+	return p, local, err
+}
+
 // fleetChanged records a config state change for /metrics and /status.json
 // and asks for a heartbeat at once.
 func (g *Gateway) fleetChanged(f *fleetState, st fleet.ConfigStatus) {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -87,7 +88,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	}
 	defer g.stopHTTP()
 
-	p, err := g.startPipeline(ctx, cfg)
+	p, cfg, err := g.fleetStartPipeline(ctx, cfg) // falls back to the local file if an applied bundle fails
 	if err != nil {
 		return err
 	}
@@ -191,4 +192,21 @@ func configureStreams(db *buffer.DB, cfg *config.Config) error {
 		}
 	}
 	return nil
+}
+
+// readiness is what /readyz answers: the store is open, the pipeline runs
+// and every driver that can tell (MQTT: connected and subscribed) has its
+// input live. An offline uplink does not make the gateway unready:
+// buffering is its job.
+func (g *Gateway) readiness() (bool, string) {
+	g.mu.Lock()
+	ready, pipe := g.ready, g.pipe
+	g.mu.Unlock()
+	if !ready {
+		return false, "store not open or ingest not running"
+	}
+	if srcs := pipe.notReady(); len(srcs) > 0 {
+		return false, "inputs not live yet: " + strings.Join(srcs, ", ")
+	}
+	return true, ""
 }

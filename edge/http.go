@@ -57,11 +57,8 @@ func (g *Gateway) handler() http.Handler {
 		_, _ = w.Write([]byte("ok\n"))
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		g.mu.Lock()
-		ready := g.ready
-		g.mu.Unlock()
-		if !ready {
-			http.Error(w, "not ready: store not open or ingest not running", http.StatusServiceUnavailable)
+		if ok, why := g.readiness(); !ok {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
 			return
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

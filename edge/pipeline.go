@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"sync"
 	"time"
 
@@ -22,6 +23,9 @@ type pipeline struct {
 	wg     sync.WaitGroup
 	broker *embeddedBroker
 	up     *uplink.Client
+	// readiers are the drivers that report whether their input is live,
+	// by source name.
+	readiers map[string]drivers.Readier
 }
 
 func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config) (_ *pipeline, err error) {
@@ -68,6 +72,12 @@ func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config) (_ *
 			}
 			return nil, fmt.Errorf("source %q: %w", src.Name, err)
 		}
+		if r, ok := d.(drivers.Readier); ok {
+			if p.readiers == nil {
+				p.readiers = map[string]drivers.Readier{}
+			}
+			p.readiers[src.Name] = r
+		}
 		if r, ok := d.(drivers.StateReceiver); ok {
 			receivers = append(receivers, r)
 		}
@@ -97,6 +107,21 @@ func withEmbeddedBroker(parsed any, b *embeddedBroker) (any, error) {
 	c.PasswordFile = ""
 	c.BrokerInflight = 0 // mochi has no in-flight window for 3.1.1 clients
 	return &c, nil
+}
+
+// notReady names the sources whose input is not live yet.
+func (p *pipeline) notReady() []string {
+	if p == nil {
+		return nil
+	}
+	var out []string
+	for name, r := range p.readiers {
+		if !r.Ready() {
+			out = append(out, name)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 func (p *pipeline) run(f func()) {

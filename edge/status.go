@@ -80,8 +80,9 @@ type ConfigStatus struct {
 // Status returns a snapshot of the gateway.
 func (g *Gateway) Status() Status {
 	g.mu.Lock()
-	db, pipe, cfg, ready := g.db, g.pipe, g.cfg, g.ready
+	db, pipe, cfg := g.db, g.pipe, g.cfg
 	g.mu.Unlock()
+	ready, _ := g.readiness()
 	s := Status{Gateway: cfg.Gateway.ID, Version: g.build.Version, Commit: g.build.Commit, Started: g.start, Ready: ready}
 	s.Config = g.metrics.configStatus()
 	var up []uplink.StreamState

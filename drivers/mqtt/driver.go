@@ -28,6 +28,7 @@ type Driver struct {
 	newClient newClientFunc
 	now       func() time.Time
 	running   atomic.Bool
+	ready     atomic.Bool // connected and subscribed
 	stats     counters
 }
 
@@ -177,6 +178,7 @@ func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 		d.subscribe(ctx, cl)
 	}
 	opts.onLost = func(err error) {
+		d.ready.Store(false)
 		d.stats.lost.Add(1)
 		d.log.Warn("connection lost; reconnecting", "err", err)
 	}
@@ -185,6 +187,7 @@ func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 		return nil
 	}
 	d.work(ctx, queue, sink)
+	d.ready.Store(false)
 	close(done)
 	cl.Disconnect(250 * time.Millisecond)
 	return nil
@@ -216,6 +219,11 @@ func (d *Driver) connect(ctx context.Context, cl client) bool {
 	}
 }
 
+// Ready reports whether the driver is connected and its subscriptions are
+// in place at the broker: only then does a message published to a new
+// session reach it.
+func (d *Driver) Ready() bool { return d.ready.Load() }
+
 // subscribe (re)subscribes every filter. With a persistent session the
 // broker already has them; doing it again is harmless and covers a broker
 // that lost its state.
@@ -234,6 +242,7 @@ func (d *Driver) subscribe(ctx context.Context, cl client) {
 		return
 	}
 	d.stats.subs.Add(1)
+	d.ready.Store(true)
 	if len(refused) > 0 {
 		d.stats.subRefused.Add(uint64(len(refused)))
 		d.log.Error("broker refused subscriptions (check its ACL)", "filters", refused)

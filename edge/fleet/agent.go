@@ -141,6 +141,29 @@ func (a *Agent) Start() *config.Config {
 	return cfg
 }
 
+// StartFailed tells the agent that the config Start returned (the applied
+// bundle) failed to start: the bundle is marked as rolled back, will not be
+// applied again, and the local file is returned to start instead.
+func (a *Agent) StartFailed(err error) *config.Config {
+	a.mu.Lock()
+	b := a.applied
+	if b == nil {
+		a.mu.Unlock()
+		return a.local
+	}
+	a.applied = nil
+	a.rec.Failed = &mark{Version: b.Version, Signature: b.Signature}
+	a.rec.Applied, a.rec.AppliedKey = nil, ""
+	a.rec.Last = Decision{State: StateRolledBack, Bundle: b.Version, Key: b.Target.Key(), At: a.o.Now(),
+		Reason: "the applied config failed to start at boot: " + oneLine(err.Error())}
+	a.status = ConfigStatus{Decision: a.rec.Last}
+	a.saveLocked()
+	st, local := a.status, a.local
+	a.mu.Unlock()
+	a.changed(st)
+	return local
+}
+
 // Status returns the config part of the heartbeat.
 func (a *Agent) Status() ConfigStatus {
 	a.mu.Lock()

@@ -257,3 +257,30 @@ func TestAgentTrustedKeysReadEveryTime(t *testing.T) {
 		t.Fatalf("with no trusted keys: %+v", st)
 	}
 }
+
+// An applied bundle that fails to start at boot is dropped for the local
+// file, and not applied again.
+func TestAgentStartFailed(t *testing.T) {
+	r := newAgentRig(t, nil)
+	r.agent.Start()
+	v1 := r.wire(r.bundle(GatewayTarget("dock-7"), 1, doc("pulsar://good:6650")))
+	r.offer(map[string][]byte{"gw:dock-7": v1})
+	r2 := r.restart(t)
+	if cfg := r2.agent.Start(); cfg == r.local {
+		t.Fatal("did not start from the applied bundle")
+	}
+	if cfg := r2.agent.StartFailed(errBoom); cfg != r.local {
+		t.Fatal("StartFailed did not return the local file")
+	}
+	st := r2.agent.Status()
+	if st.State != StateRolledBack || st.Version != 0 || st.Bundle != 1 || !strings.Contains(st.Reason, "at boot: boom") {
+		t.Fatalf("status %+v", st)
+	}
+	r2.offer(map[string][]byte{"gw:dock-7": v1})
+	if len(r2.rt.swaps) != 0 {
+		t.Fatal("the bundle that failed at boot was applied again")
+	}
+	if cfg := r2.restart(t).agent.Start(); cfg != r.local {
+		t.Fatal("the next start used the failed bundle")
+	}
+}
