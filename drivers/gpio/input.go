@@ -197,7 +197,7 @@ func (d *Driver) queue(q *queue, in *inputRun, e *event.Event) {
 	if !q.push(e) {
 		in.lost++
 		d.stats.dropped.Add(1)
-		if ok, held := d.limit.allow("dropped", d.clock.Now()); ok {
+		if ok, held := d.limit.Allow("dropped", d.clock.Now()); ok {
 			d.log.Error("event queue full; dropping events", "source", in.cfg.Source, "pin", in.cfg.Pin, "held_back", held)
 		}
 		return

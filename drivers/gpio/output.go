@@ -95,7 +95,7 @@ func (d *Driver) drive(o *outputRun, on bool) {
 	}
 	if err := o.pin.Out(o.level(on)); err != nil {
 		d.stats.outputErrors.Add(1)
-		if ok, held := d.limit.allow("out:"+o.cfg.Pin, d.clock.Now()); ok {
+		if ok, held := d.limit.Allow("out:"+o.cfg.Pin, d.clock.Now()); ok {
 			d.log.Error("cannot drive output; will retry", "output", o.cfg.name(), "pin", o.cfg.Pin, "err", err, "held_back", held)
 		}
 		return

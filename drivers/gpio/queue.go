@@ -114,7 +114,7 @@ func (d *Driver) emitter(ctx context.Context, q *queue, sink drivers.Sink) {
 		}
 		d.stats.emitRetries.Add(1)
 		backoff = min(max(2*backoff, backoffMin), backoffMax)
-		if ok, held := d.limit.allow("emit", d.clock.Now()); ok {
+		if ok, held := d.limit.Allow("emit", d.clock.Now()); ok {
 			msg := "sink refused events; retrying"
 			if errors.Is(err, drivers.ErrFull) {
 				msg = "stream full; holding events and retrying"

@@ -201,7 +201,7 @@ func (p *poller) read(now time.Time) bool {
 func (p *poller) fail(what string, err error, now time.Time) {
 	p.failures++
 	p.d.stats.readErrors.Add(1)
-	if ok, held := p.d.limit.allow(what, now); ok {
+	if ok, held := p.d.limit.Allow(what, now); ok {
 		p.d.log.Warn("sensor "+what+" failed; retrying", "err", err, "failures_in_a_row", p.failures,
 			"retry_in", p.retryDelay(), "held_back", held)
 	}
@@ -230,7 +230,7 @@ func (p *poller) queue(evs []*event.Event) {
 		p.pending = append(p.pending[:0], p.pending[over:]...)
 		p.lost += int64(over)
 		p.d.stats.dropped.Add(int64(over))
-		if ok, held := p.d.limit.allow("dropped", p.d.clock.Now()); ok {
+		if ok, held := p.d.limit.Allow("dropped", p.d.clock.Now()); ok {
 			p.d.log.Error("sink refuses readings for long; dropping the oldest", "dropped", over, "held_back", held)
 		}
 	}
@@ -251,7 +251,7 @@ func (p *poller) emit(ctx context.Context) time.Time {
 	}
 	d.stats.emitRetries.Add(1)
 	p.backoff = min(max(2*p.backoff, backoffMin), backoffMax)
-	if ok, held := d.limit.allow("emit", d.clock.Now()); ok {
+	if ok, held := d.limit.Allow("emit", d.clock.Now()); ok {
 		msg := "sink refused readings; retrying"
 		if errors.Is(err, drivers.ErrFull) {
 			msg = "stream full; holding readings and retrying"
