@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
@@ -35,8 +36,15 @@ type Broker struct {
 	mu      sync.Mutex
 	started bool
 	closed  chan struct{}
+	stopped chan struct{} // closed once Close has finished
 	once    sync.Once
 }
+
+// closeWait bounds how long Close waits for mochi to let go of its clients.
+// mochi waits for every client goroutine, and a client caught half-way
+// through its CONNECT while the listeners close is never disconnected, so
+// the wait could otherwise last until that device goes away.
+const closeWait = 5 * time.Second
 
 // New validates cfg (zero fields get their defaults), reads the users'
 // password files and the TLS files, and generates the internal user's
@@ -71,7 +79,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		}
 		h.users[u.Username] = a
 	}
-	b := &Broker{cfg: cfg, log: logger, hook: h, closed: make(chan struct{})}
+	b := &Broker{cfg: cfg, log: logger, hook: h, closed: make(chan struct{}), stopped: make(chan struct{})}
 	if cfg.TLS.CertFile != "" {
 		if b.tls, err = serverTLS(cfg.TLS); err != nil {
 			return nil, err
@@ -184,13 +192,28 @@ func (b *Broker) InternalCredentials() (username, password string) {
 // and safe to call whether or not Start ran.
 func (b *Broker) Close() error {
 	b.once.Do(func() {
+		defer close(b.stopped)
 		close(b.closed)
 		b.mu.Lock()
 		srv := b.srv
 		b.mu.Unlock()
-		if srv != nil {
+		if srv == nil {
+			return
+		}
+		done := make(chan struct{})
+		go func() {
 			_ = srv.Close()
+			close(done)
+		}()
+		select {
+		case <-done:
+		case <-time.After(closeWait):
+			b.log.Warn("embedded broker: clients still attached after closing; not waiting for them", "waited", closeWait)
 		}
 	})
+	<-b.stopped
 	return nil
 }
+
+// Done is closed once Close has finished.
+func (b *Broker) Done() <-chan struct{} { return b.stopped }
