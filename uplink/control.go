@@ -54,6 +54,10 @@ type KeyedMessage struct {
 // nil.
 func NewControl(opts Options, logger *slog.Logger) (*Control, error) {
 	opts.RequireDedup = false
+	if logger != nil {
+		// The client library's debug output would print every heartbeat.
+		logger = slog.New(minLevel{logger.Handler(), slog.LevelInfo})
+	}
 	c, err := New(opts, logger)
 	if err != nil {
 		return nil, err
@@ -275,3 +279,18 @@ func (c *Control) Compact(topic string) error {
 	}
 	return adm.Topics().Compact(*tn)
 }
+
+// minLevel drops records below a level.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+func (h minLevel) WithGroup(g string) slog.Handler { return minLevel{h.Handler.WithGroup(g), h.min} }

@@ -87,7 +87,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 					log.Error("reload refused: invalid config", "err", err)
 					continue
 				}
-				if err := g.Reload(ctx, nc); err != nil {
+				if err := g.ReloadLocal(ctx, nc); err != nil {
 					log.Error("reload failed", "err", err)
 				}
 				continue

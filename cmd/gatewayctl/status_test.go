@@ -71,3 +71,42 @@ func TestStatusTable(t *testing.T) {
 		}
 	}
 }
+
+func TestStatusWatch(t *testing.T) {
+	pulsarURL, _ := testenv.Pulsar(t)
+	ns := strings.SplitN(harness.Namespace(t, "ctlwatch"), "/", 2)
+	o := uplink.DefaultOptions()
+	o.ServiceURL, o.AdminURL, o.Tenant, o.Namespace = pulsarURL, "http://unused:1", ns[0], ns[1]
+	c, err := uplink.NewControl(o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	publish := func(gw string) {
+		b, _ := json.Marshal(fleet.Status{Gateway: gw, Time: time.Now(), HeartbeatSeconds: 10})
+		if err := c.Publish(ctx, c.Topic("status"), uplink.KeyedMessage{Key: gw, Payload: b}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish("gw-1")
+	var shown [][]fleetRow
+	err = watchFleet(ctx, c, c.Topic("status"), 50*time.Millisecond, func(rows []fleetRow) error {
+		shown = append(shown, rows)
+		switch {
+		case len(rows) == 1 && len(shown) == 1:
+			publish("gw-2") // a gateway appears while watching
+		case len(rows) == 2:
+			cancel()
+		}
+		return nil
+	})
+	var last []fleetRow
+	if len(shown) > 0 {
+		last = shown[len(shown)-1]
+	}
+	if err != nil || len(shown) < 2 || len(last) != 2 || !last[1].Online {
+		t.Fatalf("watch: %v, %d refreshes, last %+v", err, len(shown), last)
+	}
+}

@@ -25,6 +25,7 @@ func newRig(t *testing.T, name string, o harness.FleetOptions) *rig {
 	g := f.NewGateway("gw", o)
 	r := &rig{f: f, g: g, col: harness.Collect(t, f.Topic("scans")), want: map[string]int{}}
 	g.Start()
+	g.WarmUp(r.col)
 	r.traffic = harness.StartTraffic(t, f.MQTT, g.ID+"-traffic", g.ScanTopic("dock1", "scn1"), "traffic", 50*time.Millisecond)
 	f.WaitConfig(g, 30*time.Second, "first heartbeat", func(c fleet.ConfigStatus) bool { return c.State == fleet.StateLocal })
 	return r
@@ -42,6 +43,9 @@ func (r *rig) delivered(pub string) int {
 	return len(harness.Summarise(r.col.Messages()).PerPub[pub])
 }
 
+// scans are the events delivered, without the warm-up ones.
+func (r *rig) scans() []harness.Received { return harness.WithoutPub(r.col.Messages(), "warmup") }
+
 // checkDelivery stops the traffic and checks that every scan published
 // arrived exactly once, in order.
 func (r *rig) checkDelivery(t *testing.T) {
@@ -51,9 +55,16 @@ func (r *rig) checkDelivery(t *testing.T) {
 	for _, n := range r.want {
 		total += n
 	}
-	r.g.Eventually(2*time.Minute, fmt.Sprintf("all %d scans in Pulsar", total), func() bool { return r.col.Len() >= total })
-	r.g.Eventually(time.Minute, "buffer drained", r.g.Drained)
-	if probs := harness.Summarise(r.col.Messages()).ExactlyOnce(r.want, true); probs != "" {
+	deadline := time.Now().Add(2 * time.Minute)
+	for len(r.scans()) < total || !r.g.Drained() {
+		if time.Now().After(deadline) {
+			st, _ := r.g.Status()
+			t.Fatalf("after 2m: %d of %d scans in Pulsar (%s); gateway status %+v\nlog:\n%s", len(r.scans()), total,
+				harness.Summarise(r.scans()).ExactlyOnce(r.want, true), st, r.g.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if probs := harness.Summarise(r.scans()).ExactlyOnce(r.want, true); probs != "" {
 		t.Fatalf("delivery: %s", probs)
 	}
 	t.Logf("delivered %v exactly once", r.want)

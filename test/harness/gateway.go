@@ -31,6 +31,10 @@ type Gateway struct {
 	runs int
 }
 
+// readyClient polls /readyz; a gateway that accepts but never answers fails
+// the test at the deadline instead of hanging it.
+var readyClient = &http.Client{Timeout: 5 * time.Second}
+
 // FreePort returns a loopback TCP port that was free a moment ago.
 func FreePort(t testing.TB) int {
 	t.Helper()
@@ -82,7 +86,7 @@ func (g *Gateway) Start() {
 	g.mu.Unlock()
 	deadline := time.Now().Add(60 * time.Second)
 	for {
-		resp, err := http.Get("http://" + g.HTTP + "/readyz")
+		resp, err := readyClient.Get("http://" + g.HTTP + "/readyz")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
