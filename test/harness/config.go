@@ -25,6 +25,7 @@ type Setup struct {
 type Options struct {
 	ScansMaxEvents int    // 0 = unlimited
 	Extra          string // appended YAML (top-level keys)
+	ExtraSources   string // appended to the sources list (YAML list items, indented 2)
 }
 
 // NewSetup writes a gateway config for the test and returns the stopped gateway.
@@ -74,6 +75,7 @@ sources:
           stream: telemetry
           source: "{device}"
           fields: {time: ts, attrs: [n, pub]}
+%[12]s
 uplink:
   service_url: %[5]s
   admin_url: %[6]s
@@ -85,7 +87,7 @@ http:
   listen: %[10]s
 log:
   level: debug
-%[11]s`, s.ID, filepath.Join(s.Dir, "buffer.db"), mqttURL, s.Root, pulsarURL, adminURL, ns[0], ns[1], o.ScansMaxEvents, httpAddr, o.Extra)
+%[11]s`, s.ID, filepath.Join(s.Dir, "buffer.db"), mqttURL, s.Root, pulsarURL, adminURL, ns[0], ns[1], o.ScansMaxEvents, httpAddr, o.Extra, o.ExtraSources)
 	s.Gateway = NewGateway(t, s.Dir, cfg, httpAddr)
 	return s
 }
