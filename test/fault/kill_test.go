@@ -30,7 +30,7 @@ func TestGatewayKilled(t *testing.T) {
 	want := l.finish()
 	col := harness.Collect(t, s.Topic("scans"))
 	s.Gateway.Eventually(3*time.Minute, "backlog drained", s.Gateway.Drained)
-	s.Gateway.Eventually(2*time.Minute, "all scans read back", func() bool { return col.Len() >= sum(want) })
+	s.Gateway.Eventually(4*time.Minute, "all scans read back", func() bool { return col.Len() >= sum(want) })
 	if probs := harness.Summarise(col.Messages()).ExactlyOnce(want, true); probs != "" {
 		t.Fatalf("delivery across %d SIGKILLs: %s", kills, probs)
 	}

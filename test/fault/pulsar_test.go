@@ -22,7 +22,7 @@ func outage() time.Duration {
 func TestPulsarOutage(t *testing.T) {
 	s := harness.NewSetup(t, "pulsar-outage", harness.Options{})
 	s.Gateway.Start()
-	l := startLoad(t, s, 3, 5*time.Millisecond)
+	l := startLoad(t, s, 3, 20*time.Millisecond)
 	l.waitTotal(s.Gateway, 500)
 
 	harness.Service(t, "pulsar", "down")
@@ -50,7 +50,7 @@ func TestPulsarOutage(t *testing.T) {
 
 	col := harness.Collect(t, s.Topic("scans"))
 	s.Gateway.Eventually(5*time.Minute, "backlog drained after the outage", s.Gateway.Drained)
-	s.Gateway.Eventually(time.Minute, "all scans read back", func() bool { return col.Len() >= sum(want) })
+	s.Gateway.Eventually(4*time.Minute, "all scans read back", func() bool { return col.Len() >= sum(want) })
 	if probs := harness.Summarise(col.Messages()).ExactlyOnce(want, true); probs != "" {
 		t.Fatalf("delivery across a Pulsar outage: %s", probs)
 	}

@@ -86,7 +86,7 @@ uplink:
 http:
   listen: %[10]s
 log:
-  level: debug
+  level: info
 %[11]s`, s.ID, filepath.Join(s.Dir, "buffer.db"), mqttURL, s.Root, pulsarURL, adminURL, ns[0], ns[1], o.ScansMaxEvents, httpAddr, o.Extra, o.ExtraSources)
 	s.Gateway = NewGateway(t, s.Dir, cfg, httpAddr)
 	return s
