@@ -119,7 +119,7 @@ func (c *Client) pulsarClient() (pulsar.Client, error) {
 		TLSTrustCertsFilePath:      o.TLSCAFile,
 		TLSAllowInsecureConnection: o.TLSAllowInsecure,
 		TLSValidateHostname:        o.TLSValidateHostname && !o.TLSAllowInsecure,
-		Logger:                     plog.NewLoggerWithSlog(c.log.With("component", "uplink.pulsar")),
+		Logger:                     plog.NewLoggerWithSlog(c.log.With("lib", "pulsar-client-go")),
 		MetricsRegisterer:          c.reg,
 	}
 	switch {
