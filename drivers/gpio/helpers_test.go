@@ -3,8 +3,8 @@ package gpio
 import (
 	"context"
 	"errors"
+	iclock "github.com/edgegw/gateway/drivers/internal/clock"
 	"log/slog"
-	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -23,62 +23,10 @@ const guard = 10 * time.Second
 
 var t0 = time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
 
-// fakeClock is a manual clock: time moves only when the test says.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []waiter
-	added   chan struct{} // cap 1: At was called
-}
+// fakeClock is the shared manual clock, with this package's waits.
+type fakeClock struct{ *iclock.Fake }
 
-type waiter struct {
-	at time.Time
-	c  chan time.Time
-}
-
-func newFakeClock(t time.Time) *fakeClock {
-	return &fakeClock{now: t, added: make(chan struct{}, 1)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) At(t time.Time) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !t.After(c.now) {
-		ch <- c.now
-		return ch
-	}
-	c.waiters = append(c.waiters, waiter{t, ch})
-	select {
-	case c.added <- struct{}{}:
-	default:
-	}
-	return ch
-}
-
-// Set moves the clock to t and fires every waiter due by then.
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if w.at.After(t) {
-			kept = append(kept, w)
-			continue
-		}
-		w.c <- t
-	}
-	c.waiters = kept
-}
-
-func (c *fakeClock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
+func newFakeClock(t time.Time) *fakeClock { return &fakeClock{iclock.NewFake(t)} }
 
 // waitFor blocks until some goroutine waits for the clock to reach at.
 func (c *fakeClock) waitFor(t testing.TB, at time.Time) {
@@ -89,19 +37,8 @@ func (c *fakeClock) waitFor(t testing.TB, at time.Time) {
 // waitUntil blocks until some goroutine waits for a deadline that ok accepts.
 func (c *fakeClock) waitUntil(t testing.TB, what string, ok func(time.Time) bool) {
 	t.Helper()
-	timeout := time.After(guard)
-	for {
-		c.mu.Lock()
-		found := slices.ContainsFunc(c.waiters, func(w waiter) bool { return ok(w.at) })
-		c.mu.Unlock()
-		if found {
-			return
-		}
-		select {
-		case <-c.added:
-		case <-timeout:
-			t.Fatalf("nothing waits for %s", what)
-		}
+	if !c.WaitUntil(guard, ok) {
+		t.Fatalf("nothing waits for %s", what)
 	}
 }
 

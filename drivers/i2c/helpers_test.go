@@ -3,8 +3,8 @@ package i2c
 import (
 	"context"
 	"errors"
+	iclock "github.com/edgegw/gateway/drivers/internal/clock"
 	"log/slog"
-	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -19,84 +19,23 @@ const guard = 10 * time.Second
 
 var t0 = time.Date(2025, 3, 1, 8, 0, 0, 0, time.UTC)
 
-// fakeClock is a manual clock: time moves only when the test says.
-type fakeClock struct {
-	mu      sync.Mutex
-	now     time.Time
-	waiters []waiter
-	added   chan struct{} // cap 1: At was called
-}
+// fakeClock is the shared manual clock, with this package's step.
+type fakeClock struct{ *iclock.Fake }
 
-type waiter struct {
-	at time.Time
-	c  chan time.Time
-}
-
-func newFakeClock(t time.Time) *fakeClock {
-	return &fakeClock{now: t, added: make(chan struct{}, 1)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) At(t time.Time) <-chan time.Time {
-	ch := make(chan time.Time, 1)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if !t.After(c.now) {
-		ch <- c.now
-		return ch
-	}
-	c.waiters = append(c.waiters, waiter{t, ch})
-	select {
-	case c.added <- struct{}{}:
-	default:
-	}
-	return ch
-}
-
-// Set moves the clock to t and fires every waiter due by then.
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = t
-	kept := c.waiters[:0]
-	for _, w := range c.waiters {
-		if w.at.After(t) {
-			kept = append(kept, w)
-			continue
-		}
-		w.c <- t
-	}
-	c.waiters = kept
-}
+func newFakeClock(t time.Time) *fakeClock { return &fakeClock{iclock.NewFake(t)} }
 
 // step waits until the driver waits for exactly at, then moves the clock
 // there.
 func (c *fakeClock) step(t testing.TB, at time.Time) {
 	t.Helper()
-	timeout := time.After(guard)
-	for {
-		c.mu.Lock()
-		found := slices.ContainsFunc(c.waiters, func(w waiter) bool { return w.at.Equal(at) })
+	if !c.WaitUntil(guard, func(w time.Time) bool { return w.Equal(at) }) {
 		var pending []time.Duration
-		for _, w := range c.waiters {
-			pending = append(pending, w.at.Sub(t0))
+		for _, w := range c.Pending() {
+			pending = append(pending, w.Sub(t0))
 		}
-		c.mu.Unlock()
-		if found {
-			c.Set(at)
-			return
-		}
-		select {
-		case <-c.added:
-		case <-timeout:
-			t.Fatalf("nothing waits for t0+%s (waiting: t0+%v)", at.Sub(t0), pending)
-		}
+		t.Fatalf("nothing waits for t0+%s (waiting: t0+%v)", at.Sub(t0), pending)
 	}
+	c.Set(at)
 }
 
 // fakeSink records what it commits; refuse, when set, decides per call
