@@ -30,10 +30,7 @@ func TestGatewayKilled(t *testing.T) {
 	want := l.finish()
 	col := harness.Collect(t, s.Topic("scans"))
 	s.Gateway.Eventually(3*time.Minute, "backlog drained", s.Gateway.Drained)
-	s.Gateway.Eventually(4*time.Minute, "all scans read back", func() bool { return col.Len() >= sum(want) })
-	if probs := harness.Summarise(col.Messages()).ExactlyOnce(want, true); probs != "" {
-		t.Fatalf("delivery across %d SIGKILLs: %s", kills, probs)
-	}
+	s.Gateway.WaitDelivered(col, "scans", want, true, 4*time.Minute)
 	st, _ := s.Gateway.Status()
 	dups += s.Gateway.Metric("edge_gateway_ingest_events_total", `result="duplicate"`)
 	t.Logf("%d scans from %d publishers arrived exactly once across %d SIGKILLs (boot %d); %.0f re-delivered inputs recognised and not stored again",

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 )
 
 func attrInt(a map[string]any, k string) (int64, bool) {
@@ -103,4 +104,30 @@ func head(v []int64) []int64 {
 		return v[:10]
 	}
 	return v
+}
+
+// WaitDelivered waits until col holds at least every counter in want, then
+// checks they arrived exactly once (in order when inOrder). On a timeout it
+// says how many arrived, which are missing, and what the gateway's uplink
+// counted for stream, so a loss is told apart from a slow read.
+func (g *Gateway) WaitDelivered(col *Collector, stream string, want map[string]int, inOrder bool, timeout time.Duration) {
+	g.t.Helper()
+	total := 0
+	for _, n := range want {
+		total += n
+	}
+	deadline := time.Now().Add(timeout)
+	for col.Len() < total {
+		if time.Now().After(deadline) {
+			st, _ := g.Status()
+			ss, _ := st.Stream(stream)
+			g.t.Fatalf("timed out after %s: %d of %d events read back from Pulsar; %s; gateway %q stream: sent %d, acked %d, broker duplicates %d, in flight %d, depth %d\ngateway log:\n%s",
+				timeout, col.Len(), total, Summarise(col.Messages()).ExactlyOnce(want, inOrder),
+				stream, ss.Sent, ss.Acked, ss.Duplicates, ss.InFlight, ss.Depth, g.Log())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if probs := Summarise(col.Messages()).ExactlyOnce(want, inOrder); probs != "" {
+		g.t.Fatalf("delivery: %s", probs)
+	}
 }

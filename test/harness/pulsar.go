@@ -11,13 +11,18 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	"github.com/apache/pulsar-client-go/pulsaradmin"
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/admin/config"
+	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
 
 	"github.com/edgegw/gateway/event"
 	"github.com/edgegw/gateway/test/testenv"
 )
 
 // Namespace creates a fresh namespace "public/<prefix>-<time>" with broker
-// deduplication on and returns its name.
+// deduplication on and returns its name. Its topics keep what was written
+// for an hour (up to 1 GiB) even without a subscription: tests read back
+// from the earliest message with a reader created afterwards, and Pulsar's
+// default (no retention) trims a fully "consumed" ledger when it rolls over,
+// e.g. at a broker restart.
 func Namespace(t testing.TB, prefix string) string {
 	t.Helper()
 	_, adminURL := testenv.Pulsar(t)
@@ -31,6 +36,9 @@ func Namespace(t testing.TB, prefix string) string {
 	}
 	if err := adm.Namespaces().SetDeduplicationStatus(ns, true); err != nil {
 		t.Fatalf("enable deduplication on %s: %v", ns, err)
+	}
+	if err := adm.Namespaces().SetRetention(ns, utils.NewRetentionPolicies(60, 1024)); err != nil {
+		t.Fatalf("set retention on %s: %v", ns, err)
 	}
 	return ns
 }

@@ -16,6 +16,11 @@ type StreamStatus struct {
 	NextSeq  uint64 `json:"next_seq"`
 	AckedSeq uint64 `json:"acked_seq"`
 	Dropped  uint64 `json:"dropped"`
+
+	Sent       uint64 `json:"sent"`
+	Acked      uint64 `json:"acked"`
+	Duplicates uint64 `json:"duplicates"`
+	InFlight   int    `json:"in_flight"`
 }
 
 // Status is the gateway's /status.json.
