@@ -83,7 +83,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.mu.Unlock()
 	g.metrics.reg.MustRegister(&bufferCollector{db: db})
 
-	if err := g.serveHTTP(cfg.HTTP.Listen); err != nil {
+	if err := g.serveHTTP(cfg.HTTP); err != nil {
 		return err
 	}
 	defer g.stopHTTP()

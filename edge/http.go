@@ -7,16 +7,20 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/edgegw/gateway/edge/config"
 )
 
 // serveHTTP serves the status page, health, metrics and status.json on addr
 // (loopback by default; "" or "off": no server) and starts the backlog
 // sampler the page's charts use.
-func (g *Gateway) serveHTTP(addr string) error {
+func (g *Gateway) serveHTTP(cfg config.HTTP) error {
+	addr := cfg.Listen
 	if addr == "" || addr == "off" {
 		return nil
 	}
@@ -24,7 +28,12 @@ func (g *Gateway) serveHTTP(addr string) error {
 	if err != nil {
 		return fmt.Errorf("http.listen %s: %w", addr, err)
 	}
-	srv := &http.Server{Handler: g.handler(), ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
+	h := g.handler()
+	if cfg.Pprof {
+		h = withPprof(h)
+		g.log.Warn("profiling endpoints on at /debug/pprof/ (http.pprof): keep http.listen on loopback", "component", "http")
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: time.Minute}
 	g.mu.Lock()
 	g.http, g.ln = srv, ln
 	g.mu.Unlock()
@@ -72,6 +81,18 @@ func (g *Gateway) handler() http.Handler {
 		enc.SetIndent("", "  ")
 		_ = enc.Encode(g.Status())
 	})
+	return mux
+}
+
+// withPprof adds Go's profiling endpoints under /debug/pprof/ to h.
+func withPprof(h http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/", h)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	return mux
 }
 

@@ -88,6 +88,9 @@ type Source struct {
 type HTTP struct {
 	// Listen address; default 127.0.0.1:9108. Empty string "off" disables it.
 	Listen string `yaml:"listen"`
+	// Pprof serves Go's profiling endpoints under /debug/pprof/ (off by
+	// default; for firmware engineers chasing CPU or memory on a board).
+	Pprof bool `yaml:"pprof"`
 }
 
 // Log settings.

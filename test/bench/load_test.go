@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -123,9 +125,39 @@ uplink:
   namespace: %[8]s
 http:
   listen: %[9]s
+  pprof: %[10]t
 log:
   level: info
-`, r.id, filepath.Join(r.dir, "buffer.db"), r.mqtt, r.site, service, admin, tenant, ns, r.httpAddr)
+`, r.id, filepath.Join(r.dir, "buffer.db"), r.mqtt, r.site, service, admin, tenant, ns, r.httpAddr, os.Getenv("EDGE_BENCH_PPROF") != "")
+}
+
+// profile records a CPU profile of the running gateway for d into
+// $EDGE_BENCH_PPROF/<id>-<label>.pprof, in the background, when that
+// variable names a directory (for `go tool pprof`); otherwise it does
+// nothing. The benchmark's cleanup waits for it.
+func (r *rig) profile(label string, d time.Duration) {
+	dir := os.Getenv("EDGE_BENCH_PPROF")
+	if dir == "" {
+		return
+	}
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", r.httpAddr, int(d.Seconds()))
+	out := filepath.Join(dir, r.id+"-"+label+".pprof")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get(url)
+		if err != nil {
+			r.b.Logf("profile %s: %v", label, err)
+			return
+		}
+		defer resp.Body.Close()
+		body, err := io.ReadAll(resp.Body)
+		if err == nil {
+			err = os.WriteFile(out, body, 0o600)
+		}
+		r.b.Logf("profile %s: %s (%v)", label, out, err)
+	}()
+	r.b.Cleanup(func() { <-done })
 }
 
 // start (re)writes the config and starts the gateway; it returns once

@@ -47,6 +47,7 @@ func BenchmarkIngestDrain(b *testing.B) {
 	pubTime := publish(b, r.mqtt, r.site, n, pubs)
 	t0 := time.Now()
 	r.start(true)
+	r.profile("ingest-drain", 8*time.Second)
 	rss := sampleRSS(gatewayPID(b, r.gw.Config))
 	tAccepted := waitFor(b, r.gw, 15*time.Minute, fmt.Sprintf("%d events committed", n), func() bool { return r.accepted() >= float64(n) })
 	// The driver's own count of PUBACKs sent, when the gateway exports it.
@@ -185,6 +186,7 @@ func BenchmarkBacklogDrain(b *testing.B) {
 	// Drain: the same gateway pointed at the real Pulsar.
 	t1 := time.Now()
 	r.start(false)
+	r.profile("backlog-drain", 10*time.Second)
 	pid := gatewayPID(b, r.gw.Config)
 	rss := sampleRSS(pid)
 	tDrained := waitFor(b, r.gw, 30*time.Minute, "the backlog drained", func() bool { return r.buffered() == 0 })
