@@ -298,6 +298,17 @@ func TestMetricsFromHooks(t *testing.T) {
 		t.Fatal("Emit into a full stream succeeded")
 	}
 	wantMetric(t, h, 1, "edge_gateway_source_events_total", `source="dock1-in"`, `result="rejected"`)
+	// The driver retries the same batch while the stream stays full: one
+	// refusal, counted once, per source and per stream.
+	for range 3 {
+		if err := sink.Emit(ctx, []*event.Event{scan("D", false)}); err == nil {
+			t.Fatal("Emit into a full stream succeeded")
+		}
+	}
+	wantMetric(t, h, 1, "edge_gateway_source_events_total", `source="dock1-in"`, `result="rejected"`)
+	wantMetric(t, h, 1, "edge_gateway_ingest_events_total", `stream="scans"`, `result="rejected"`)
+	wantMetric(t, h, 3, "edge_gateway_ingest_events_total", `stream="scans"`, `result="accepted"`)
+	wantMetric(t, h, 1, "edge_gateway_ingest_events_total", `stream="scans"`, `result="duplicate"`)
 
 	// Receipt latency, config state.
 	g.metrics.observeReceipt("scans", 0.004)

@@ -28,13 +28,66 @@ var _ drivers.Sink = (*ingest)(nil)
 // within each stream). It returns drivers.ErrFull when a reject-new stream is
 // at its limit; the caller must not acknowledge its source then.
 func (in *ingest) Emit(ctx context.Context, evs []*event.Event) error {
+	out, err := in.emit(ctx, evs)
+	in.count(ctx, "", out, err, len(evs), false)
+	return err
+}
+
+// count adds one emit's results to the per-stream counters and, when source
+// is set, to the per-source ones. again says the same batch was refused on
+// the previous try: its refusal is not counted twice.
+func (in *ingest) count(ctx context.Context, source string, out emitted, err error, n int, again bool) {
+	m := in.stats.m
+	bySource := func(result string, k int) {
+		if source != "" && k > 0 {
+			m.bySource.WithLabelValues(source, result).Add(float64(k))
+		}
+	}
+	byStream := map[string]int{}
+	for _, e := range out.stored {
+		byStream[e.Stream]++
+	}
+	for s, k := range byStream {
+		m.ingest.WithLabelValues(s, resultAccepted).Add(float64(k))
+	}
+	bySource(resultAccepted, len(out.stored))
+	dups := 0
+	for s, k := range out.dups {
+		m.ingest.WithLabelValues(s, resultDuplicate).Add(float64(k))
+		dups += k
+	}
+	bySource(resultDuplicate, dups)
+	if !again {
+		refused := 0
+		for s, k := range out.refused {
+			m.ingest.WithLabelValues(s, resultRejected).Add(float64(k))
+			refused += k
+		}
+		bySource(resultRejected, refused)
+	}
+	if err != nil && len(out.refused) == 0 && ctx.Err() == nil {
+		bySource(resultError, n-len(out.stored)-dups)
+	}
+}
+
+// emitted is what one emit did, for the counters.
+type emitted struct {
+	stored  []*event.Event // appended by this call (not duplicates)
+	dups    map[string]int // per stream: re-deliveries already stored
+	refused map[string]int // per stream: events refused because it is full
+}
+
+// emit is Emit, also saying which events it stored and which it did not.
+// It counts nothing: its caller does, once per refusal episode.
+func (in *ingest) emit(ctx context.Context, evs []*event.Event) (emitted, error) {
+	var out emitted
 	if len(evs) == 0 {
-		return nil
+		return out, nil
 	}
 	now := in.now()
 	mono := uint64(time.Since(in.start))
 	var order []string
-	groups := map[string][]buffer.Record{}
+	groups := map[string][]*event.Event{}
 	for _, e := range evs {
 		e.Gateway = in.gateway
 		e.Boot = in.boot
@@ -48,57 +101,73 @@ func (in *ingest) Emit(ctx context.Context, evs []*event.Event) error {
 		if _, ok := groups[e.Stream]; !ok {
 			order = append(order, e.Stream)
 		}
-		e := e
-		groups[e.Stream] = append(groups[e.Stream], buffer.Record{
+		groups[e.Stream] = append(groups[e.Stream], e)
+	}
+	// Refuse the whole batch before writing any of it when one of its
+	// reject-new streams is already full, so that a retry does not store the
+	// other streams' events twice.
+	if full := in.fullStream(order); full != "" {
+		out.refused = map[string]int{full: len(groups[full])}
+		return out, fmt.Errorf("stream %q: %w", full, drivers.ErrFull)
+	}
+	res := make([][]buffer.Appended, len(order))
+	errs := make([]error, len(order))
+	if len(order) == 1 {
+		res[0], errs[0] = in.append(ctx, order[0], groups[order[0]])
+	} else {
+		var wg sync.WaitGroup
+		for i, s := range order {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				res[i], errs[i] = in.append(ctx, s, groups[s])
+			}()
+		}
+		wg.Wait()
+	}
+	for i, s := range order {
+		switch {
+		case errs[i] == nil:
+			for j, r := range res[i] {
+				if r.Dup {
+					if out.dups == nil {
+						out.dups = map[string]int{}
+					}
+					out.dups[s]++
+				} else {
+					out.stored = append(out.stored, groups[s][j])
+				}
+			}
+		case errors.Is(errs[i], drivers.ErrFull):
+			if out.refused == nil {
+				out.refused = map[string]int{}
+			}
+			out.refused[s] += len(groups[s])
+		}
+	}
+	return out, errors.Join(errs...)
+}
+
+func (in *ingest) append(ctx context.Context, stream string, evs []*event.Event) ([]buffer.Appended, error) {
+	recs := make([]buffer.Record, len(evs))
+	for i, e := range evs {
+		recs[i] = buffer.Record{
 			Enc: func(seq uint64) ([]byte, error) {
 				e.Seq = seq
 				return event.Marshal(e)
 			},
 			Key:      e.DedupKey,
 			CheckDup: e.Redelivered && len(e.DedupKey) > 0,
-		})
+		}
 	}
-	// Refuse the whole batch before writing any of it when one of its
-	// reject-new streams is already full, so that a retry does not store the
-	// other streams' events twice.
-	if full := in.fullStream(order); full != "" {
-		in.stats.add(full, 0, len(groups[full]))
-		return fmt.Errorf("stream %q: %w", full, drivers.ErrFull)
-	}
-	if len(order) == 1 {
-		return in.append(ctx, order[0], groups[order[0]])
-	}
-	var wg sync.WaitGroup
-	errs := make([]error, len(order))
-	for i, s := range order {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			errs[i] = in.append(ctx, s, groups[s])
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-func (in *ingest) append(ctx context.Context, stream string, recs []buffer.Record) error {
 	res, err := in.db.AppendRecords(ctx, stream, recs)
 	switch {
 	case err == nil:
-		dups := 0
-		for _, r := range res {
-			if r.Dup {
-				dups++
-			}
-		}
-		in.stats.add(stream, len(recs)-dups, 0)
-		in.stats.duplicates(stream, dups)
-		return nil
+		return res, nil
 	case errors.Is(err, buffer.ErrStreamFull), errors.Is(err, buffer.ErrDiskBudget), errors.Is(err, buffer.ErrDiskFull):
-		in.stats.add(stream, 0, len(recs))
-		return fmt.Errorf("stream %q: %w: %v", stream, drivers.ErrFull, err)
+		return nil, fmt.Errorf("stream %q: %w: %v", stream, drivers.ErrFull, err)
 	default:
-		return fmt.Errorf("stream %q: %w", stream, err)
+		return nil, fmt.Errorf("stream %q: %w", stream, err)
 	}
 }
 
@@ -129,21 +198,6 @@ func (in *ingest) Quarantine(ctx context.Context, source string, payload []byte,
 // ingestStats counts ingest results; it feeds the Prometheus metrics.
 type ingestStats struct {
 	m *metrics
-}
-
-func (s *ingestStats) add(stream string, accepted, rejected int) {
-	if accepted > 0 {
-		s.m.ingest.WithLabelValues(stream, "accepted").Add(float64(accepted))
-	}
-	if rejected > 0 {
-		s.m.ingest.WithLabelValues(stream, "rejected").Add(float64(rejected))
-	}
-}
-
-func (s *ingestStats) duplicates(stream string, n int) {
-	if n > 0 {
-		s.m.ingest.WithLabelValues(stream, "duplicate").Add(float64(n))
-	}
 }
 
 func (s *ingestStats) quarantined(source string) {

@@ -54,7 +54,7 @@ func newMetrics() *metrics {
 		reg: reg,
 		ingest: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edge_gateway_ingest_events_total",
-			Help: "Events handed to the buffer, per stream, by result: accepted, rejected (stream full), duplicate (a re-delivered input already stored).",
+			Help: "Events handed to the buffer, per stream, by result: accepted, rejected (stream full; a batch its driver retries counts once), duplicate (a re-delivered input already stored).",
 		}, []string{"stream", "result"}),
 		quarantined: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edge_gateway_ingest_quarantined_total",
@@ -62,7 +62,7 @@ func newMetrics() *metrics {
 		}, []string{"source"}),
 		bySource: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "edge_gateway_source_events_total",
-			Help: "Inputs per config source (sources[].name), by result: accepted, duplicate (re-delivery already stored), rejected (stream full; retried by the driver), quarantined (failed to parse), error (store failure; retried).",
+			Help: "Inputs per config source (sources[].name), by result: accepted, duplicate (re-delivery already stored), rejected (stream full; a batch its driver retries counts once), quarantined (failed to parse), error (store failure; retried).",
 		}, []string{"source", "result"}),
 		receiptLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "edge_gateway_uplink_receipt_latency_seconds",

@@ -2,7 +2,7 @@ package edge
 
 import (
 	"context"
-	"errors"
+	"sync"
 
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/edge/config"
@@ -21,10 +21,10 @@ import (
 // observe wraps the sink handed to the driver d of source src: it counts
 // results per source (edge_gateway_source_events_total), notes committed
 // scans for the status page, and exports d's Stats() until ctx ends.
-func (g *Gateway) observe(ctx context.Context, src config.Source, d drivers.Driver, sink drivers.Sink) drivers.Sink {
+func (g *Gateway) observe(ctx context.Context, src config.Source, d drivers.Driver, in *ingest) drivers.Sink {
 	remove := g.metrics.drivers.add(src.Name, src.Driver, d)
 	context.AfterFunc(ctx, remove)
-	return &observedSink{next: sink, g: g, source: src.Name}
+	return &observedSink{in: in, g: g, source: src.Name}
 }
 
 // noteScans records the scans among evs (committed events) for the status
@@ -37,57 +37,35 @@ func (g *Gateway) noteScans(evs []*event.Event) {
 	}
 }
 
-// observedSink is a drivers.Sink that counts and notes what passes through
-// it to the ingest sink.
+// observedSink is the drivers.Sink of one source's driver: the ingest sink,
+// counting per source too and noting committed scans for the status page.
 type observedSink struct {
-	next   drivers.Sink
+	in     *ingest
 	g      *Gateway
 	source string
+
+	mu      sync.Mutex
+	refused bool // the previous Emit was refused (a stream full): the driver retries the same batch
 }
 
 var _ drivers.Sink = (*observedSink)(nil)
 
-// Emit passes evs on. The ingest sink stamps Seq inside the encoder the
-// buffer calls only for the records it stores: an event of a successful
-// Emit whose Seq is still 0 was a duplicate (a re-delivery already stored).
+// Emit appends evs and counts what the buffer did with each: stored,
+// duplicate (a re-delivery already stored), or refused. A batch the driver
+// retries while a stream stays full counts as rejected once.
 func (s *observedSink) Emit(ctx context.Context, evs []*event.Event) error {
-	for _, e := range evs {
-		e.Seq = 0
-	}
-	err := s.next.Emit(ctx, evs)
-	m := s.g.metrics
-	switch {
-	case err == nil:
-		accepted := evs
-		dups := 0
-		for _, e := range evs {
-			if e.Seq == 0 {
-				dups++
-			}
-		}
-		if dups > 0 {
-			accepted = make([]*event.Event, 0, len(evs)-dups)
-			for _, e := range evs {
-				if e.Seq != 0 {
-					accepted = append(accepted, e)
-				}
-			}
-			m.bySource.WithLabelValues(s.source, resultDuplicate).Add(float64(dups))
-		}
-		if len(accepted) > 0 {
-			m.bySource.WithLabelValues(s.source, resultAccepted).Add(float64(len(accepted)))
-			s.g.noteScans(accepted)
-		}
-	case errors.Is(err, drivers.ErrFull):
-		m.bySource.WithLabelValues(s.source, resultRejected).Add(float64(len(evs)))
-	case ctx.Err() == nil:
-		m.bySource.WithLabelValues(s.source, resultError).Add(float64(len(evs)))
-	}
+	out, err := s.in.emit(ctx, evs)
+	s.mu.Lock()
+	again := s.refused && len(out.refused) > 0
+	s.refused = len(out.refused) > 0
+	s.mu.Unlock()
+	s.in.count(ctx, s.source, out, err, len(evs), again)
+	s.g.noteScans(out.stored)
 	return err
 }
 
 func (s *observedSink) Quarantine(ctx context.Context, source string, payload []byte, reason string) error {
-	err := s.next.Quarantine(ctx, source, payload, reason)
+	err := s.in.Quarantine(ctx, source, payload, reason)
 	if err == nil {
 		s.g.metrics.bySource.WithLabelValues(s.source, resultQuarantined).Inc()
 	}
