@@ -145,13 +145,13 @@ func TestParseUnits(t *testing.T) {
 	if s := Duration(48 * time.Hour).String(); s != "2d" {
 		t.Errorf("String = %q", s)
 	}
-	for in, want := range map[string]ByteSize{"512": 512, "5KiB": 5 << 10, "4 MiB": 4 << 20, "1GB": 1 << 30} {
+	for in, want := range map[string]ByteSize{"512": 512, "5KiB": 5 << 10, "4 MiB": 4 << 20, "1GiB": 1 << 30, "1GB": 1e9} {
 		got, err := ParseByteSize(in)
 		if err != nil || got != want {
 			t.Errorf("ParseByteSize(%q) = %v, %v; want %v", in, got, err, want)
 		}
 	}
-	for _, in := range []string{"", "KiB", "-1", "1.5MiB", "9999999999GiB"} {
+	for _, in := range []string{"", "KiB", "-1", "lots", "9999999999GiB"} {
 		if _, err := ParseByteSize(in); err == nil {
 			t.Errorf("ParseByteSize(%q) accepted", in)
 		}

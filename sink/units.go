@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/edgegw/gateway/units"
 )
 
 // Duration is a time.Duration written in YAML as a human string: Go's
@@ -57,56 +59,10 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 // MarshalYAML implements yaml.Marshaler.
 func (d Duration) MarshalYAML() (any, error) { return d.String(), nil }
 
-// ByteSize is a size in bytes written in YAML as a human string: "512",
-// "5KiB", "4MiB", "1GiB" (IEC units; "KB"/"MB" are taken as the same).
-type ByteSize int64
-
-var byteUnits = []struct {
-	suffix string
-	mult   int64
-}{
-	{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30},
-	{"KB", 1 << 10}, {"MB", 1 << 20}, {"GB", 1 << 30},
-	{"B", 1},
-}
+// ByteSize is a size in bytes written in YAML as a plain integer or a human
+// string: "512", "5KiB", "4MiB", "1GiB", "10MB" (KB, MB, GB are powers of
+// 1000); the same syntax as the gateway's configs (package units).
+type ByteSize = units.ByteSize
 
 // ParseByteSize parses a ByteSize.
-func ParseByteSize(s string) (ByteSize, error) {
-	s = strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range byteUnits {
-		if n, ok := strings.CutSuffix(s, u.suffix); ok {
-			s, mult = strings.TrimSpace(n), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	if err != nil || n < 0 || n > (1<<62)/mult {
-		return 0, fmt.Errorf("invalid byte size %q", s)
-	}
-	return ByteSize(n * mult), nil
-}
-
-// String formats b with the largest IEC unit that divides it exactly.
-func (b ByteSize) String() string {
-	for i := 2; i >= 0; i-- {
-		u := byteUnits[i]
-		if b != 0 && int64(b)%u.mult == 0 {
-			return strconv.FormatInt(int64(b)/u.mult, 10) + u.suffix
-		}
-	}
-	return strconv.FormatInt(int64(b), 10)
-}
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
-	v, err := ParseByteSize(n.Value)
-	if err != nil {
-		return fmt.Errorf("line %d: %w", n.Line, err)
-	}
-	*b = v
-	return nil
-}
-
-// MarshalYAML implements yaml.Marshaler.
-func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }
+func ParseByteSize(s string) (ByteSize, error) { return units.ParseByteSize(s) }
