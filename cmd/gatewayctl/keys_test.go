@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -59,5 +60,12 @@ func TestKeysGenAndShow(t *testing.T) {
 	}
 	if _, _, err := runCtl(t, "keys", "gen"); err == nil {
 		t.Fatal("keys gen without --out succeeded")
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out := mustCtl(t, "version")
+	if !strings.HasPrefix(out, "gatewayctl dev (commit unknown, go") || !strings.Contains(out, runtime.GOOS+"/") {
+		t.Fatalf("version printed %q", out)
 	}
 }
