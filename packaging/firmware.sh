@@ -14,6 +14,17 @@
 # Reproducible: the same commit, Go version, targets, tags and ldflags give
 # byte-identical binaries wherever the checkout lives (-trimpath, no VCS
 # stamp, empty build ID, CGO off, every GO* knob that changes code pinned).
+#
+# The firmware links third_party/athenz-stub instead of github.com/AthenZ/athenz:
+# pulsar-client-go imports Athenz for an authentication the gateway never
+# offers, and the real module brings the Athenz ZTS/ZMS clients and
+# k8s.io/apimachinery (3.5 to 3.9 MB per binary). go.mod is left alone (the sink
+# and the tests keep the real module); the build reads a generated copy of it
+# with one replace more (-modfile), and its go.sum copy beside it. Relative
+# replace paths are resolved against the module root (the directory holding
+# go.mod), not against the -modfile's directory. The stub has no requirements,
+# so go.sum already holds every hash the build needs; -mod=readonly makes it
+# fail rather than edit the copies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,10 +47,17 @@ target_dir() {
 pkgs=()
 for c in $FIRMWARE_CMDS; do pkgs+=("./cmd/$c"); done
 
+modtmp=$(mktemp -d)
+trap 'rm -rf "$modtmp"' EXIT
+modfile=$modtmp/firmware.mod
+cp go.mod "$modfile"
+cp go.sum "$modtmp/firmware.sum"
+"$GO" mod edit -replace=github.com/AthenZ/athenz=./third_party/athenz-stub "$modfile"
+
 mkdir -p "$DIST"
 for target in $FIRMWARE_TARGETS; do
   IFS=/ read -r os arch variant <<<"$target"
-  env=(CGO_ENABLED=0 GOOS="$os" GOARCH="$arch" GOFLAGS="${GOFLAGS:-}")
+  env=(CGO_ENABLED=0 GOOS="$os" GOARCH="$arch" GOFLAGS="${GOFLAGS:-}" GOWORK=off)
   case "$arch" in
     arm)
       [[ "$variant" =~ ^v[5-7]$ ]] || { echo "firmware.sh: $target: want linux/arm/v5, v6 or v7" >&2; exit 2; }
@@ -52,7 +70,7 @@ for target in $FIRMWARE_TARGETS; do
   rm -rf "$out"
   mkdir -p "$out"
   echo "firmware: $target -> $out/ ${FIRMWARE_TAGS:+(tags $FIRMWARE_TAGS)}" >&2
-  env "${env[@]}" "$GO" build -trimpath -buildvcs=false -tags "$FIRMWARE_TAGS" \
+  env "${env[@]}" "$GO" build -modfile="$modfile" -mod=readonly -trimpath -buildvcs=false -tags "$FIRMWARE_TAGS" \
     -ldflags "$FIRMWARE_LDFLAGS" -o "$out/" "${pkgs[@]}"
 done
 
