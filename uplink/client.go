@@ -12,7 +12,6 @@ import (
 
 	"github.com/apache/pulsar-client-go/pulsar"
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
-	"github.com/apache/pulsar-client-go/pulsaradmin"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -51,7 +50,7 @@ type Client struct {
 
 	mu       sync.Mutex
 	pc       pulsar.Client
-	admin    pulsaradmin.Client
+	admin    *admin
 	dedupOK  bool
 	closed   bool
 	streams  map[string]*stateBox // by stream
@@ -142,7 +141,7 @@ func (c *Client) pulsarClient() (pulsar.Client, error) {
 	return pc, nil
 }
 
-func (c *Client) adminClient() (pulsaradmin.Client, error) {
+func (c *Client) adminClient() (*admin, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -151,20 +150,7 @@ func (c *Client) adminClient() (pulsaradmin.Client, error) {
 	if c.admin != nil {
 		return c.admin, nil
 	}
-	o := c.opts
-	cfg := &pulsaradmin.Config{
-		WebServiceURL:              o.AdminURL,
-		TLSTrustCertsFilePath:      o.TLSCAFile,
-		TLSAllowInsecureConnection: o.TLSAllowInsecure,
-		TLSCertFile:                o.TLSCertFile,
-		TLSKeyFile:                 o.TLSKeyFile,
-		TokenFile:                  o.AuthTokenFile,
-	}
-	if o.AuthTokenFile != "" {
-		// Token wins over the client certificate for authentication.
-		cfg.TLSCertFile, cfg.TLSKeyFile = "", ""
-	}
-	a, err := pulsaradmin.NewClient(cfg)
+	a, err := newAdmin(c.opts)
 	if err != nil {
 		return nil, fmt.Errorf("uplink: admin client: %w", err)
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
-	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
 )
 
 // Control is the control channel of the fleet: keyed messages on compacted
@@ -273,11 +272,9 @@ func (c *Control) Compact(topic string) error {
 	if err != nil {
 		return err
 	}
-	tn, err := utils.GetTopicName(topic)
-	if err != nil {
-		return err
-	}
-	return adm.Topics().Compact(*tn)
+	ctx, cancel := context.WithTimeout(context.Background(), max(c.c.opts.OperationTimeout, time.Second))
+	defer cancel()
+	return adm.compact(ctx, topic)
 }
 
 // minLevel drops records below a level.

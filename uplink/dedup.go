@@ -42,22 +42,22 @@ func (c *Client) CheckDedup(ctx context.Context) error {
 		return err
 	}
 	ns := c.opts.namespacePath()
-	pol, err := a.Namespaces().GetPoliciesWithContext(ctx, ns)
+	on, err := a.dedupPolicy(ctx, ns)
 	if err != nil {
 		return fmt.Errorf("uplink: reading the policies of namespace %s: %w", ns, err)
 	}
-	if pol.DeduplicationEnabled != nil {
-		if *pol.DeduplicationEnabled {
+	if on != nil {
+		if *on {
 			return nil
 		}
 		return &DedupDisabledError{Namespace: ns, Source: "namespace policy"}
 	}
-	conf, err := a.Brokers().GetRuntimeConfigurationsWithContext(ctx)
+	conf, err := a.runtimeConfig(ctx)
 	if err != nil {
 		return fmt.Errorf("uplink: namespace %s has no deduplication policy and the broker default could not be read: %w", ns, err)
 	}
-	on, err := strconv.ParseBool(conf["brokerDeduplicationEnabled"])
-	if err != nil || !on {
+	def, err := strconv.ParseBool(conf["brokerDeduplicationEnabled"])
+	if err != nil || !def {
 		return &DedupDisabledError{Namespace: ns, Source: "broker default"}
 	}
 	return nil
