@@ -17,12 +17,24 @@ const (
 	retryMax = 2 * time.Second
 )
 
-// work is the batcher: the only reader of queue, so events reach the sink
-// in the order the broker delivered them. It collects a batch, commits it
-// (Quarantine for the bad, one Emit for the good), then acks every message
-// of the batch in order. It returns when ctx ends.
+// work turns the queue into committed, acknowledged batches, in two
+// stages so that parsing the next batch overlaps the commit (and its fsync)
+// of the previous one: the batcher, the only reader of queue, collects a
+// batch and parses it; the committer commits it (Quarantine for the bad,
+// one Emit for the good), then acks every message of the batch in order.
+// Batches pass between them in order, at most one waiting, so events reach
+// the sink in the order the broker delivered them. It returns when ctx ends.
 func (d *Driver) work(ctx context.Context, queue <-chan item, sink drivers.Sink) {
-	batch := make([]item, 0, d.cfg.AckBatch)
+	parsed := make(chan parsedBatch, 1)
+	committed := make(chan struct{})
+	go func() {
+		defer close(committed)
+		d.commitLoop(ctx, sink, parsed)
+	}()
+	defer func() {
+		close(parsed)
+		<-committed
+	}()
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var tick <-chan time.Time // reports rate-limit drops while no message arrives
@@ -31,12 +43,23 @@ func (d *Driver) work(ctx context.Context, queue <-chan item, sink drivers.Sink)
 		defer t.Stop()
 		tick = t.C
 	}
+	send := func(pb parsedBatch) bool {
+		select {
+		case parsed <- pb:
+			return true
+		case <-committed: // the committer stopped: ctx ended
+			return false
+		case <-ctx.Done():
+			return false
+		}
+	}
 	for {
+		batch := make([]item, 0, d.cfg.AckBatch)
 		select {
 		case it := <-queue:
 			batch = append(batch, it)
 		case <-tick:
-			if !d.emit(ctx, sink, d.dropReports()) {
+			if r := d.dropReports(); len(r) > 0 && !send(parsedBatch{ps: r}) {
 				return
 			}
 			continue
@@ -44,18 +67,47 @@ func (d *Driver) work(ctx context.Context, queue <-chan item, sink drivers.Sink)
 			return
 		}
 		batch = d.fill(ctx, queue, batch, timer)
-		limited, ok := d.commit(ctx, sink, batch)
-		if !ok {
+		if !send(d.parseBatch(batch)) {
 			return
 		}
-		for _, it := range batch {
+	}
+}
+
+// parsedBatch is a batch of messages with their parse results, then the
+// rate-limit drop reports that were due (pending without an item).
+type parsedBatch struct {
+	items   []item
+	ps      []pending
+	limited int // of items: dropped by a rate limit
+}
+
+func (d *Driver) parseBatch(batch []item) parsedBatch {
+	pb := parsedBatch{items: batch, ps: make([]pending, len(batch))}
+	for i := range batch {
+		pb.ps[i] = d.parse(&batch[i])
+		if pb.ps[i].limited {
+			pb.limited++
+		}
+	}
+	if pb.limited > 0 {
+		pb.ps = append(pb.ps, d.dropReports()...)
+	}
+	return pb
+}
+
+// commitLoop commits and acks the batches in order until parsed is closed
+// or ctx ends (then nothing more is acked: the broker redelivers).
+func (d *Driver) commitLoop(ctx context.Context, sink drivers.Sink, parsed <-chan parsedBatch) {
+	for pb := range parsed {
+		if !d.commit(ctx, sink, pb) {
+			return
+		}
+		for _, it := range pb.items {
 			it.msg.ack()
 		}
-		d.stats.acked.Add(uint64(len(batch)))
-		d.stats.rateLimited.Add(uint64(limited))
-		d.stats.pending.Add(-int64(len(batch)))
-		clear(batch)
-		batch = batch[:0]
+		d.stats.acked.Add(uint64(len(pb.items)))
+		d.stats.rateLimited.Add(uint64(pb.limited))
+		d.stats.pending.Add(-int64(len(pb.items)))
 	}
 }
 
@@ -116,31 +168,22 @@ type pending struct {
 }
 
 // commit makes the batch durable: quarantines what does not parse, emits the
-// rest, with the rate-limit reports that are due, as one batch, retrying
-// until the sink takes it. It returns how many messages the rate limit
-// dropped, and false only when ctx ended first (nothing may then be acked).
-func (d *Driver) commit(ctx context.Context, sink drivers.Sink, batch []item) (limited int, ok bool) {
-	ps := make([]pending, len(batch))
-	for i := range batch {
-		ps[i] = d.parse(&batch[i])
-	}
+// rest, with the drop reports, as one batch, retrying until the sink takes
+// it. It returns false only when ctx ended first (nothing may then be acked).
+func (d *Driver) commit(ctx context.Context, sink drivers.Sink, pb parsedBatch) bool {
 	var good []pending
-	for _, p := range ps {
+	for _, p := range pb.ps {
 		switch {
 		case p.limited:
-			limited++
 		case p.bad == nil:
 			good = append(good, p)
 		default:
 			if !d.quarantine(ctx, sink, p) {
-				return limited, false
+				return false
 			}
 		}
 	}
-	if limited > 0 {
-		good = append(good, d.dropReports()...)
-	}
-	return limited, d.emit(ctx, sink, good)
+	return d.emit(ctx, sink, good)
 }
 
 // parse matches the topic to the first subscription that covers it, applies

@@ -40,7 +40,9 @@ type Config struct {
 	// bytes are kept). Default 64KiB, at most 512KiB.
 	MaxPayload ByteSize `yaml:"max_payload"`
 	// AckBatch is the most messages emitted as one batch (one commit) and
-	// then acknowledged together. Default 256.
+	// then acknowledged together. 0 (the default): half of BrokerInflight,
+	// at least 256 and at most MaxPending, so that the broker keeps sending
+	// the next batch while one is being committed.
 	AckBatch int `yaml:"ack_batch"`
 	// AckWindow is how long a batch may wait for more messages after its
 	// first one. 0 emits whatever has arrived at once. Default 5ms.
@@ -151,7 +153,7 @@ func NewConfig() *Config {
 		ConnectTimeout: 10 * time.Second,
 		ReconnectMax:   time.Minute,
 		MaxPayload:     64 * KiB,
-		AckBatch:       256,
+		AckBatch:       0,
 		AckWindow:      5 * time.Millisecond,
 		BrokerInflight: 20,
 		MaxPending:     4096,

@@ -82,9 +82,9 @@ func TestValidate(t *testing.T) {
 		{"tls", func(c *Config) { c.TLS.CertFile = "c.pem" }},
 		{"keepalive", func(c *Config) { c.KeepAlive = 0 }},
 		{"ack_window", func(c *Config) { c.AckWindow = 2 * time.Second }},
-		{"ack_batch", func(c *Config) { c.AckBatch = 0 }},
+		{"ack_batch", func(c *Config) { c.AckBatch = -1 }},
 		{"max_payload", func(c *Config) { c.MaxPayload = MiB }},
-		{"max_pending", func(c *Config) { c.MaxPending = 10 }},
+		{"max_pending", func(c *Config) { c.AckBatch, c.MaxPending = 256, 10 }},
 		{"broker_inflight", func(c *Config) { c.BrokerInflight = -1 }},
 		{"device_time.max_past", func(c *Config) { c.DeviceTime.MaxPast = -time.Second }},
 		{"subscriptions", func(c *Config) { c.Subscriptions = nil }},
@@ -141,5 +141,15 @@ func TestByteSize(t *testing.T) {
 	}
 	if s := (64 * KiB).String(); s != "64KiB" {
 		t.Errorf("String = %q", s)
+	}
+}
+
+func TestAutoAckBatch(t *testing.T) {
+	for _, c := range []struct{ inflight, pending, want int }{
+		{20, 4096, 256}, {0, 4096, 256}, {1000, 4096, 500}, {65535, 4096, 4096}, {1000, 300, 300},
+	} {
+		if got := autoAckBatch(c.inflight, c.pending); got != c.want {
+			t.Errorf("autoAckBatch(%d, %d) = %d, want %d", c.inflight, c.pending, got, c.want)
+		}
 	}
 }

@@ -53,7 +53,7 @@
 //	client_id: edgegw-dock7        # default edgegw-<gateway>
 //	username: gateway
 //	password_file: /etc/edgegw/mqtt.pass
-//	ack_batch: 256
+//	ack_batch: 0                   # auto: broker_inflight/2, at least 256
 //	ack_window: 5ms
 //	broker_inflight: 20            # Mosquitto's max_inflight_messages
 //	max_payload: 64KiB

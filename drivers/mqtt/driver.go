@@ -54,6 +54,9 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 		return nil, fmt.Errorf("mqtt: invalid config: %w", err)
 	}
 	d := &Driver{cfg: *cfg, log: env.Logger, newClient: newPahoClient, now: time.Now}
+	if d.cfg.AckBatch == 0 {
+		d.cfg.AckBatch = autoAckBatch(d.cfg.BrokerInflight, d.cfg.MaxPending)
+	}
 	if d.log == nil {
 		d.log = slog.Default().With("component", "mqtt")
 	}
@@ -145,6 +148,13 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 type item struct {
 	msg  message
 	recv time.Time
+}
+
+// autoAckBatch is the batch size when ack_batch is not set: half the
+// broker's in-flight window (the broker can send the next half while one
+// is committed), at least 256 and at most maxPending.
+func autoAckBatch(brokerInflight, maxPending int) int {
+	return min(max(256, brokerInflight/2), maxPending)
 }
 
 // Run connects (retrying with backoff), subscribes, and turns messages into

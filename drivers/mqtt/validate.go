@@ -70,13 +70,13 @@ func (c *Config) validate(v *validator) {
 	if c.MaxPayload < 1 || c.MaxPayload > maxMaxPayload {
 		v.add("max_payload", "%s is outside [1, %s]", c.MaxPayload, ByteSize(maxMaxPayload))
 	}
-	if c.AckBatch < 1 || c.AckBatch > 65535 {
-		v.add("ack_batch", "%d is outside [1, 65535]", c.AckBatch)
+	if c.AckBatch < 0 || c.AckBatch > 65535 {
+		v.add("ack_batch", "%d is outside [0 (auto), 65535]", c.AckBatch)
 	}
 	if c.BrokerInflight < 0 || c.BrokerInflight > 65535 {
 		v.add("broker_inflight", "%d is outside [0, 65535]", c.BrokerInflight)
 	}
-	if c.MaxPending < c.AckBatch || c.MaxPending > 1<<20 {
+	if c.MaxPending < max(c.AckBatch, 1) || c.MaxPending > 1<<20 {
 		v.add("max_pending", "%d is outside [ack_batch=%d, %d]", c.MaxPending, c.AckBatch, 1<<20)
 	}
 	c.RateLimit.validate(v, "rate_limit")
