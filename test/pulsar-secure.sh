@@ -18,23 +18,15 @@ SVC=pulsar-secure
 PORT="${EDGE_PULSAR_SECURE_PORT:-16651}"            # pulsar+ssl://
 HTTPS_PORT="${EDGE_PULSAR_SECURE_HTTPS_PORT:-18443}" # https:// admin
 BK_PORT="${EDGE_PULSAR_SECURE_BK_PORT:-13182}"
-VERSION="${EDGE_PULSAR_VERSION:-4.0.7}"
-TOOLS_VERSION="${EDGE_PULSAR_TOOLS_VERSION:-4.0.8}"
 DATA="$EDGE_STATE_DIR/pulsar-secure"
 PKI="$DATA/pki"
 PIDFILE="$EDGE_STATE_DIR/pulsar-secure.pid"
 LOGFILE="$EDGE_STATE_DIR/pulsar-secure.log"
-TIMEOUT="${EDGE_PULSAR_START_TIMEOUT:-240}"
 ADMIN="https://$EDGE_TEST_HOST:$HTTPS_PORT"
 SUPERUSER=edgegw-admin
 # The classpaths are test/pulsar.sh's (same poms, same cache files).
-CP="$(cp_file "pulsar-$VERSION" "$CONF_DIR/pulsar")"
-TOOLS_CP="$(cp_file "pulsar-tools-$TOOLS_VERSION" "$CONF_DIR/pulsar/tools")"
-
-fetch() {
-  mvn_classpath "$CONF_DIR/pulsar" "$CP" -Dpulsar.version="$VERSION"
-  mvn_classpath "$CONF_DIR/pulsar/tools" "$TOOLS_CP" -Dpulsar.version="$TOOLS_VERSION"
-}
+# shellcheck source-path=SCRIPTDIR source=pulsar-common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/pulsar-common.sh"
 
 b64url() { openssl base64 -A | tr '+/' '-_' | tr -d '='; }
 
@@ -78,21 +70,6 @@ ready() {
     "$ADMIN/admin/v2/namespaces/public" 2>/dev/null | grep -q '"public/default"'
 }
 
-# JVM flags as test/pulsar.sh's, with a smaller heap: this instance carries
-# only the security tests' few messages.
-jvm_flags() {
-  printf '%s\n' -Xms256m -Xmx512m -XX:MaxDirectMemorySize=512m -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError \
-    -Djute.maxbuffer=10485760 -Djava.net.preferIPv4Stack=true \
-    -Dio.netty.tryReflectionSetAccessible=true \
-    --add-opens java.base/java.io=ALL-UNNAMED --add-opens java.base/java.util.zip=ALL-UNNAMED \
-    --add-opens java.base/java.nio=ALL-UNNAMED --add-opens java.base/jdk.internal.misc=ALL-UNNAMED \
-    --add-opens java.base/sun.net=ALL-UNNAMED --add-opens java.management/sun.management=ALL-UNNAMED \
-    -Dlog4j.shutdownHookEnabled=false -Dlog4j2.is.webapp=false \
-    "-Dlog4j.configurationFile=$CONF_DIR/pulsar/log4j2.properties" \
-    -Dbookkeeper.metadata.bookie.drivers=org.apache.pulsar.metadata.bookkeeper.PulsarMetadataBookieDriver \
-    -Dbookkeeper.metadata.client.drivers=org.apache.pulsar.metadata.bookkeeper.PulsarMetadataClientDriver
-}
-
 up() {
   if ready; then log "already running at $ADMIN: reusing"; return 0; fi
   if ! our_pid >/dev/null; then
@@ -106,11 +83,8 @@ up() {
     subst "$CONF_DIR/pulsar-secure/standalone.conf" HOST="$EDGE_TEST_HOST" PORT="$PORT" \
       HTTPS_PORT="$HTTPS_PORT" PKI="$PKI" > "$DATA/standalone.conf"
     log "starting Pulsar $VERSION standalone (TLS, tokens, authorization) on pulsar+ssl://$EDGE_TEST_HOST:$PORT, admin $ADMIN (log $LOGFILE)"
-    local flags; mapfile -t flags < <(jvm_flags)
-    ( cd "$DATA" && start_bg "$(java_cmd)" "${flags[@]}" -cp "$(cat "$CP")" \
-        org.apache.pulsar.PulsarStandaloneStarter --config "$DATA/standalone.conf" \
-        --no-functions-worker --no-stream-storage \
-        --metadata-dir "$DATA/metadata" --bookkeeper-dir "$DATA/bookkeeper" --bookkeeper-port "$BK_PORT" )
+    # A smaller heap: this instance carries only the security tests' few messages.
+    start_standalone "$BK_PORT" 256m 512m 512m
   fi
   wait_for "$TIMEOUT" "secure Pulsar admin API (TLS, superuser token) and namespace public/default" ready
   log "ready at pulsar+ssl://$EDGE_TEST_HOST:$PORT (admin $ADMIN, CA $PKI/ca.crt)"
@@ -129,9 +103,7 @@ tool() {
   mvn_classpath "$CONF_DIR/pulsar/tools" "$TOOLS_CP" -Dpulsar.version="$TOOLS_VERSION"
   [ -s "$PKI/superuser.token" ] || die "no PKI yet: run $0 up first"
   ( umask 077; client_conf > "$DATA/client.conf" )
-  exec "$(java_cmd)" -Djava.net.preferIPv4Stack=true -Dpulsar.log.level=warn \
-    "-Dlog4j.configurationFile=$CONF_DIR/pulsar/log4j2.properties" \
-    -cp "$(cat "$TOOLS_CP")" "$class" "$DATA/client.conf" "$@"
+  run_tool "$class" "$@"
 }
 
 case "${1:-}" in

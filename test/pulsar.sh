@@ -11,41 +11,18 @@ SVC=pulsar
 PORT="${EDGE_PULSAR_PORT:-16650}"
 HTTP_PORT="${EDGE_PULSAR_HTTP_PORT:-18080}"
 BK_PORT="${EDGE_PULSAR_BK_PORT:-13181}"
-VERSION="${EDGE_PULSAR_VERSION:-4.0.7}"
-TOOLS_VERSION="${EDGE_PULSAR_TOOLS_VERSION:-4.0.8}"
 DATA="$EDGE_STATE_DIR/pulsar"
 PIDFILE="$EDGE_STATE_DIR/pulsar.pid"
 LOGFILE="$EDGE_STATE_DIR/pulsar.log"
-TIMEOUT="${EDGE_PULSAR_START_TIMEOUT:-240}"
 ADMIN="http://$EDGE_TEST_HOST:$HTTP_PORT"
-CP="$(cp_file "pulsar-$VERSION" "$CONF_DIR/pulsar")"
-TOOLS_CP="$(cp_file "pulsar-tools-$TOOLS_VERSION" "$CONF_DIR/pulsar/tools")"
-
-fetch() {
-  mvn_classpath "$CONF_DIR/pulsar" "$CP" -Dpulsar.version="$VERSION"
-  mvn_classpath "$CONF_DIR/pulsar/tools" "$TOOLS_CP" -Dpulsar.version="$TOOLS_VERSION"
-}
+# shellcheck source-path=SCRIPTDIR source=pulsar-common.sh
+. "$(dirname "${BASH_SOURCE[0]}")/pulsar-common.sh"
 
 # Ready = the admin API answers and the default namespace exists.
 ready() {
   command -v curl >/dev/null || return 1
   curl -fsS -o /dev/null --max-time 5 "$ADMIN/admin/v2/clusters" 2>/dev/null &&
     curl -fsS --max-time 5 "$ADMIN/admin/v2/namespaces/public" 2>/dev/null | grep -q '"public/default"'
-}
-
-# JVM flags: heap as asked for the tests; module flags and system properties
-# as in Pulsar's bin/pulsar (standalone).
-jvm_flags() {
-  printf '%s\n' -Xms1g -Xmx1g -XX:MaxDirectMemorySize=1g -XX:+UseG1GC -XX:+ExitOnOutOfMemoryError \
-    -Djute.maxbuffer=10485760 -Djava.net.preferIPv4Stack=true \
-    -Dio.netty.tryReflectionSetAccessible=true \
-    --add-opens java.base/java.io=ALL-UNNAMED --add-opens java.base/java.util.zip=ALL-UNNAMED \
-    --add-opens java.base/java.nio=ALL-UNNAMED --add-opens java.base/jdk.internal.misc=ALL-UNNAMED \
-    --add-opens java.base/sun.net=ALL-UNNAMED --add-opens java.management/sun.management=ALL-UNNAMED \
-    -Dlog4j.shutdownHookEnabled=false -Dlog4j2.is.webapp=false \
-    "-Dlog4j.configurationFile=$CONF_DIR/pulsar/log4j2.properties" \
-    -Dbookkeeper.metadata.bookie.drivers=org.apache.pulsar.metadata.bookkeeper.PulsarMetadataBookieDriver \
-    -Dbookkeeper.metadata.client.drivers=org.apache.pulsar.metadata.bookkeeper.PulsarMetadataClientDriver
 }
 
 up() {
@@ -61,11 +38,7 @@ up() {
       HTTP_PORT="$HTTP_PORT" > "$DATA/standalone.conf"
     client_conf > "$DATA/client.conf"
     log "starting Pulsar $VERSION standalone on $EDGE_TEST_HOST:$PORT, admin $ADMIN (log $LOGFILE)"
-    local flags; mapfile -t flags < <(jvm_flags)
-    ( cd "$DATA" && start_bg "$(java_cmd)" "${flags[@]}" -cp "$(cat "$CP")" \
-        org.apache.pulsar.PulsarStandaloneStarter --config "$DATA/standalone.conf" \
-        --no-functions-worker --no-stream-storage \
-        --metadata-dir "$DATA/metadata" --bookkeeper-dir "$DATA/bookkeeper" --bookkeeper-port "$BK_PORT" )
+    start_standalone "$BK_PORT" 1g 1g 1g
   fi
   wait_for "$TIMEOUT" "Pulsar admin API and namespace public/default" ready
   log "ready at pulsar://$EDGE_TEST_HOST:$PORT (admin $ADMIN)"
@@ -80,9 +53,7 @@ tool() {
   local class=$1; shift
   mvn_classpath "$CONF_DIR/pulsar/tools" "$TOOLS_CP" -Dpulsar.version="$TOOLS_VERSION"
   mkdir -p "$DATA"; client_conf > "$DATA/client.conf"
-  exec "$(java_cmd)" -Djava.net.preferIPv4Stack=true -Dpulsar.log.level=warn \
-    "-Dlog4j.configurationFile=$CONF_DIR/pulsar/log4j2.properties" \
-    -cp "$(cat "$TOOLS_CP")" "$class" "$DATA/client.conf" "$@"
+  run_tool "$class" "$@"
 }
 
 case "${1:-}" in
