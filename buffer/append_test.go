@@ -205,3 +205,35 @@ func TestContextCancelledBeforeCommit(t *testing.T) {
 		t.Fatalf("cancelled append wrote: %+v", st)
 	}
 }
+
+// OnCommit sees every successful write transaction with its records.
+func TestOnCommit(t *testing.T) {
+	var mu sync.Mutex
+	var records []int
+	opts := &Options{OnCommit: func(n int, took time.Duration) {
+		if took <= 0 {
+			t.Errorf("commit took %s", took)
+		}
+		mu.Lock()
+		records = append(records, n)
+		mu.Unlock()
+	}}
+	db, _ := openTest(t, opts)
+	if err := db.ConfigureStream(StreamConfig{Name: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	records = nil // the stream's configuration was a commit too
+	mu.Unlock()
+	if _, err := db.Append(context.Background(), "s", []Encoder{data("a"), data("b"), data("c")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Ack("s", 2); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(records) != 2 || records[0] != 3 {
+		t.Fatalf("OnCommit saw %v, want [3 <ack>]", records)
+	}
+}

@@ -165,6 +165,7 @@ func (db *DB) guard(f func() error) (err error) {
 func (db *DB) commit(batch []*request, retry bool) {
 	results := make([]error, len(batch))
 	var s *stage
+	start := time.Now()
 	err := db.guard(func() error {
 		tx, err := db.bolt.Begin(true)
 		if err != nil {
@@ -217,6 +218,13 @@ func (db *DB) commit(batch []*request, retry bool) {
 		return
 	}
 	db.commits.Add(1)
+	if f := db.opts.OnCommit; f != nil {
+		n := 0
+		for _, r := range batch {
+			n += r.n
+		}
+		f(n, time.Since(start))
+	}
 	s.publish()
 	db.signal(s.notify)
 	for i, r := range batch {

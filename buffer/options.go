@@ -67,6 +67,12 @@ type Options struct {
 	// slog.Default().
 	Logger *slog.Logger
 
+	// OnCommit, when set, is called after every successful write
+	// transaction with the number of records it held and how long it took
+	// from begin to the end of its sync: the figure that an SD card's write
+	// latency shows in. It runs on the committer and must not block.
+	OnCommit func(records int, took time.Duration)
+
 	// SweepInterval is how often the background goroutine enforces MaxAge and
 	// checks for automatic compaction. Default 1s.
 	SweepInterval time.Duration

@@ -165,6 +165,7 @@ func (g *Gateway) bufferOptions(cfg *config.Config) *buffer.Options {
 	o.Now = g.now
 	o.TimeSeededSeq = true
 	o.Logger = g.log.With("component", "buffer")
+	o.OnCommit = g.metrics.observeCommit
 	gw := cfg.Gateway.ID
 	o.GapEncoder = func(stream string, seq uint64, gap buffer.Gap) ([]byte, error) {
 		now := g.now()

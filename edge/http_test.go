@@ -269,6 +269,10 @@ func TestMetricsFromHooks(t *testing.T) {
 	wantMetric(t, h, 1, "edge_gateway_source_events_total", `source="dock1-in"`, `result="duplicate"`)
 	wantMetric(t, h, 1, "edge_gateway_source_events_total", `source="dock1-in"`, `result="quarantined"`)
 	wantMetric(t, h, 3, "edge_gateway_buffer_events", `stream="scans"`)
+	// Two appends and a quarantine, at least: each a synced transaction.
+	if v, ok := metric(t, h, "edge_gateway_buffer_commit_duration_seconds_count"); !ok || v < 3 {
+		t.Fatalf("buffer commits observed: %v (exported: %v), want at least 3", v, ok)
+	}
 	wantMetric(t, h, 1, "edge_gateway_quarantine_events")
 
 	// Driver stats, by reflection.

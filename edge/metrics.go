@@ -23,6 +23,8 @@ type metrics struct {
 	bySource *prometheus.CounterVec
 	// receiptLatency is the uplink's send → Pulsar receipt latency.
 	receiptLatency *prometheus.HistogramVec
+	// commitDuration is the buffer's write transactions, begin to synced.
+	commitDuration prometheus.Histogram
 
 	scans   *scanRing
 	history *backlogHistory
@@ -64,6 +66,11 @@ func newMetrics() *metrics {
 			Name: "edge_gateway_source_events_total",
 			Help: "Inputs per config source (sources[].name), by result: accepted, duplicate (re-delivery already stored), rejected (stream full; a batch its driver retries counts once), quarantined (failed to parse), error (store failure; retried).",
 		}, []string{"source", "result"}),
+		commitDuration: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "edge_gateway_buffer_commit_duration_seconds",
+			Help:    "Duration of the buffer's write transactions (appends, acks, drops), from begin to the end of the fsync: the storage's write latency, which bounds how fast inputs can be acknowledged.",
+			Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}),
 		receiptLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "edge_gateway_uplink_receipt_latency_seconds",
 			Help:    "Time from handing an event to the Pulsar producer to its receipt, per stream.",
@@ -81,7 +88,7 @@ func newMetrics() *metrics {
 		history: newBacklogHistory(historyLen),
 		drivers: newDriverStats(),
 	}
-	reg.MustRegister(m.ingest, m.quarantined, m.bySource, m.receiptLatency, m.configInfo, m.buildInfo, m.drivers,
+	reg.MustRegister(m.ingest, m.quarantined, m.bySource, m.receiptLatency, m.commitDuration, m.configInfo, m.buildInfo, m.drivers,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -108,6 +115,10 @@ func (m *metrics) configStatus() ConfigStatus {
 }
 
 // observeReceipt is the uplink's receipt-latency hook.
+func (m *metrics) observeCommit(_ int, took time.Duration) {
+	m.commitDuration.Observe(took.Seconds())
+}
+
 func (m *metrics) observeReceipt(stream string, seconds float64) {
 	m.receiptLatency.WithLabelValues(stream).Observe(seconds)
 }

@@ -17,15 +17,19 @@ const (
 	retryMax = 2 * time.Second
 )
 
-// work turns the queue into committed, acknowledged batches, in two
-// stages so that parsing the next batch overlaps the commit (and its fsync)
-// of the previous one: the batcher, the only reader of queue, collects a
-// batch and parses it; the committer commits it (Quarantine for the bad,
-// one Emit for the good), then acks every message of the batch in order.
-// Batches pass between them in order, at most one waiting, so events reach
-// the sink in the order the broker delivered them. It returns when ctx ends.
+// work turns the queue into committed, acknowledged batches, in two stages
+// so that collecting and parsing overlap the commit (and its fsync) of the
+// previous batch. The batcher, the only reader of queue, parses each message
+// as it takes it, and closes a batch when it is full, the broker can send no
+// more, or AckWindow has passed since its first message; it then hands the
+// batch over as soon as the committer is free, and until then keeps adding
+// to it (up to full), so that a slow commit means bigger batches rather than
+// a backlog of small ones. The committer commits a batch (Quarantine for the
+// bad, one Emit for the good), then acks its messages in order. Batches pass
+// one at a time, in order, so events reach the sink in the order the broker
+// delivered them. It returns when ctx ends.
 func (d *Driver) work(ctx context.Context, queue <-chan item, sink drivers.Sink) {
-	parsed := make(chan parsedBatch, 1)
+	parsed := make(chan *parsedBatch) // unbuffered: taken only by an idle committer
 	committed := make(chan struct{})
 	go func() {
 		defer close(committed)
@@ -43,61 +47,80 @@ func (d *Driver) work(ctx context.Context, queue <-chan item, sink drivers.Sink)
 		defer t.Stop()
 		tick = t.C
 	}
-	send := func(pb parsedBatch) bool {
-		select {
-		case parsed <- pb:
-			return true
-		case <-committed: // the committer stopped: ctx ended
-			return false
-		case <-ctx.Done():
-			return false
-		}
-	}
 	for {
-		batch := make([]item, 0, d.cfg.AckBatch)
+		pb := &parsedBatch{items: make([]item, 0, d.cfg.AckBatch)}
 		select {
 		case it := <-queue:
-			batch = append(batch, it)
+			d.add(pb, it)
 		case <-tick:
-			if r := d.dropReports(); len(r) > 0 && !send(parsedBatch{ps: r}) {
-				return
+			pb.reports = d.dropReports()
+			if len(pb.reports) == 0 {
+				continue
 			}
-			continue
 		case <-ctx.Done():
 			return
 		}
-		batch = d.fill(ctx, queue, batch, timer)
-		if !send(d.parseBatch(batch)) {
-			return
+		if len(pb.items) > 0 {
+			d.fill(ctx, queue, pb, timer)
+		}
+	handoff:
+		for {
+			if pb.limited > 0 && !pb.reported {
+				pb.reports, pb.reported = d.dropReports(), true
+			}
+			in := queue
+			if d.full(pb) {
+				in = nil
+			}
+			select {
+			case parsed <- pb:
+				break handoff
+			case it := <-in:
+				d.add(pb, it)
+			case <-committed: // the committer stopped: ctx ended
+				return
+			case <-ctx.Done():
+				return
+			}
 		}
 	}
 }
 
-// parsedBatch is a batch of messages with their parse results, then the
-// rate-limit drop reports that were due (pending without an item).
+// parsedBatch is a batch of messages with their parse results, and the
+// rate-limit drop reports that were due when it was handed over.
 type parsedBatch struct {
-	items   []item
-	ps      []pending
-	limited int // of items: dropped by a rate limit
+	items   []item    // cap AckBatch, never grown past it: ps point into it
+	ps      []pending // ps[i] is items[i] parsed
+	reports []pending // drop reports (events without an item)
+	// reported: the reports due were taken (once per batch; drops after
+	// that are reported with a later batch or by the ticker)
+	reported bool
+	limited  int // of items: dropped by a rate limit
+	held     int // of items: QoS 1/2, which the broker counts in flight
 }
 
-func (d *Driver) parseBatch(batch []item) parsedBatch {
-	pb := parsedBatch{items: batch, ps: make([]pending, len(batch))}
-	for i := range batch {
-		pb.ps[i] = d.parse(&batch[i])
-		if pb.ps[i].limited {
-			pb.limited++
-		}
+// add takes it into the batch and parses it.
+func (d *Driver) add(pb *parsedBatch, it item) {
+	pb.items = append(pb.items, it)
+	p := d.parse(&pb.items[len(pb.items)-1])
+	pb.ps = append(pb.ps, p)
+	if p.limited {
+		pb.limited++
 	}
-	if pb.limited > 0 {
-		pb.ps = append(pb.ps, d.dropReports()...)
+	if it.msg.qos > 0 {
+		pb.held++
 	}
-	return pb
+}
+
+// full reports whether pb holds AckBatch messages, or BrokerInflight QoS
+// 1/2 messages after which the broker sends no more until acks.
+func (d *Driver) full(pb *parsedBatch) bool {
+	return len(pb.items) >= d.cfg.AckBatch || (d.cfg.BrokerInflight > 0 && pb.held >= d.cfg.BrokerInflight)
 }
 
 // commitLoop commits and acks the batches in order until parsed is closed
 // or ctx ends (then nothing more is acked: the broker redelivers).
-func (d *Driver) commitLoop(ctx context.Context, sink drivers.Sink, parsed <-chan parsedBatch) {
+func (d *Driver) commitLoop(ctx context.Context, sink drivers.Sink, parsed <-chan *parsedBatch) {
 	for pb := range parsed {
 		if !d.commit(ctx, sink, pb) {
 			return
@@ -111,51 +134,34 @@ func (d *Driver) commitLoop(ctx context.Context, sink drivers.Sink, parsed <-cha
 	}
 }
 
-// fill adds to batch what is already queued, then waits for more until the
-// batch is full, the broker can send no more (BrokerInflight messages of QoS
-// 1/2 held), or AckWindow has passed since the first message arrived.
-func (d *Driver) fill(ctx context.Context, queue <-chan item, batch []item, timer *time.Timer) []item {
-	held := 0
-	for _, it := range batch {
-		if it.msg.qos > 0 {
-			held++
-		}
-	}
-	full := func() bool {
-		return len(batch) >= d.cfg.AckBatch || (d.cfg.BrokerInflight > 0 && held >= d.cfg.BrokerInflight)
-	}
-	add := func(it item) {
-		batch = append(batch, it)
-		if it.msg.qos > 0 {
-			held++
-		}
-	}
+// fill adds to pb what is already queued, then waits for more until the
+// batch is full or AckWindow has passed since its first message arrived.
+func (d *Driver) fill(ctx context.Context, queue <-chan item, pb *parsedBatch, timer *time.Timer) {
 drain:
-	for !full() {
+	for !d.full(pb) {
 		select {
 		case it := <-queue:
-			add(it)
+			d.add(pb, it)
 		default:
 			break drain
 		}
 	}
-	wait := d.cfg.AckWindow - d.now().Sub(batch[0].recv)
-	if full() || wait <= 0 {
-		return batch
+	wait := d.cfg.AckWindow - d.now().Sub(pb.items[0].recv)
+	if d.full(pb) || wait <= 0 {
+		return
 	}
 	timer.Reset(wait)
 	defer timer.Stop()
-	for !full() {
+	for !d.full(pb) {
 		select {
 		case it := <-queue:
-			add(it)
+			d.add(pb, it)
 		case <-timer.C:
-			return batch
+			return
 		case <-ctx.Done():
-			return batch
+			return
 		}
 	}
-	return batch
 }
 
 // pending is a parsed message of a batch: an event, or why it has none. A
@@ -170,7 +176,7 @@ type pending struct {
 // commit makes the batch durable: quarantines what does not parse, emits the
 // rest, with the drop reports, as one batch, retrying until the sink takes
 // it. It returns false only when ctx ended first (nothing may then be acked).
-func (d *Driver) commit(ctx context.Context, sink drivers.Sink, pb parsedBatch) bool {
+func (d *Driver) commit(ctx context.Context, sink drivers.Sink, pb *parsedBatch) bool {
 	var good []pending
 	for _, p := range pb.ps {
 		switch {
@@ -183,7 +189,7 @@ func (d *Driver) commit(ctx context.Context, sink drivers.Sink, pb parsedBatch) 
 			}
 		}
 	}
-	return d.emit(ctx, sink, good)
+	return d.emit(ctx, sink, append(good, pb.reports...))
 }
 
 // parse matches the topic to the first subscription that covers it, applies
