@@ -11,7 +11,7 @@ import (
 )
 
 // compactTxSize bounds each copy transaction of a compaction.
-const compactTxSize = 32 << 20
+const compactTxSize = 4 << 20
 
 // Compact rewrites the store into a new file holding only live data, syncs
 // it, renames it over the old file and syncs the directory. Writes wait while
