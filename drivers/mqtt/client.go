@@ -91,18 +91,10 @@ func newPahoClient(o clientOptions) client {
 	if o.tls != nil {
 		opts.SetTLSConfig(o.tls)
 	}
-	if o.wrapConn != nil {
-		opts.SetCustomOpenConnectionFn(func(u *url.URL, co paho.ClientOptions) (net.Conn, error) {
-			if u.Scheme != "tcp" && u.Scheme != "mqtt" {
-				return nil, fmt.Errorf("wrapConn supports tcp only, not %s", u.Scheme)
-			}
-			c, err := net.DialTimeout("tcp", u.Host, co.ConnectTimeout)
-			if err != nil {
-				return nil, err
-			}
-			return o.wrapConn(c), nil
-		})
-	}
+	opts.SetDialer(&net.Dialer{Timeout: o.connectTimeout})
+	opts.SetCustomOpenConnectionFn(func(u *url.URL, co paho.ClientOptions) (net.Conn, error) {
+		return openConn(u, co, o.wrapConn)
+	})
 	return &pahoClient{c: paho.NewClient(opts)}
 }
 
