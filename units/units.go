@@ -48,7 +48,7 @@ func ParseByteSize(s string) (ByteSize, error) {
 		}
 	}
 	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f < 0 || f*mult > 1<<62 || t == "" || strings.ContainsAny(t, "xXpPnN_") {
+	if err != nil || f < 0 || f*mult > 1<<62 || t == "" || strings.ContainsAny(t, "xpn_") {
 		return 0, fmt.Errorf("%q is not a byte size (use e.g. 4096, 64KiB, 256MiB, 1GiB)", s)
 	}
 	return ByteSize(f * mult), nil

@@ -5,7 +5,6 @@ import (
 	"maps"
 	"slices"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -37,20 +36,9 @@ func newEventsCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				out := cmd.OutOrStdout()
-				if a.output == "json" {
-					if evs == nil {
-						evs = []sink.EventRow{}
-					}
-					return writeJSON(out, evs)
-				}
-				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "TIME\tSTREAM\tSEQ\tSOURCE\tKIND\tATTRS")
-				for _, e := range evs {
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", e.Time.Format(time.RFC3339Nano),
-						e.Stream, e.Seq, e.Source, e.Kind, attrsText(e.Attrs))
-				}
-				return tw.Flush()
+				return printRows(cmd.OutOrStdout(), a.output, evs, "TIME\tSTREAM\tSEQ\tSOURCE\tKIND\tATTRS", func(e sink.EventRow) string {
+					return fmt.Sprintf("%s\t%s\t%d\t%s\t%s\t%s", e.Time.Format(time.RFC3339Nano), e.Stream, e.Seq, e.Source, e.Kind, attrsText(e.Attrs))
+				})
 			})
 		},
 	}

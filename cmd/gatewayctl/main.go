@@ -15,6 +15,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -114,6 +115,24 @@ func (a *app) withSession(f func(*gocql.Session) error) error {
 }
 
 // writeJSON prints v as indented JSON.
+// printRows writes rows as indented JSON (an empty list, never null) when
+// output is json, else as a table: header, then line(row) for each row,
+// both tab-separated.
+func printRows[T any](w io.Writer, output string, rows []T, header string, line func(T) string) error {
+	if output == "json" {
+		if rows == nil {
+			rows = []T{}
+		}
+		return writeJSON(w, rows)
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, header)
+	for _, r := range rows {
+		fmt.Fprintln(tw, line(r))
+	}
+	return tw.Flush()
+}
+
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")

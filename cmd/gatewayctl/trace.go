@@ -2,7 +2,6 @@ package main
 
 import (
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
@@ -25,20 +24,9 @@ func newTraceCmd(a *app) *cobra.Command {
 				if err != nil {
 					return err
 				}
-				out := cmd.OutOrStdout()
-				if a.output == "json" {
-					if scans == nil {
-						scans = []sink.Scan{}
-					}
-					return writeJSON(out, scans)
-				}
-				tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "TIME\tGATEWAY\tDOCK\tSCANNER\tSOURCE\tSTREAM\tSEQ")
-				for _, sc := range scans {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%d\n", sc.Time.Format(time.RFC3339Nano),
-						sc.Gateway, dash(sc.Dock), dash(sc.Scanner), sc.Source, sc.Stream, sc.Seq)
-				}
-				return tw.Flush()
+				return printRows(cmd.OutOrStdout(), a.output, scans, "TIME\tGATEWAY\tDOCK\tSCANNER\tSOURCE\tSTREAM\tSEQ", func(sc sink.Scan) string {
+					return fmt.Sprintf("%s\t%s\t%s\t%s\t%s\t%s\t%d", sc.Time.Format(time.RFC3339Nano), sc.Gateway, dash(sc.Dock), dash(sc.Scanner), sc.Source, sc.Stream, sc.Seq)
+				})
 			})
 		},
 	}

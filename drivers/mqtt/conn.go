@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"fmt"
 	"net"
 	"net/url"
@@ -41,6 +40,7 @@ func openConn(u *url.URL, o paho.ClientOptions, wrap func(net.Conn) net.Conn) (n
 	}
 	var c net.Conn
 	var err error
+	secure := false
 	switch u.Scheme {
 	case "ws", "wss":
 		d := *u
@@ -59,29 +59,11 @@ func openConn(u *url.URL, o paho.ClientOptions, wrap func(net.Conn) net.Conn) (n
 		}
 		c, err = dialer.Dial("unix", addr)
 	case "ssl", "tls", "mqtts", "mqtt+ssl", "tcps":
+		secure = true
 		if os.Getenv("all_proxy") == "" {
 			c, err = dialer.Dial("tcp", u.Host)
 		} else {
 			c, err = proxy.FromEnvironment().Dial("tcp", u.Host)
-		}
-		if err == nil {
-			if wrap != nil {
-				c = wrap(c)
-				wrap = nil
-			}
-			tc := tls.Client(c, tlsConfigFor(o.TLSConfig, u.Hostname()))
-			timeout := o.ConnectTimeout
-			if timeout <= 0 {
-				timeout = 30 * time.Second
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), timeout)
-			herr := tc.HandshakeContext(ctx)
-			cancel()
-			if herr != nil {
-				_ = c.Close()
-				return nil, herr
-			}
-			c = tc
 		}
 	default:
 		return nil, fmt.Errorf("unknown protocol %q", u.Scheme)
@@ -89,13 +71,31 @@ func openConn(u *url.URL, o paho.ClientOptions, wrap func(net.Conn) net.Conn) (n
 	if err != nil {
 		return nil, err
 	}
-	if c == nil {
-		return nil, errors.New("no connection")
-	}
 	if wrap != nil {
 		c = wrap(c)
 	}
+	if secure {
+		if c, err = handshake(c, tlsConfigFor(o.TLSConfig, u.Hostname()), o.ConnectTimeout); err != nil {
+			return nil, err
+		}
+	}
 	return &bufferedConn{Conn: c, r: bufio.NewReaderSize(c, readBuffer)}, nil
+}
+
+// handshake runs the TLS client handshake on c within timeout (30s when
+// unset), closing c when it fails.
+func handshake(c net.Conn, cfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	tc := tls.Client(c, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		_ = c.Close()
+		return nil, err
+	}
+	return tc, nil
 }
 
 // tlsConfigFor is cfg with ServerName set to host when cfg leaves it empty,

@@ -305,52 +305,13 @@ func TestBufferFixtureDrains(t *testing.T) {
 }
 
 // fixtureConfig is the gateway config of the fixture writer and of the
-// drain test: the same streams, with no limits, so that a fixture never
+// drain test: the harness's, with no limits, so that a fixture never
 // expires however old it gets.
 func fixtureConfig(id, bufferPath, mqttURL, clientID, root, pulsarURL, adminURL, namespace, httpAddr string) string {
-	tenant, ns, _ := strings.Cut(namespace, "/")
-	return fmt.Sprintf(`
-gateway:
-  id: %[1]s
-buffer:
-  path: %[2]s
-streams:
-  - name: scans
-    priority: 10
-    overflow: reject-new
-  - name: telemetry
-    priority: 1
-    overflow: drop-oldest
-sources:
-  - name: mosquitto
-    driver: mqtt
-    mqtt:
-      brokers: [%[3]s]
-      client_id: %[4]s
-      broker_inflight: 1000
-      subscriptions:
-        - topic: %[5]s/+dock/scanner/+device
-          kind: scan
-          stream: scans
-          source: "{dock}-{device}"
-          fields: {time: ts, attrs: [n, pub]}
-        - topic: %[5]s/sensor/+device
-          kind: reading
-          stream: telemetry
-          source: "{device}"
-          fields: {time: ts, attrs: [n, pub]}
-uplink:
-  service_url: %[6]s
-  admin_url: %[7]s
-  tenant: %[8]s
-  namespace: %[9]s
-  send_timeout: 10s
-  operation_timeout: 10s
-http:
-  listen: %[10]s
-log:
-  level: debug
-`, id, bufferPath, mqttURL, clientID, root, pulsarURL, adminURL, tenant, ns, httpAddr)
+	return harness.GatewayYAML(harness.GatewayConfig{
+		ID: id, BufferPath: bufferPath, MQTT: mqttURL, ClientID: clientID, Root: root,
+		ServiceURL: pulsarURL, AdminURL: adminURL, Namespace: namespace, HTTP: httpAddr, LogLevel: "debug",
+	})
 }
 
 // readingPayload is a sensor reading as the fixture writer publishes it.

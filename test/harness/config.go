@@ -42,18 +42,61 @@ func NewSetup(t testing.TB, name string, o Options) *Setup {
 		Dir:       t.TempDir(),
 	}
 	httpAddr := fmt.Sprintf("127.0.0.1:%d", FreePort(t))
-	ns := strings.SplitN(s.Namespace, "/", 2)
-	cfg := fmt.Sprintf(`
+	cfg := GatewayYAML(GatewayConfig{
+		ID: s.ID, BufferPath: filepath.Join(s.Dir, "buffer.db"), DiskBudget: "256MiB", ScansMaxEvents: o.ScansMaxEvents,
+		MQTT: mqttURL, Root: s.Root, ServiceURL: pulsarURL, AdminURL: adminURL, Namespace: s.Namespace,
+		HTTP: httpAddr, Extra: o.Extra, ExtraSources: o.ExtraSources,
+	})
+	s.Gateway = NewGateway(t, s.Dir, cfg, httpAddr)
+	return s
+}
+
+// GatewayConfig is what the test gateways' configs differ in. Each has the
+// streams scans (reject-new) and telemetry (drop-oldest) and one MQTT
+// source: scanners publish to <Root>/<dock>/scanner/<device>, sensors to
+// <Root>/sensor/<device>, with attributes n and pub.
+type GatewayConfig struct {
+	ID             string
+	BufferPath     string
+	DiskBudget     string // "" = none
+	ScansMaxEvents int    // 0 = unlimited
+	MQTT           string // broker URL
+	ClientID       string // "" = ID
+	Root           string // MQTT topic root
+	ServiceURL     string // Pulsar
+	AdminURL       string
+	Namespace      string // tenant/namespace
+	HTTP           string // http.listen
+	LogLevel       string // "" = info
+	ExtraSources   string // appended to the sources list (YAML list items, indented 2)
+	Extra          string // appended YAML (top-level keys)
+}
+
+// GatewayYAML renders c as a gateway config file.
+func GatewayYAML(c GatewayConfig) string {
+	if c.ClientID == "" {
+		c.ClientID = c.ID
+	}
+	if c.LogLevel == "" {
+		c.LogLevel = "info"
+	}
+	budget, maxEvents := "", ""
+	if c.DiskBudget != "" {
+		budget = "\n  disk_budget: " + c.DiskBudget
+	}
+	if c.ScansMaxEvents > 0 {
+		maxEvents = fmt.Sprintf("\n    max_events: %d", c.ScansMaxEvents)
+	}
+	tenant, ns, _ := strings.Cut(c.Namespace, "/")
+	return fmt.Sprintf(`
 gateway:
   id: %[1]s
 buffer:
-  path: %[2]s
-  disk_budget: 256MiB
+  path: %[2]s%[3]s
 streams:
   - name: scans
     priority: 10
-    overflow: reject-new
-    max_events: %[9]d
+    overflow: reject-new%[4]s
   - name: telemetry
     priority: 1
     overflow: drop-oldest
@@ -61,35 +104,34 @@ sources:
   - name: mosquitto
     driver: mqtt
     mqtt:
-      brokers: [%[3]s]
-      client_id: %[1]s
+      brokers: [%[5]s]
+      client_id: %[6]s
       broker_inflight: 1000
       subscriptions:
-        - topic: %[4]s/+dock/scanner/+device
+        - topic: %[7]s/+dock/scanner/+device
           kind: scan
           stream: scans
           source: "{dock}-{device}"
           fields: {time: ts, attrs: [n, pub]}
-        - topic: %[4]s/sensor/+device
+        - topic: %[7]s/sensor/+device
           kind: reading
           stream: telemetry
           source: "{device}"
           fields: {time: ts, attrs: [n, pub]}
-%[12]s
+%[8]s
 uplink:
-  service_url: %[5]s
-  admin_url: %[6]s
-  tenant: %[7]s
-  namespace: %[8]s
+  service_url: %[9]s
+  admin_url: %[10]s
+  tenant: %[11]s
+  namespace: %[12]s
   send_timeout: 10s
   operation_timeout: 10s
 http:
-  listen: %[10]s
+  listen: %[13]s
 log:
-  level: info
-%[11]s`, s.ID, filepath.Join(s.Dir, "buffer.db"), mqttURL, s.Root, pulsarURL, adminURL, ns[0], ns[1], o.ScansMaxEvents, httpAddr, o.Extra, o.ExtraSources)
-	s.Gateway = NewGateway(t, s.Dir, cfg, httpAddr)
-	return s
+  level: %[14]s
+%[15]s`, c.ID, c.BufferPath, budget, maxEvents, c.MQTT, c.ClientID, c.Root, c.ExtraSources,
+		c.ServiceURL, c.AdminURL, tenant, ns, c.HTTP, c.LogLevel, c.Extra)
 }
 
 // Topic is the Pulsar topic of a stream of this setup.
