@@ -43,11 +43,7 @@ func (in *ingest) count(ctx context.Context, source string, out emitted, err err
 			m.bySource.WithLabelValues(source, result).Add(float64(k))
 		}
 	}
-	byStream := map[string]int{}
-	for _, e := range out.stored {
-		byStream[e.Stream]++
-	}
-	for s, k := range byStream {
+	for s, k := range out.accepted {
 		m.ingest.WithLabelValues(s, resultAccepted).Add(float64(k))
 	}
 	bySource(resultAccepted, len(out.stored))
@@ -72,9 +68,10 @@ func (in *ingest) count(ctx context.Context, source string, out emitted, err err
 
 // emitted is what one emit did, for the counters.
 type emitted struct {
-	stored  []*event.Event // appended by this call (not duplicates)
-	dups    map[string]int // per stream: re-deliveries already stored
-	refused map[string]int // per stream: events refused because it is full
+	stored   []*event.Event // appended by this call (not duplicates)
+	accepted map[string]int // per stream: how many of stored
+	dups     map[string]int // per stream: re-deliveries already stored
+	refused  map[string]int // per stream: events refused because it is full
 }
 
 // emit is Emit, also saying which events it stored and which it did not.
@@ -128,24 +125,30 @@ func (in *ingest) emit(ctx context.Context, evs []*event.Event) (emitted, error)
 	for i, s := range order {
 		switch {
 		case errs[i] == nil:
+			n := len(out.stored)
 			for j, r := range res[i] {
-				if r.Dup {
-					if out.dups == nil {
-						out.dups = map[string]int{}
-					}
-					out.dups[s]++
-				} else {
+				if !r.Dup {
 					out.stored = append(out.stored, groups[s][j])
 				}
 			}
+			addTo(&out.accepted, s, len(out.stored)-n)
+			addTo(&out.dups, s, len(res[i])-(len(out.stored)-n))
 		case errors.Is(errs[i], drivers.ErrFull):
-			if out.refused == nil {
-				out.refused = map[string]int{}
-			}
-			out.refused[s] += len(groups[s])
+			addTo(&out.refused, s, len(groups[s]))
 		}
 	}
 	return out, errors.Join(errs...)
+}
+
+// addTo adds n (when positive) to (*m)[key], making the map on first use.
+func addTo(m *map[string]int, key string, n int) {
+	if n <= 0 {
+		return
+	}
+	if *m == nil {
+		*m = map[string]int{}
+	}
+	(*m)[key] += n
 }
 
 func (in *ingest) append(ctx context.Context, stream string, evs []*event.Event) ([]buffer.Appended, error) {

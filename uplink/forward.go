@@ -108,14 +108,13 @@ func (f *forwarder) run(ctx context.Context) error {
 		d := bo.next()
 		if err != nil {
 			f.st.update(func(s *StreamState) { s.LastError, s.ErrorAt = err.Error(), time.Now(); s.Errors++ })
+			args := []any{"err", err, "acked_seq", f.acked, "retry_in", d}
 			if strings.Contains(err.Error(), "ProducerBusy") {
 				// The broker holds a producer of this name: the previous
 				// session's, about to be released, or another process's.
-				f.log.Warn("uplink session ended; reconnecting", "err", err, "acked_seq", f.acked, "retry_in", d,
-					"hint", "another producer named "+f.name+" is connected: if this lasts, another gateway runs with gateway.id "+f.gateway+" (IDs must be unique: they name the MQTT session and the Pulsar producers)")
-			} else {
-				f.log.Warn("uplink session ended; reconnecting", "err", err, "acked_seq", f.acked, "retry_in", d)
+				args = append(args, "hint", "another producer named "+f.name+" is connected: if this lasts, another gateway runs with gateway.id "+f.gateway+" (IDs must be unique: they name the MQTT session and the Pulsar producers)")
 			}
+			f.log.Warn("uplink session ended; reconnecting", args...)
 		}
 		timer.Reset(d)
 		select {
