@@ -63,6 +63,44 @@ type Readier interface{ Ready() bool }
 type Env struct {
 	Gateway string       // gateway ID
 	Logger  *slog.Logger // already carries component=<driver name>
+	// Inbox is the gateway's embedded MQTT broker when it runs one, else
+	// nil. MQTT sources whose broker is "embedded" take their input from it.
+	Inbox Inbox
+}
+
+// Inbox is an in-process MQTT broker that makes the gateway the ingest
+// point of its devices' publishes: a publish on an attached topic is handed
+// to the attached source and not acknowledged to the device until the
+// source calls Ack (after the commit that holds it), so custody passes at
+// the device's own PUBACK.
+type Inbox interface {
+	// Attach hands every publish whose topic matches one of filters (MQTT
+	// filters, '+' and '#' allowed) to deliver, in the order each device
+	// sent them; deliver may block, which stops reading from that device.
+	// A topic matched by several attachments goes to the first. detach
+	// stops the delivery; publishes not acked by then are never acked (the
+	// devices send them again).
+	Attach(filters []string, deliver func(Publish)) (detach func(), err error)
+}
+
+// Publish is one publish a device sent to an Inbox.
+type Publish struct {
+	Client   string // the device's MQTT client ID
+	Listener string // the broker listener it came through
+	Topic    string
+	Payload  []byte
+	QoS      byte
+	Dup      bool // the device says it may have sent this before
+	Retain   bool
+	// Ack acknowledges the publish to the device (PUBACK for QoS 1, PUBREC
+	// for QoS 2; nothing for QoS 0). Call it once, after the commit.
+	Ack func()
+	// Refuse tells the device the publish was not taken, with an MQTT 5
+	// reason code (e.g. 0x97 quota exceeded), and reports true. It reports
+	// false, doing nothing, where the protocol has no refusal (MQTT 3.1.1,
+	// QoS 0): the device then gets no ack and sends the message again later.
+	// Call at most one of Ack and Refuse.
+	Refuse func(reason byte) bool
 }
 
 // Factory builds a driver from its config. cfg is the value returned by the

@@ -3,7 +3,6 @@
 package edge
 
 import (
-	"context"
 	"log/slog"
 
 	"github.com/edgegw/gateway/drivers/mqttbroker"
@@ -14,14 +13,8 @@ import (
 // (broker_stub.go).
 type embeddedBroker = mqttbroker.Broker
 
-// startBroker builds and starts the embedded broker of a pipeline.
-func startBroker(ctx context.Context, cfg mqttbroker.Config, log *slog.Logger) (*embeddedBroker, error) {
-	b, err := mqttbroker.New(cfg, log)
-	if err != nil {
-		return nil, err
-	}
-	if err := b.Start(ctx); err != nil {
-		return nil, err
-	}
-	return b, nil
+// newBroker builds the embedded broker of a pipeline; the pipeline starts
+// it once its sources have attached.
+func newBroker(cfg mqttbroker.Config, log *slog.Logger) (*embeddedBroker, error) {
+	return mqttbroker.New(cfg, log)
 }

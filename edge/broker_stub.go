@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 
+	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/drivers/mqttbroker"
 )
 
@@ -18,10 +19,12 @@ var errNoEmbeddedBroker = errors.New("this build has no embedded broker (built w
 // out; no value of it is ever made.
 type embeddedBroker struct{}
 
-func (*embeddedBroker) InternalURL() string                   { return "" }
-func (*embeddedBroker) InternalCredentials() (string, string) { return "", "" }
-func (*embeddedBroker) Close() error                          { return nil }
+func (*embeddedBroker) Start(context.Context) error { return errNoEmbeddedBroker }
+func (*embeddedBroker) Close() error                { return nil }
+func (*embeddedBroker) Attach([]string, func(drivers.Publish)) (func(), error) {
+	return nil, errNoEmbeddedBroker
+}
 
-func startBroker(context.Context, mqttbroker.Config, *slog.Logger) (*embeddedBroker, error) {
+func newBroker(mqttbroker.Config, *slog.Logger) (*embeddedBroker, error) {
 	return nil, errNoEmbeddedBroker
 }

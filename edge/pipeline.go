@@ -40,12 +40,13 @@ func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config) (_ *
 	db := g.db
 	g.mu.Unlock()
 
+	var inbox drivers.Inbox
 	if cfg.Broker != nil {
-		b, err := startBroker(ctx, *cfg.Broker, g.log.With("component", "broker"))
+		b, err := newBroker(*cfg.Broker, g.log.With("component", "broker"))
 		if err != nil {
 			return nil, fmt.Errorf("embedded broker: %w", err)
 		}
-		p.broker = b
+		p.broker, inbox = b, b
 	}
 
 	up, err := uplink.New(cfg.Uplink, g.log.With("component", "uplink"))
@@ -56,15 +57,12 @@ func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config) (_ *
 	up.OnReceiptLatency(g.metrics.observeReceipt)
 
 	var receivers []drivers.StateReceiver
+	var inboxSources []drivers.Readier // sources fed by the embedded broker
 	sink := &ingest{db: db, gateway: cfg.Gateway.ID, boot: db.Boot(), start: g.start, now: g.now, stats: &ingestStats{m: g.metrics}}
 	for _, src := range cfg.Sources {
 		reg, _ := drivers.Lookup(src.Driver)
 		log := g.log.With("component", src.Driver, "source", src.Name)
-		parsed, err := withEmbeddedBroker(src.Parsed, p.broker)
-		if err != nil {
-			return nil, fmt.Errorf("source %q: %w", src.Name, err)
-		}
-		d, err := reg.New(parsed, drivers.Env{Gateway: cfg.Gateway.ID, Logger: log})
+		d, err := reg.New(src.Parsed, drivers.Env{Gateway: cfg.Gateway.ID, Logger: log, Inbox: inbox})
 		if err != nil {
 			if src.Optional {
 				log.Warn("optional source failed to start; continuing without it", "err", err)
@@ -77,6 +75,9 @@ func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config) (_ *
 				p.readiers = map[string]drivers.Readier{}
 			}
 			p.readiers[src.Name] = r
+			if usesInbox(src.Parsed) {
+				inboxSources = append(inboxSources, r)
+			}
 		}
 		if r, ok := d.(drivers.StateReceiver); ok {
 			receivers = append(receivers, r)
@@ -86,27 +87,57 @@ func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config) (_ *
 		})
 	}
 
+	if p.broker != nil {
+		// Devices may connect only once every source the broker feeds has
+		// attached: a publish on an event topic before that would be an
+		// ordinary broker message, acked with nobody taking custody.
+		if !waitReady(ctx, inboxSources, attachWait) {
+			g.log.Error("embedded broker: sources not attached in time; starting anyway", "waited", attachWait)
+		}
+		if err := p.broker.Start(ctx); err != nil {
+			return nil, fmt.Errorf("embedded broker: %w", err)
+		}
+	}
+
 	p.run(func() { g.forwardAll(ctx, up, cfg) })
 	p.run(func() { feedState(ctx, receivers, db, up, int64(cfg.Buffer.DiskBudget)) })
 	return p, nil
 }
 
-// withEmbeddedBroker points an MQTT source whose broker is "embedded" at
-// the gateway's own broker, with its internal credentials.
-func withEmbeddedBroker(parsed any, b *embeddedBroker) (any, error) {
+// usesInbox reports whether a source's config takes its input from the
+// embedded broker.
+func usesInbox(parsed any) bool {
 	mc, ok := parsed.(*mqtt.Config)
-	if !ok || len(mc.Brokers) != 1 || mc.Brokers[0] != mqtt.Embedded {
-		return parsed, nil
+	return ok && len(mc.Brokers) == 1 && mc.Brokers[0] == mqtt.Embedded
+}
+
+// attachWait bounds how long the embedded broker waits for its sources to
+// attach (they do at once; only a failing one takes longer).
+const attachWait = 10 * time.Second
+
+// waitReady waits until every r is ready, ctx ends or timeout passes; it
+// reports whether all became ready.
+func waitReady(ctx context.Context, rs []drivers.Readier, timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for {
+		all := true
+		for _, r := range rs {
+			if !r.Ready() {
+				all = false
+				break
+			}
+		}
+		if all {
+			return true
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(time.Millisecond):
+		}
 	}
-	if b == nil {
-		return nil, errors.New(`mqtt.brokers is "embedded" but the config has no broker: section`)
-	}
-	c := *mc
-	c.Brokers = []string{b.InternalURL()}
-	c.Username, c.Password = b.InternalCredentials()
-	c.PasswordFile = ""
-	c.BrokerInflight = 0 // mochi has no in-flight window for 3.1.1 clients
-	return &c, nil
 }
 
 // notReady names the sources whose input is not live yet.

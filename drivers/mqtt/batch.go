@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/edgegw/gateway/drivers"
@@ -125,10 +126,14 @@ func (d *Driver) commitLoop(ctx context.Context, sink drivers.Sink, parsed <-cha
 		if !d.commit(ctx, sink, pb) {
 			return
 		}
+		acked := 0
 		for _, it := range pb.items {
-			it.msg.ack()
+			if !it.refused {
+				it.msg.ack()
+				acked++
+			}
 		}
-		d.stats.acked.Add(uint64(len(pb.items)))
+		d.stats.acked.Add(uint64(acked))
 		d.stats.rateLimited.Add(uint64(pb.limited))
 		d.stats.pending.Add(-int64(len(pb.items)))
 	}
@@ -189,7 +194,13 @@ func (d *Driver) commit(ctx context.Context, sink drivers.Sink, pb *parsedBatch)
 			}
 		}
 	}
-	return d.emit(ctx, sink, append(good, pb.reports...))
+	d.watchBrokerDrops(ctx, sink)
+	good, counted := d.counterGaps(pb, good) // device counter gaps, before their events
+	if !d.emit(ctx, sink, append(good, pb.reports...)) {
+		return false
+	}
+	counted.commit(d) // only now: a redelivery of an uncommitted batch finds the same state
+	return true
 }
 
 // parse matches the topic to the first subscription that covers it, applies
@@ -211,6 +222,7 @@ func (d *Driver) parse(it *item) pending {
 		if ev != nil {
 			ev.DedupKey = dedupKey(m.topic, m.payload)
 			ev.Redelivered = m.dup
+			d.markCounter(s, ev, m.payload) // fields.counter into attrs["counter"]
 		}
 		return pending{it: it, ev: ev, bad: bad}
 	}
@@ -252,6 +264,26 @@ func (d *Driver) dropReports() []pending {
 	d.stats.rateReports.Add(uint64(len(out)))
 	return out
 }
+
+// refuse tells the devices that can be told (MQTT 5, on the embedded
+// broker) that their messages in ps were not taken because the sink is
+// full (reason 0x97, quota exceeded): they keep them and send them again
+// later, instead of waiting in the gateway's memory. It marks them refused
+// and returns how many.
+func (d *Driver) refuse(ps []pending) int {
+	n := 0
+	for _, p := range ps {
+		if p.it != nil && !p.it.refused && p.it.msg.refuse != nil && p.it.msg.refuse(quotaExceeded) {
+			p.it.refused = true
+			n++
+		}
+	}
+	d.stats.refused.Add(uint64(n))
+	return n
+}
+
+// quotaExceeded is the MQTT 5 reason code of a refusal for lack of room.
+const quotaExceeded = 0x97
 
 // dedupKey identifies a message for the gateway's redelivery check: the
 // first 16 bytes of SHA-256 over topic, a zero byte, and payload.
@@ -341,6 +373,16 @@ func (d *Driver) emit(ctx context.Context, sink drivers.Sink, ps []pending) bool
 			d.stats.fullRetries.Add(1)
 			if !d.stats.paused.Swap(true) {
 				d.log.Warn("stream full; ingest paused, the broker holds new messages", "stream", evs[0].Stream)
+			}
+			if n := d.refuse(ps); n > 0 {
+				ps = slices.DeleteFunc(ps, func(p pending) bool { return p.it != nil && p.it.refused })
+				if len(ps) == 0 {
+					return true
+				}
+				evs = evs[:0]
+				for _, p := range ps {
+					evs = append(evs, p.ev)
+				}
 			}
 		default:
 			d.stats.emitErrors.Add(1)

@@ -23,6 +23,10 @@ type message struct {
 	qos     byte
 	dup     bool
 	ack     func()
+	// refuse, when not nil, tells the device the message was not taken
+	// (an MQTT 5 reason code) and reports whether it could: only the
+	// embedded broker's MQTT 5 devices can be told.
+	refuse func(reason byte) bool
 }
 
 // clientOptions is what the driver asks of an MQTT client.

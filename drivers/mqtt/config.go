@@ -61,6 +61,10 @@ type Config struct {
 	MaxPending int `yaml:"max_pending"`
 	// DeviceTime bounds a plausible device timestamp.
 	DeviceTime DeviceTimeConfig `yaml:"device_time"`
+	// BrokerDrops watches the site broker's count of messages it dropped
+	// and reports each rise as a gap event (see BrokerDrops). Default on,
+	// with Mosquitto's topic; off for the embedded broker.
+	BrokerDrops BrokerDrops `yaml:"broker_drops"`
 	// Subscriptions: at least one.
 	Subscriptions []Subscription `yaml:"subscriptions"`
 }
@@ -144,6 +148,16 @@ type FieldMap struct {
 	// Attrs lists further fields to keep as attributes, by the same name.
 	// Objects and arrays are kept as JSON text.
 	Attrs []string `yaml:"attrs"`
+	// Counter names the field holding the device's own message counter (an
+	// unsigned integer, +1 per message). Default none. When set, the value
+	// goes into attrs["counter"], and a jump in a source's counter is
+	// reported as one gap event (reason "device-counter") in the same
+	// commit, just before the event that shows it; see deviceCounters for
+	// restarts, redeliveries and wrap-around.
+	Counter string `yaml:"counter"`
+	// CounterBits is the width of the device's counter: 16, 32 or 64 (it
+	// wraps to 0 after 2^bits-1). Default 32.
+	CounterBits int `yaml:"counter_bits"`
 }
 
 // NewConfig returns a Config with every default set.
@@ -158,6 +172,7 @@ func NewConfig() *Config {
 		BrokerInflight: 20,
 		MaxPending:     4096,
 		DeviceTime:     DeviceTimeConfig{MaxPast: 24 * time.Hour, MaxFuture: 24 * time.Hour},
+		BrokerDrops:    BrokerDrops{Topic: MosquittoDropped},
 	}
 }
 

@@ -54,6 +54,10 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 		return nil, fmt.Errorf("mqtt: invalid config: %w", err)
 	}
 	d := &Driver{cfg: *cfg, log: env.Logger, newClient: newPahoClient, now: time.Now}
+	embedded := len(cfg.Brokers) == 1 && cfg.Brokers[0] == Embedded
+	if embedded {
+		d.cfg.BrokerInflight = 0 // the window is the embedded broker's max_inflight
+	}
 	if d.cfg.AckBatch == 0 {
 		d.cfg.AckBatch = autoAckBatch(d.cfg.BrokerInflight, d.cfg.MaxPending)
 	}
@@ -76,6 +80,14 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 		}
 		c.limit = newLimiter(rl)
 		d.subs = append(d.subs, c)
+	}
+	if embedded {
+		if env.Inbox == nil {
+			return nil, errNoInbox
+		}
+		d.newClient = newInboxClient(env.Inbox)
+		d.opts = clientOptions{brokers: []string{Embedded}, clientID: Embedded, connectTimeout: cfg.ConnectTimeout, reconnectMax: cfg.ReconnectMax}
+		return d, nil
 	}
 	id := cfg.ClientID
 	if id == "" {
@@ -148,6 +160,9 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 type item struct {
 	msg  message
 	recv time.Time
+	// refused: told its device it was not taken (the sink was full); not
+	// acked.
+	refused bool
 }
 
 // autoAckBatch is the batch size when ack_batch is not set: half the

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/edgegw/gateway/event"
 	"github.com/fxamacker/cbor/v2"
@@ -55,6 +57,14 @@ func fuzzParse(t *testing.T, subs []*sub, topic string, payload []byte) {
 			}
 			continue
 		}
+		// Nothing was altered: a U+FFFD in the event was in the input.
+		if !bytes.Contains(payload, []byte("\uFFFD")) && !bytes.Contains(bytes.ToLower(payload), []byte(`\ufffd`)) && !strings.ContainsRune(topic, utf8.RuneError) {
+			for k, v := range ev.Attrs {
+				if x, ok := v.(string); ok && strings.ContainsRune(x, utf8.RuneError) {
+					t.Fatalf("sub %d: attr %s = %q has a U+FFFD that %q does not", i, k, x, payload)
+				}
+			}
+		}
 		ev2, _ := s.parse(topic, vals, payload, recv, dt)
 		if !reflect.DeepEqual(ev, ev2) {
 			t.Fatalf("sub %d: not deterministic:\n%#v\n%#v", i, ev, ev2)
@@ -96,6 +106,12 @@ func jsonSeeds() []fuzzSeed {
 		{"t/room/1", []byte(`{"value":99999999999999999999999,"time":"9999-12-31T23:59:59Z"}`)},
 		{"e/door", []byte(`{"open":true}`)},
 		{"site/\xff/scanner/x", []byte(`{"barcode":"x"}`)},
+		// Input that would be altered is refused; what spells U+FFFD is not.
+		{"site/3/scanner/sc-41", []byte("{\"barcode\":\"JD\xff0146\"}")},
+		{"site/3/scanner/sc-41", []byte(`{"barcode":"\ud83d\ude00","meta":{"sym":"\udc00"}}`)},
+		{"site/3/scanner/sc-41", []byte(`{"code":"x","meta":{"ts":1,"fw":"a","ts":2}}`)},
+		{"site/3/scanner/sc-41", []byte(`{"barcode":"x","\u0062arcode":"y"}`)},
+		{"site/3/scanner/sc-41", []byte(`{"barcode":"\ufffd\uFFFD` + "\uFFFD" + `"}`)},
 	}
 }
 
@@ -122,6 +138,11 @@ func cborSeeds() []fuzzSeed {
 		{"t/room/1", []byte{0xa1, 0x65, 'v', 'a', 'l', 'u', 'e', 0xfb, 0x7f, 0xf8, 0, 0, 0, 0, 0, 0}}, // NaN
 		{"t/room/1", []byte{0xa1, 0x65, 'v', 'a', 'l', 'u', 'e', 0xc2, 0x41, 0x01}},                   // bignum
 		{"e/door", []byte{0x9f, 0x9f, 0x9f, 0x9f, 0xff, 0xff, 0xff, 0xff}},
+		// Input that would be altered is refused.
+		{"site/3/scanner/sc-41", []byte{0xa1, 0x67, 'b', 'a', 'r', 'c', 'o', 'd', 'e', 0x62, 'x', 0xff}},                    // invalid UTF-8 text
+		{"site/3/scanner/sc-41", []byte{0xa1, 0x67, 'b', 'a', 'r', 'c', 'o', 'd', 'e', 0x7f, 0x61, 0xc3, 0x61, 0xa9, 0xff}}, // rune split over chunks
+		{"site/3/scanner/sc-41", []byte{0xa2, 0x61, 'a', 0x01, 0x41, 'a', 0x02}},                                            // byte string key
+		{"site/3/scanner/sc-41", []byte{0xa1, 0x64, 'm', 'e', 't', 'a', 0xa2, 0x61, 'a', 0x01, 0x61, 'a', 0x02}},            // nested duplicate key
 	}
 }
 
@@ -136,6 +157,8 @@ func textSeeds() []fuzzSeed {
 		{"t/room/1", []byte("-9223372036854775809")},
 		{"e/door", []byte("open")},
 		{"e/door", nil},
+		{"site/3/scanner/sc-41", []byte("JD\xe2\x82\n")},
+		{"site/3/scanner/sc-41", []byte("JD\uFFFD")},
 	}
 }
 

@@ -19,7 +19,7 @@ import (
 const (
 	ReasonOversize     = "oversize"      // payload above max_payload
 	ReasonEmpty        = "empty"         // empty payload
-	ReasonMalformed    = "malformed"     // not JSON / CBOR / UTF-8 text
+	ReasonMalformed    = "malformed"     // not JSON / CBOR / UTF-8 text, or would be altered (see decodeObject)
 	ReasonNotObject    = "not_object"    // JSON or CBOR, but not a map
 	ReasonMissingField = "missing_field" // no barcode for a scan, no value for a reading
 	ReasonBadField     = "bad_field"     // a mapped field of the wrong type
@@ -100,8 +100,8 @@ func (s *sub) sourceOf(topic string, vals map[string]string) string {
 }
 
 func (s *sub) parseText(payload []byte, attrs map[string]any) *reject {
-	if !utf8.Valid(payload) {
-		return rejectf(ReasonMalformed, "text payload is not valid UTF-8")
+	if n := invalidUTF8(payload); n >= 0 {
+		return rejectf(ReasonMalformed, "text payload is not valid UTF-8 at byte %d", n)
 	}
 	t := strings.TrimSpace(string(payload))
 	if t == "" {
@@ -122,19 +122,31 @@ func (s *sub) parseText(payload []byte, attrs map[string]any) *reject {
 	return nil
 }
 
+// decodeObject decodes a JSON or CBOR payload that must be an object.
+// Input that the decoder would alter rather than refuse is malformed:
+// text strings that are not UTF-8, JSON \uXXXX surrogate escapes that are
+// not half of a pair (both would become U+FFFD), and duplicate map keys at
+// any depth (the last would win).
 func decodeObject(payload []byte, format string) (map[string]any, *reject) {
 	var v any
 	if format == FormatJSON {
 		dec := json.NewDecoder(bytes.NewReader(payload))
 		dec.UseNumber()
 		if err := dec.Decode(&v); err != nil {
-			return nil, rejectf(ReasonMalformed, "json: %v", err)
+			return nil, rejectf(ReasonMalformed, "json: %v", strings.TrimPrefix(err.Error(), "json: "))
 		}
 		if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 			return nil, rejectf(ReasonMalformed, "json: data after the value")
 		}
+		// The payload is now known to be one JSON value: what the decoder
+		// has altered can be found in the bytes, in one pass.
+		if bad := checkJSON(payload); bad != "" {
+			return nil, rejectf(ReasonMalformed, "json: %s", bad)
+		}
 	} else if err := payloadDec.Unmarshal(payload, &v); err != nil {
-		return nil, rejectf(ReasonMalformed, "cbor: %v", err)
+		// UTF8RejectInvalid and DupMapKeyEnforcedAPF (every depth) refuse
+		// what would otherwise be altered.
+		return nil, rejectf(ReasonMalformed, "cbor: %v", strings.TrimPrefix(err.Error(), "cbor: "))
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {

@@ -47,6 +47,7 @@ func TestParse(t *testing.T) {
 		topic   string
 		payload []byte
 		reason  string         // quarantine reason, or "" for an event
+		why     string         // the whole reject, when given
 		source  string         // expected source
 		time    time.Time      // expected event time (zero: recv)
 		attrs   map[string]any // expected attrs (after normalisation)
@@ -103,6 +104,46 @@ func TestParse(t *testing.T) {
 		{name: "text not utf8", sub: withFormat(scan, FormatText), topic: "site/1/scanner/z", payload: []byte{0xff, 0xfe}, reason: ReasonMalformed},
 		{name: "text reading not a number", sub: withFormat(reading, FormatText), topic: "t/x", payload: []byte("n/a"), reason: ReasonBadField},
 		{name: "blank text", sub: withFormat(scan, FormatText), topic: "site/1/scanner/z", payload: []byte(" \n"), reason: ReasonEmpty},
+
+		// Input that would be altered rather than refused is malformed.
+		{name: "json surrogate pair", sub: scan, topic: "site/1/scanner/z",
+			payload: []byte(`{"barcode":"A\ud83d\ude00B","symbology":"\u00e9\u0041"}`), source: "1-scanner",
+			attrs: map[string]any{"barcode": "A\U0001F600B", "symbology": "éA", "dock": "1", "device": "z"}},
+		{name: "json U+FFFD spelled out", sub: scan, topic: "site/1/scanner/z",
+			payload: []byte(`{"barcode":"\ufffd�"}`), source: "1-scanner",
+			attrs: map[string]any{"barcode": "\uFFFD\uFFFD", "dock": "1", "device": "z"}},
+		{name: "json invalid utf-8", sub: scan, topic: "site/1/scanner/z", payload: []byte("{\"barcode\":\"a\xffb\"}"),
+			reason: ReasonMalformed, why: "malformed: json: invalid UTF-8 in string at byte 13"},
+		{name: "json invalid utf-8 in an unmapped field", sub: scan, topic: "site/1/scanner/z", payload: []byte("{\"barcode\":\"x\",\"note\":\"\xc3\"}"),
+			reason: ReasonMalformed, why: "malformed: json: invalid UTF-8 in string at byte 23"},
+		{name: "json lone surrogate", sub: scan, topic: "site/1/scanner/z", payload: []byte(`{"barcode":"\ud800"}`),
+			reason: ReasonMalformed, why: `malformed: json: lone surrogate \ud800 at byte 12`},
+		{name: "json lone low surrogate", sub: scan, topic: "site/1/scanner/z", payload: []byte(`{"barcode":"x","n":["\uDE00"]}`),
+			reason: ReasonMalformed, why: `malformed: json: lone surrogate \ude00 at byte 21`},
+		{name: "json duplicate key", sub: scan, topic: "site/1/scanner/z", payload: []byte(`{"barcode":"x","barcode":"y"}`),
+			reason: ReasonMalformed, why: `malformed: json: duplicate key "barcode" at byte 15`},
+		{name: "json nested duplicate key", sub: mapped, topic: "site/1/scanner/z", payload: []byte(`{"code":"x","meta":{"ts":1,"ts":2}}`),
+			reason: ReasonMalformed, why: `malformed: json: duplicate key "ts" at byte 27`},
+		{name: "json duplicate key by escape", sub: scan, topic: "site/1/scanner/z", payload: []byte(`{"a":1,"\u0061":2,"barcode":"x"}`),
+			reason: ReasonMalformed, why: `malformed: json: duplicate key "a" at byte 7`},
+		{name: "json syntax before duplicates", sub: scan, topic: "site/1/scanner/z", payload: []byte(`{"a":1,"a":2,}`),
+			reason: ReasonMalformed, why: `malformed: json: invalid character '}' looking for beginning of object key string`},
+		{name: "cbor invalid utf-8", sub: withFormat(scan, FormatCBOR), topic: "site/1/scanner/z",
+			payload: []byte{0xa1, 0x67, 'b', 'a', 'r', 'c', 'o', 'd', 'e', 0x62, 'x', 0xff},
+			reason:  ReasonMalformed, why: "malformed: cbor: invalid UTF-8 string"},
+		{name: "cbor invalid utf-8 key", sub: withFormat(scan, FormatCBOR), topic: "site/1/scanner/z",
+			payload: []byte{0xa1, 0x62, 'a', 0xff, 0x01},
+			reason:  ReasonMalformed, why: "malformed: cbor: invalid UTF-8 string"},
+		{name: "cbor byte string key", sub: withFormat(scan, FormatCBOR), topic: "site/1/scanner/z",
+			payload: []byte{0xa2, 0x61, 'a', 0x01, 0x41, 'a', 0x02},
+			reason:  ReasonMalformed, why: "malformed: cbor: cannot unmarshal byte string into Go value of type string"},
+		{name: "cbor nested duplicate key", sub: withFormat(scan, FormatCBOR), topic: "site/1/scanner/z",
+			payload: []byte{0xa1, 0x61, 'm', 0xa2, 0x61, 'a', 0x01, 0x61, 'a', 0x02},
+			reason:  ReasonMalformed, why: `malformed: cbor: found duplicate map key "a" at map element index 1`},
+		{name: "text invalid utf-8 inside", sub: withFormat(scan, FormatText), topic: "site/1/scanner/z", payload: []byte("ABC\xe2\x82"),
+			reason: ReasonMalformed, why: "malformed: text payload is not valid UTF-8 at byte 3"},
+		{name: "text U+FFFD is text", sub: withFormat(scan, FormatText), topic: "site/1/scanner/z", payload: []byte("A\uFFFD"),
+			source: "1-scanner", attrs: map[string]any{"barcode": "A\uFFFD", "dock": "1", "device": "z"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := mustSub(t, tc.sub)
@@ -114,6 +155,9 @@ func TestParse(t *testing.T) {
 			if tc.reason != "" {
 				if rej == nil || rej.reason != tc.reason {
 					t.Fatalf("reject = %v, want reason %s (event %+v)", rej, tc.reason, ev)
+				}
+				if tc.why != "" && rej.String() != tc.why {
+					t.Errorf("reject\n got %s\nwant %s", rej, tc.why)
 				}
 				return
 			}
@@ -151,3 +195,29 @@ func withFormat(s Subscription, f string) Subscription { s.Format = f; return s 
 func withRaw(s Subscription) Subscription              { s.KeepRaw = true; return s }
 
 func itoa(n int64) string { return strconv.FormatInt(n, 10) }
+
+// benchScan is a typical scanner payload.
+var benchScan = []byte(`{"barcode":"JD014600006512345678","symbology":"code128","ts":1733320000123}`)
+
+func BenchmarkParseJSONScan(b *testing.B) {
+	s := mustSub(&testing.T{}, Subscription{Topic: "site/+dock/scanner/+device", Kind: "scan", Source: "{dock}-scanner"})
+	topic := "site/3/scanner/sc-41"
+	vals, _ := s.pat.match(topic)
+	dt := DeviceTimeConfig{MaxPast: time.Hour, MaxFuture: time.Minute}
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, rej := s.parse(topic, vals, benchScan, recv, dt); rej != nil {
+			b.Fatal(rej)
+		}
+	}
+}
+
+func BenchmarkDecodeJSON(b *testing.B) {
+	b.ReportAllocs()
+	b.SetBytes(int64(len(benchScan)))
+	for b.Loop() {
+		if _, rej := decodeObject(benchScan, FormatJSON); rej != nil {
+			b.Fatal(rej)
+		}
+	}
+}

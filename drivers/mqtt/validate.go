@@ -80,6 +80,7 @@ func (c *Config) validate(v *validator) {
 		v.add("max_pending", "%d is outside [ack_batch=%d, %d]", c.MaxPending, c.AckBatch, 1<<20)
 	}
 	c.RateLimit.validate(v, "rate_limit")
+	c.BrokerDrops.validate(v, "broker_drops")
 	if len(c.Subscriptions) == 0 {
 		v.add("subscriptions", "at least one subscription is required")
 	}
@@ -155,4 +156,5 @@ func (s *Subscription) validate(v *validator, path string) {
 			v.add(ap, "%q is already an attribute of the event", a)
 		}
 	}
+	s.validateCounter(v, path, names)
 }

@@ -88,7 +88,6 @@ type authHook struct {
 	users          map[string]*account
 	allowAnonymous bool
 	anonymous      ACL
-	internalPass   []byte
 	// clients are the server's sessions, set by Start: a client ID whose
 	// session belongs to one user cannot be taken over by another.
 	clients atomic.Pointer[mochi.Clients]
@@ -104,9 +103,6 @@ func (h *authHook) OnConnectAuthenticate(cl *mochi.Client, pk packets.Packet) bo
 	user := string(pk.Connect.Username)
 	ok := false
 	switch {
-	case user == InternalUsername:
-		ok = cl.Net.Listener == internalListener &&
-			subtle.ConstantTimeCompare(pk.Connect.Password, h.internalPass) == 1
 	case user == "":
 		ok = h.allowAnonymous && len(pk.Connect.Password) == 0
 	default:
@@ -132,8 +128,6 @@ func (h *authHook) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 	user := string(cl.Properties.Username)
 	var acl ACL
 	switch {
-	case user == InternalUsername:
-		return !write && cl.Net.Listener == internalListener
 	case user == "":
 		acl = h.anonymous
 	default:
@@ -204,15 +198,6 @@ func covers(filter, req string) bool {
 		}
 	}
 	return len(fl) == len(rl)
-}
-
-// internalSecret makes the internal user's password.
-func internalSecret() ([]byte, error) {
-	b := make([]byte, 24)
-	if _, err := rand.Read(b); err != nil {
-		return nil, err
-	}
-	return []byte(b64.EncodeToString(b)), nil
 }
 
 func trimSecret(b []byte) []byte { return bytes.TrimRight(b, "\r\n") }

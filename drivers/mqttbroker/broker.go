@@ -14,13 +14,9 @@ import (
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/storage/bolt"
-	"github.com/mochi-mqtt/server/v2/listeners"
 )
 
-const (
-	deviceListener   = "devices"
-	internalListener = "internal"
-)
+const deviceListener = "devices"
 
 // Broker is the embedded broker. New starts nothing; Start runs it; Close
 // stops it.
@@ -29,9 +25,9 @@ type Broker struct {
 	log     *slog.Logger
 	tls     *tls.Config
 	hook    *authHook
+	inbox   *inbox
 	srv     *mochi.Server
-	devices *listeners.TCP
-	inner   *listeners.TCP
+	devices *connListener
 
 	mu      sync.Mutex
 	started bool
@@ -47,8 +43,7 @@ type Broker struct {
 const closeWait = 5 * time.Second
 
 // New validates cfg (zero fields get their defaults), reads the users'
-// password files and the TLS files, and generates the internal user's
-// password. It binds nothing.
+// password files and the TLS files. It binds nothing.
 func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("mqttbroker: invalid config: %w", err)
@@ -57,11 +52,7 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 	if logger == nil {
 		logger = slog.Default().With("component", "broker")
 	}
-	pass, err := internalSecret()
-	if err != nil {
-		return nil, err
-	}
-	h := &authHook{log: logger, users: map[string]*account{}, allowAnonymous: cfg.AllowAnonymous, anonymous: cfg.Anonymous, internalPass: pass}
+	h := &authHook{log: logger, users: map[string]*account{}, allowAnonymous: cfg.AllowAnonymous, anonymous: cfg.Anonymous}
 	for i, u := range cfg.Users {
 		a := &account{acl: u.ACL}
 		if u.PasswordHash != "" {
@@ -80,7 +71,9 @@ func New(cfg Config, logger *slog.Logger) (*Broker, error) {
 		h.users[u.Username] = a
 	}
 	b := &Broker{cfg: cfg, log: logger, hook: h, closed: make(chan struct{}), stopped: make(chan struct{})}
+	b.inbox = newInbox(logger, cfg.MaxInflight, int64(cfg.MaxInflightBytes))
 	if cfg.TLS.CertFile != "" {
+		var err error
 		if b.tls, err = serverTLS(cfg.TLS); err != nil {
 			return nil, err
 		}
@@ -108,8 +101,9 @@ func serverTLS(c TLSConfig) (*tls.Config, error) {
 	return t, nil
 }
 
-// Start binds the device listener and the internal loopback listener and
-// serves until Close is called or ctx ends. It may be called once.
+// Start binds the device listener and serves until Close is called or ctx
+// ends. It may be called once. Attach the gateway's sources before: a
+// publish on a topic nothing is attached to is an ordinary broker message.
 func (b *Broker) Start(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -126,9 +120,19 @@ func (b *Broker) Start(ctx context.Context) error {
 	caps.MaximumInflight = uint16(b.cfg.MaxQueued)
 	caps.MaximumClientWritesPending = int32(max(b.cfg.MaxQueued, 1024))
 	caps.MaximumPacketSize = uint32(b.cfg.MaxPacketSize)
-	srv := mochi.New(&mochi.Options{Capabilities: caps, Logger: b.log.With("lib", "mochi")})
+	caps.ReceiveMaximum = uint16(b.cfg.MaxInflight) // MQTT 5 devices are told the inbox's window
+	// mochi logs whole packets (a CONNECT's password, a PUBLISH's
+	// payload): the filter drops them and keeps the rest (logfilter.go).
+	mochiLog := slog.New(newPacketFilter(b.log.Handler())).With("lib", "mochi")
+	// InlineClient: the inbox passes committed events on to local
+	// subscribers with Server.Publish.
+	srv := mochi.New(&mochi.Options{Capabilities: caps, Logger: mochiLog, InlineClient: true})
 	b.hook.clients.Store(srv.Clients)
 	if err := srv.AddHook(b.hook, nil); err != nil {
+		return fmt.Errorf("mqttbroker: %w", err)
+	}
+	b.inbox.srv.Store(srv)
+	if err := srv.AddHook(b.inbox, nil); err != nil {
 		return fmt.Errorf("mqttbroker: %w", err)
 	}
 	if b.cfg.PersistenceFile != "" {
@@ -136,13 +140,16 @@ func (b *Broker) Start(ctx context.Context) error {
 			return fmt.Errorf("mqttbroker: persistence_file: %w", err)
 		}
 	}
-	b.devices = listeners.NewTCP(listeners.Config{ID: deviceListener, Address: b.cfg.Listen, TLSConfig: b.tls})
-	b.inner = listeners.NewTCP(listeners.Config{ID: internalListener, Address: "127.0.0.1:0"})
-	for _, l := range []*listeners.TCP{b.devices, b.inner} {
-		if err := srv.AddListener(l); err != nil {
-			_ = srv.Close()
-			return fmt.Errorf("mqttbroker: listen %s: %w", l.ID(), err)
-		}
+	// The device listener is ours: it caps the connections and gives each
+	// a deadline for its TLS handshake and CONNECT (listener.go); the hook
+	// tells it the client ID a connection's CONNECT named, for its logs.
+	b.devices = newConnListener(deviceListener, b.cfg.Listen, b.tls, b.cfg.MaxConnections, b.cfg.ConnectTimeout, b.log)
+	if err := srv.AddHook(&connTracker{l: b.devices}, nil); err != nil {
+		return fmt.Errorf("mqttbroker: %w", err)
+	}
+	if err := srv.AddListener(b.devices); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("mqttbroker: listen %s: %w", b.devices.ID(), err)
 	}
 	if err := srv.Serve(); err != nil {
 		_ = srv.Close()
@@ -170,30 +177,13 @@ func (b *Broker) Addr() string {
 	return b.devices.Address()
 }
 
-// InternalURL is the loopback URL the gateway's driver connects to, e.g.
-// tcp://127.0.0.1:41234; "" before Start.
-func (b *Broker) InternalURL() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.inner == nil {
-		return ""
-	}
-	return "tcp://" + b.inner.Address()
-}
-
-// InternalCredentials is the username and password of the internal user
-// (valid on InternalURL only). The password is generated by New and lives
-// only in memory; do not log it.
-func (b *Broker) InternalCredentials() (username, password string) {
-	return InternalUsername, string(b.hook.internalPass)
-}
-
 // Close disconnects every client and stops the listeners. It is idempotent
 // and safe to call whether or not Start ran.
 func (b *Broker) Close() error {
 	b.once.Do(func() {
 		defer close(b.stopped)
 		close(b.closed)
+		b.inbox.close()
 		b.mu.Lock()
 		srv := b.srv
 		b.mu.Unlock()

@@ -12,6 +12,7 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/test/testenv"
 )
 
@@ -62,7 +63,8 @@ func connect(t *testing.T, url, id, user, pass string) (paho.Client, error) {
 	return c, nil
 }
 
-// collector subscribes as the internal user, like the gateway's driver.
+// collector attaches to every topic, as the gateway's sources do, and
+// acks at once.
 type collector struct {
 	mu   sync.Mutex
 	msgs map[string][]string
@@ -75,23 +77,17 @@ func (c *collector) got(topic string) []string {
 }
 
 func collect(t *testing.T, b *Broker) *collector {
-	user, pass := b.InternalCredentials()
-	cl, err := connect(t, b.InternalURL(), "gateway", user, pass)
-	if err != nil {
-		t.Fatalf("internal user: %v", err)
-	}
 	col := &collector{msgs: map[string][]string{}}
-	tok := cl.Subscribe("#", 1, func(_ paho.Client, m paho.Message) {
+	detach, err := b.Attach([]string{"#"}, func(p drivers.Publish) {
 		col.mu.Lock()
-		defer col.mu.Unlock()
-		col.msgs[m.Topic()] = append(col.msgs[m.Topic()], string(m.Payload()))
+		col.msgs[p.Topic] = append(col.msgs[p.Topic], string(p.Payload))
+		col.mu.Unlock()
+		p.Ack()
 	})
-	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("subscribe: %v", tok.Error())
+	if err != nil {
+		t.Fatal(err)
 	}
-	if code := tok.(*paho.SubscribeToken).Result()["#"]; code != 1 {
-		t.Fatalf("subscribe # granted %#x", code)
-	}
+	t.Cleanup(detach)
 	return col
 }
 
@@ -151,10 +147,6 @@ func TestAuthAndACL(t *testing.T) {
 	}
 	if _, err := connect(t, url, "anon", "", ""); err == nil {
 		t.Fatal("anonymous accepted by default")
-	}
-	user, pass := b.InternalCredentials()
-	if _, err := connect(t, url, "gw2", user, pass); err == nil {
-		t.Fatal("internal user accepted on the device listener")
 	}
 }
 
@@ -217,7 +209,6 @@ func TestValidate(t *testing.T) {
 		{"tls.client_ca_file", Config{TLS: TLSConfig{ClientCAFile: "ca"}, Users: []User{ok}}},
 		{"max_queued", Config{MaxQueued: 70000, Users: []User{ok}}},
 		{"users[1].username", Config{Users: []User{ok, ok}}},
-		{"users[0].username", Config{Users: []User{{Username: InternalUsername, PasswordFile: "f"}}}},
 		{"users[0]", Config{Users: []User{{Username: "u"}}}},
 		{"users[0].password_hash", Config{Users: []User{{Username: "u", PasswordHash: "md5$x"}}}},
 		{"users[0].publish[0]", Config{Users: []User{{Username: "u", PasswordFile: "f", ACL: ACL{Publish: []string{"a/#/b"}}}}}},

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"net"
 	"strings"
-)
+	"time"
 
-// InternalUsername is the user the gateway's own driver connects as.
-const InternalUsername = "edgegw-internal"
+	"github.com/edgegw/gateway/units"
+)
 
 // Config of the embedded broker. Every field says its default.
 type Config struct {
@@ -31,6 +31,31 @@ type Config struct {
 	MaxQueued int `yaml:"max_queued"`
 	// MaxPacketSize in bytes; larger packets are refused. Default 256KiB.
 	MaxPacketSize int `yaml:"max_packet_size"`
+	// MaxInflight is how many publishes of one device the gateway holds
+	// between receiving them and acking them after the commit (MQTT 5
+	// devices are told it as Receive Maximum). Beyond it the broker stops
+	// reading from that device until acks free room. Default 1024, at most
+	// 65535.
+	MaxInflight int `yaml:"max_inflight"`
+	// MaxInflightBytes bounds the payload bytes all devices together have
+	// between receipt and ack, the same way. Default 16MiB.
+	MaxInflightBytes units.ByteSize `yaml:"max_inflight_bytes"`
+	// ConnectTimeout is how long a new device connection has to finish its
+	// TLS handshake (with TLS) and send its CONNECT packet, counted from
+	// accept; a connection that has not done so by then is closed. After
+	// CONNECT the client's keepalive (1.5 times it) takes over. Written
+	// as a duration ("10s", "500ms"). Default 10s; from 100ms to 5m; it
+	// cannot be turned off.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// MaxConnections caps the open connections of the device listener,
+	// counting those still in their TLS handshake or CONNECT. A connection
+	// beyond it is closed as soon as it is accepted, counted, and logged (one
+	// line every few seconds with the count). The gateway's own loopback
+	// listener is not counted. Default 2048 (room for 1,000 scanners plus as
+	// many stale connections that have not yet timed out after a Wi-Fi
+	// outage); from 1 to 1048576. Each connection costs a file descriptor,
+	// so keep it below the process's open-files limit.
+	MaxConnections int `yaml:"max_connections"`
 	// PersistenceFile, when set, is a bbolt file that keeps sessions,
 	// subscriptions, retained and in-flight messages across restarts.
 	// Default: none (in memory).
@@ -64,9 +89,24 @@ type User struct {
 
 // Defaults.
 const (
-	DefaultListen        = "127.0.0.1:1883"
-	DefaultMaxQueued     = 10000
-	DefaultMaxPacketSize = 256 << 10
+	DefaultListen           = "127.0.0.1:1883"
+	DefaultMaxQueued        = 10000
+	DefaultMaxPacketSize    = 256 << 10
+	DefaultMaxInflight      = 1024
+	DefaultMaxInflightBytes = 16 << 20
+	// DefaultConnectTimeout: a LAN device (even a slow scanner over TLS)
+	// connects in well under a second; 10s also covers one at the edge of
+	// Wi-Fi, while the idle sockets of a scan or an attack go quickly.
+	DefaultConnectTimeout = 10 * time.Second
+	// DefaultMaxConnections: see Config.MaxConnections.
+	DefaultMaxConnections = 2048
+)
+
+// Bounds of ConnectTimeout and MaxConnections.
+const (
+	minConnectTimeout = 100 * time.Millisecond
+	maxConnectTimeout = 5 * time.Minute
+	maxMaxConnections = 1 << 20
 )
 
 // ConfigError is one invalid setting; Path is its place in the YAML, e.g.
@@ -87,8 +127,20 @@ func (c Config) withDefaults() Config {
 	if c.MaxQueued == 0 {
 		c.MaxQueued = DefaultMaxQueued
 	}
+	if c.MaxInflight == 0 {
+		c.MaxInflight = DefaultMaxInflight
+	}
+	if c.MaxInflightBytes == 0 {
+		c.MaxInflightBytes = DefaultMaxInflightBytes
+	}
 	if c.MaxPacketSize == 0 {
 		c.MaxPacketSize = DefaultMaxPacketSize
+	}
+	if c.ConnectTimeout == 0 {
+		c.ConnectTimeout = DefaultConnectTimeout
+	}
+	if c.MaxConnections == 0 {
+		c.MaxConnections = DefaultMaxConnections
 	}
 	if c.AllowAnonymous && len(c.Anonymous.Publish)+len(c.Anonymous.Subscribe) == 0 {
 		c.Anonymous.Publish = []string{"#"}
@@ -116,8 +168,20 @@ func (c Config) Validate() error {
 	if c.MaxQueued < 1 || c.MaxQueued > 65535 {
 		add("max_queued", "%d is outside [1, 65535]", c.MaxQueued)
 	}
+	if c.MaxInflight < 1 || c.MaxInflight > 65535 {
+		add("max_inflight", "%d is outside [1, 65535]", c.MaxInflight)
+	}
+	if c.MaxInflightBytes < 64<<10 {
+		add("max_inflight_bytes", "%v is below 64KiB", c.MaxInflightBytes)
+	}
 	if c.MaxPacketSize < 1024 || c.MaxPacketSize > 256<<20 {
 		add("max_packet_size", "%d is outside [1024, %d]", c.MaxPacketSize, 256<<20)
+	}
+	if c.ConnectTimeout < minConnectTimeout || c.ConnectTimeout > maxConnectTimeout {
+		add("connect_timeout", "%v is outside [%v, %v]", c.ConnectTimeout, minConnectTimeout, maxConnectTimeout)
+	}
+	if c.MaxConnections < 1 || c.MaxConnections > maxMaxConnections {
+		add("max_connections", "%d is outside [1, %d]", c.MaxConnections, maxMaxConnections)
 	}
 	if !c.AllowAnonymous && len(c.Users) == 0 {
 		add("users", "no users and allow_anonymous is false: nobody could connect")
@@ -141,8 +205,6 @@ func (c Config) Validate() error {
 		switch {
 		case u.Username == "":
 			add(path+".username", "required")
-		case u.Username == InternalUsername:
-			add(path+".username", "%q is reserved for the gateway", u.Username)
 		default:
 			if j, dup := seen[u.Username]; dup {
 				add(path+".username", "%q is also users[%d]", u.Username, j)

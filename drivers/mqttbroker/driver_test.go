@@ -38,7 +38,7 @@ func (s *sliceSink) snapshot() []*event.Event {
 }
 
 // TestGatewayDriverOverEmbeddedBroker wires the MQTT driver to the broker
-// the way the gateway does (internal listener and credentials) and checks a
+// the way the gateway does (brokers: [embedded], the broker's inbox) and checks a
 // device's scans arrive in order. It logs the rate against a 2ms sink.
 func TestGatewayDriverOverEmbeddedBroker(t *testing.T) {
 	b := startBroker(t, Config{Users: []User{{
@@ -46,11 +46,9 @@ func TestGatewayDriverOverEmbeddedBroker(t *testing.T) {
 		ACL: ACL{Publish: []string{"site/dock3/scanner/+"}},
 	}}})
 	cfg := mqtt.NewConfig()
-	cfg.Brokers = []string{b.InternalURL()}
-	cfg.Username, cfg.Password = b.InternalCredentials()
-	cfg.BrokerInflight = 0 // mochi sends 3.1.1 clients everything, up to max_queued
+	cfg.Brokers = []string{mqtt.Embedded}
 	cfg.Subscriptions = []mqtt.Subscription{{Topic: "site/+dock/scanner/+device", Kind: "scan", Source: "{dock}-scanner"}}
-	d, err := mqtt.New(cfg, drivers.Env{Gateway: "gw", Logger: testLogger()})
+	d, err := mqtt.New(cfg, drivers.Env{Gateway: "gw", Logger: testLogger(), Inbox: b})
 	if err != nil {
 		t.Fatal(err)
 	}

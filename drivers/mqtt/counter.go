@@ -1,0 +1,482 @@
+package mqtt
+
+import (
+	"bytes"
+	"encoding/json"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"github.com/edgegw/gateway/event"
+	"github.com/fxamacker/cbor/v2"
+)
+
+// Device counters (Subscription.Fields.Counter): a device that numbers its
+// own messages lets the gateway see the ones that never reached it (lost by
+// the device, the network or a broker), as a gap event per jump.
+//
+// Per source (per subscription), the driver keeps the last counter of a
+// committed message; a message with counter c after last is
+//
+//   - the first of its source (or of a source forgotten, see below): a
+//     baseline, no gap;
+//   - c == last: a redelivery, nothing;
+//   - c == last+1 (mod 2^bits): in order;
+//   - c <= 1 (counterResetMax) otherwise: the device restarted; rebase, no gap;
+//   - last < c < last+2^(bits-1): a jump; one gap from last+1 to c-1;
+//   - c a little past a wrap (c < last, c+2^bits-last <= counterWrapWindow):
+//     a wrap-around; one gap from last+1 to c-1+2^bits (so "to" may exceed
+//     the counter's range, by the wrap: from/to stay ordered, count exact);
+//   - c at most counterRedeliveryWindow below last: a late redelivery (or
+//     out of order), nothing;
+//   - anything else (far below last, or far past a wrap): the device
+//     restarted and its first messages were lost; rebase, no gap.
+//
+// So a restart or a wrap never reads as a gap of ~2^bits. The price: a
+// restart whose first messages were lost within counterRedeliveryWindow of
+// the old counter shows no gap until the counter passes the old value again,
+// and a loss across a wrap larger than counterWrapWindow reads as a restart.
+//
+// Redeliveries cannot create a second gap: the state advances only when the
+// batch that carries the message has been committed (gaps are computed on
+// the committer, batch by batch, against committed state plus the batch's
+// own earlier messages), and only committed messages are acked. A message
+// redelivered because its ack was lost is at or below the committed counter
+// (a redelivery, nothing); one redelivered because its batch never committed
+// is compared with the same state as the first time, and its gap, which was
+// never committed either, is reported once, with it. After a restart
+// (rebase) the counter before it is remembered, so that a redelivered
+// (DUP-flagged) pre-restart message does not read as a jump.
+//
+// Messages quarantined still move the counter (they are not lost, they are
+// in the quarantine) when their counter can be read; a message dropped by
+// the rate limit forgets its source (its drop has its own report; the next
+// message is a new baseline).
+//
+// At most maxTrackedSources sources are tracked per subscription; beyond it
+// the least recently seen eighth are forgotten (their next message is a new
+// baseline).
+
+// Reason of a gap found in a device's counter.
+const GapDeviceCounter = "device-counter"
+
+const (
+	// counterResetMax: a counter at or below it that is not in order is a
+	// device restart.
+	counterResetMax = 1
+	// counterRedeliveryWindow: how far below the last counter a message is
+	// still taken as a redelivery rather than a restart. Redeliveries are
+	// bounded by the broker's in-flight window.
+	counterRedeliveryWindow = 1024
+	// counterWrapWindow: the largest distance across a wrap-around that is
+	// taken as a wrap (with its gap) rather than a restart.
+	counterWrapWindow = 4096
+)
+
+// counterConfig is one subscription's counter setting, compiled.
+type counterConfig struct {
+	path   string // the payload field ("" off)
+	format string
+	bits   uint
+}
+
+// upstream is the driver's state for loss upstream of it: the device
+// counters and the broker drop watch. init builds it once, from any
+// goroutine.
+type upstream struct {
+	once     sync.Once
+	counters []counterConfig   // by subscription index, parallel to Driver.subs
+	trackers []*counterTracker // by subscription index; nil where off
+	any      bool              // some subscription has a counter
+
+	watch brokerWatch
+}
+
+func (d *Driver) upstream() *upstream {
+	u := &d.stats.up
+	u.once.Do(func() {
+		u.counters = make([]counterConfig, len(d.subs))
+		u.trackers = make([]*counterTracker, len(d.subs))
+		for i, s := range d.subs {
+			if i >= len(d.cfg.Subscriptions) {
+				break
+			}
+			f := d.cfg.Subscriptions[i].Fields
+			if f.Counter == "" || (s.format != FormatJSON && s.format != FormatCBOR) {
+				continue
+			}
+			bits := uint(f.CounterBits)
+			if bits == 0 {
+				bits = 32
+			}
+			u.counters[i] = counterConfig{path: f.Counter, format: s.format, bits: bits}
+			u.trackers[i] = newCounterTracker(bits, maxTrackedSources)
+			u.any = true
+		}
+	})
+	return u
+}
+
+// markCounter runs on the batcher, in parse: it reads the device counter of
+// a message of subscription s that became ev into ev.Attrs["counter"].
+func (d *Driver) markCounter(s *sub, ev *event.Event, payload []byte) {
+	u := d.upstream()
+	if !u.any || ev == nil {
+		return
+	}
+	i := slices.Index(d.subs, s)
+	if i < 0 || u.counters[i].path == "" {
+		return
+	}
+	c, ok := readCounter(payload, u.counters[i])
+	if !ok {
+		return
+	}
+	if ev.Attrs == nil {
+		ev.Attrs = map[string]any{}
+	}
+	if c <= 1<<63-1 {
+		ev.Attrs["counter"] = int64(c)
+	} else {
+		ev.Attrs["counter"] = c
+	}
+}
+
+// counterGaps runs on the committer, in commit: it returns good (the
+// batch's events, in order) with a gap event inserted before each event
+// whose counter jumped, and the state change to apply once the batch is
+// committed.
+func (d *Driver) counterGaps(pb *parsedBatch, good []pending) ([]pending, *counterTxn) {
+	u := d.upstream()
+	if !u.any {
+		return good, nil
+	}
+	tx := &counterTxn{u: u}
+	out := make([]pending, 0, len(good)+1)
+	j := 0 // next of good
+	for k := range pb.ps {
+		p := &pb.ps[k]
+		if p.it == nil {
+			continue
+		}
+		i, s, vals := d.subOf(p.it.msg.topic)
+		if i < 0 || u.counters[i].path == "" {
+			if j < len(good) && good[j].it == p.it {
+				out = append(out, good[j])
+				j++
+			}
+			continue
+		}
+		switch {
+		case p.limited:
+			tx.forget(i, s.sourceOf(p.it.msg.topic, vals))
+		case p.ev == nil || p.bad != nil: // quarantined: not lost
+			if len(p.it.msg.payload) > int(d.cfg.MaxPayload) {
+				break
+			}
+			if c, ok := readCounter(p.it.msg.payload, u.counters[i]); ok {
+				if g := tx.observe(i, s.sourceOf(p.it.msg.topic, vals), c, p.it.msg.dup); g != nil {
+					out = append(out, d.counterGapEvent(tx, s.stream, s.sourceOf(p.it.msg.topic, vals), g, p.it)...)
+				}
+			}
+		default:
+			if c, ok := counterAttr(p.ev.Attrs); ok {
+				if g := tx.observe(i, p.ev.Source, c, p.it.msg.dup); g != nil {
+					out = append(out, d.counterGapEvent(tx, p.ev.Stream, p.ev.Source, g, p.it)...)
+				}
+			}
+		}
+		if j < len(good) && good[j].it == p.it {
+			out = append(out, good[j])
+			j++
+		}
+	}
+	out = append(out, good[j:]...) // none expected: good follows pb.ps
+	return out, tx
+}
+
+// subOf is the subscription a topic goes to (the first that covers it, as
+// in parse), with its wildcard values; -1 when none.
+func (d *Driver) subOf(topic string) (int, *sub, map[string]string) {
+	for i, s := range d.subs {
+		if vals, ok := s.pat.match(topic); ok {
+			return i, s, vals
+		}
+	}
+	return -1, nil, nil
+}
+
+// counterGapEvent is gap g of source as an event (nil if invalid, which next
+// never returns), noted in tx for the counters and the log.
+func (d *Driver) counterGapEvent(tx *counterTxn, stream, source string, g *event.Gap, it *item) []pending {
+	ev, err := event.NewGap(stream, source, *g, it.recv)
+	if err != nil {
+		d.log.Error("device counter gap not reported", "source", clip(source), "err", err)
+		return nil
+	}
+	ev.Received = it.recv
+	tx.gaps = append(tx.gaps, ev)
+	return []pending{{ev: ev}}
+}
+
+// counterAttr reads back what markCounter stored.
+func counterAttr(attrs map[string]any) (uint64, bool) {
+	switch v := attrs["counter"].(type) {
+	case int64:
+		return uint64(v), v >= 0
+	case uint64:
+		return v, true
+	}
+	return 0, false
+}
+
+// readCounter decodes payload and reads the counter field: a non-negative
+// integer (or decimal text) below 2^bits.
+func readCounter(payload []byte, c counterConfig) (uint64, bool) {
+	var v any
+	switch c.format {
+	case FormatJSON:
+		dec := json.NewDecoder(bytes.NewReader(payload))
+		dec.UseNumber()
+		if dec.Decode(&v) != nil {
+			return 0, false
+		}
+	case FormatCBOR:
+		if cbor.Unmarshal(payload, &v) != nil {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	for part := range strings.SplitSeq(c.path, ".") {
+		switch m := v.(type) {
+		case map[string]any:
+			v = m[part]
+		case map[any]any:
+			v = m[part]
+		default:
+			return 0, false
+		}
+	}
+	var n uint64
+	var err error
+	switch x := v.(type) {
+	case json.Number:
+		n, err = strconv.ParseUint(string(x), 10, 64)
+	case string:
+		n, err = strconv.ParseUint(strings.TrimSpace(x), 10, 64)
+	case uint64:
+		n = x
+	case int64:
+		if x < 0 {
+			return 0, false
+		}
+		n = uint64(x)
+	default:
+		return 0, false
+	}
+	if err != nil || (c.bits < 64 && n >= 1<<c.bits) {
+		return 0, false
+	}
+	return n, true
+}
+
+// counterTracker is one subscription's last committed counter per source.
+// Only the committer goroutine uses it.
+type counterTracker struct {
+	bits  uint
+	limit int
+	tick  uint64 // advances per observation, for eviction
+	state map[string]*counterState
+}
+
+type counterState struct {
+	last uint64
+	// prev is the counter before the last restart (hasPrev): a DUP message
+	// in (last, prev] is a redelivery from before the restart.
+	prev    uint64
+	hasPrev bool
+	used    uint64 // tick of the last observation
+	forget  bool   // (in a transaction) drop the source
+}
+
+func newCounterTracker(bits uint, limit int) *counterTracker {
+	return &counterTracker{bits: bits, limit: max(limit, 8), state: map[string]*counterState{}}
+}
+
+// mask is 2^bits-1.
+func (t *counterTracker) mask() uint64 {
+	if t.bits >= 64 {
+		return ^uint64(0)
+	}
+	return 1<<t.bits - 1
+}
+
+// next returns the state after counter c (dup: the broker flagged it as a
+// redelivery) given the state before (ok false: no state), the gap it shows
+// if any, and whether it is a device restart.
+func (t *counterTracker) next(st counterState, ok bool, c uint64, dup bool) (_ counterState, _ *event.Gap, reset bool) {
+	if !ok || st.forget {
+		return counterState{last: c}, nil, false
+	}
+	mask := t.mask()
+	half := mask/2 + 1 // 2^(bits-1)
+	fwd := (c - st.last) & mask
+	back := (st.last - c) & mask
+	restart := counterState{last: c, prev: st.last, hasPrev: true}
+	switch {
+	case fwd == 0: // redelivery
+		return st, nil, false
+	case fwd == 1: // in order (or wrapped by one)
+		st.last = c
+		return st, nil, false
+	case c <= counterResetMax:
+		return restart, nil, true
+	case fwd < half && c > st.last:
+		if dup && st.hasPrev && c <= st.prev {
+			return st, nil, false // a pre-restart message, redelivered
+		}
+		g := &event.Gap{From: st.last + 1, To: c - 1, Count: fwd - 1, Reason: GapDeviceCounter}
+		st.last = c
+		return st, g, false
+	case fwd <= counterWrapWindow && t.bits < 64: // across a wrap (fwd < half: bits >= 16)
+		g := &event.Gap{From: st.last + 1, To: st.last + fwd - 1, Count: fwd - 1, Reason: GapDeviceCounter}
+		st.last = c
+		return st, g, false
+	case back <= counterRedeliveryWindow: // late redelivery
+		return st, nil, false
+	default: // restart, its first messages lost
+		return restart, nil, true
+	}
+}
+
+// put stores a committed state, evicting the least recently seen eighth of
+// the sources when the tracker is full.
+func (t *counterTracker) put(src string, st counterState) {
+	t.tick++
+	if st.forget {
+		delete(t.state, src)
+		return
+	}
+	st.used = t.tick
+	if cur := t.state[src]; cur != nil {
+		*cur = st
+		return
+	}
+	if len(t.state) >= t.limit {
+		t.evict(t.limit / 8)
+	}
+	t.state[src] = &st
+}
+
+// evict forgets the n least recently seen sources.
+func (t *counterTracker) evict(n int) {
+	ticks := make([]uint64, 0, len(t.state))
+	for _, s := range t.state {
+		ticks = append(ticks, s.used)
+	}
+	slices.Sort(ticks)
+	cut := ticks[min(n, len(ticks))-1]
+	for src, s := range t.state {
+		if s.used <= cut {
+			delete(t.state, src)
+		}
+	}
+}
+
+// counterTxn is one batch's counter observations, against the committed
+// state and the batch's own earlier messages; commit applies them.
+type counterTxn struct {
+	u      *upstream
+	order  []counterKey
+	pend   map[counterKey]counterState
+	resets uint64         // device restarts seen
+	gaps   []*event.Event // the gap events of the batch
+}
+
+type counterKey struct {
+	sub    int
+	source string
+}
+
+func (x *counterTxn) get(k counterKey) (counterState, bool) {
+	if st, ok := x.pend[k]; ok {
+		return st, !st.forget
+	}
+	if st := x.u.trackers[k.sub].state[k.source]; st != nil {
+		return *st, true
+	}
+	return counterState{}, false
+}
+
+func (x *counterTxn) set(k counterKey, st counterState) {
+	if x.pend == nil {
+		x.pend = map[counterKey]counterState{}
+	}
+	if _, seen := x.pend[k]; !seen {
+		x.order = append(x.order, k)
+	}
+	x.pend[k] = st
+}
+
+// observe takes counter c of source (subscription sub) and returns the gap
+// it shows, if any.
+func (x *counterTxn) observe(sub int, source string, c uint64, dup bool) *event.Gap {
+	k := counterKey{sub, source}
+	before, ok := x.get(k)
+	after, g, reset := x.u.trackers[sub].next(before, ok, c, dup)
+	if reset {
+		x.resets++
+	}
+	x.set(k, after)
+	return g
+}
+
+// forget drops source's state: its next message is a new baseline.
+func (x *counterTxn) forget(sub int, source string) {
+	x.set(counterKey{sub, source}, counterState{forget: true})
+}
+
+// commit applies the batch's observations once it is committed, and counts
+// and logs its gaps; nil-safe.
+func (x *counterTxn) commit(d *Driver) {
+	if x == nil {
+		return
+	}
+	for _, k := range x.order {
+		x.u.trackers[k.sub].put(k.source, x.pend[k])
+	}
+	d.stats.deviceResets.Add(x.resets)
+	for _, ev := range x.gaps {
+		g, _ := event.GapOf(ev)
+		d.stats.deviceGaps.Add(1)
+		d.stats.deviceLost.Add(g.Count)
+		d.log.Warn("device counter jumped: messages lost before they reached the gateway",
+			"source", clip(ev.Source), "stream", ev.Stream, "from", g.From, "to", g.To, "count", g.Count)
+	}
+}
+
+func (s *Subscription) validateCounter(v *validator, path string, names []string) {
+	f := s.Fields
+	if f.Counter != "" {
+		switch {
+		case s.Format == FormatText || s.Format == FormatRaw:
+			v.add(path+".fields.counter", "applies to formats json and cbor only")
+		case strings.HasPrefix(f.Counter, ".") || strings.HasSuffix(f.Counter, ".") || strings.Contains(f.Counter, ".."):
+			v.add(path+".fields.counter", "invalid field path %q", f.Counter)
+		case slices.Contains(names, "counter"):
+			v.add(path+".topic", "wildcard name \"counter\" is the attribute fields.counter sets")
+		case slices.Contains(f.Attrs, "counter"):
+			v.add(path+".fields.attrs", "\"counter\" is the attribute fields.counter sets")
+		}
+	}
+	switch f.CounterBits {
+	case 0, 16, 32, 64:
+	default:
+		v.add(path+".fields.counter_bits", "%d: want 16, 32 or 64", f.CounterBits)
+	}
+	if f.CounterBits != 0 && f.Counter == "" {
+		v.add(path+".fields.counter_bits", "needs fields.counter")
+	}
+}

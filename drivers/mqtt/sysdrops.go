@@ -1,0 +1,273 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/edgegw/gateway/drivers"
+	"github.com/edgegw/gateway/event"
+)
+
+// BrokerDrops watches a site broker's counter of the messages it dropped
+// (Mosquitto: "Outgoing messages are being dropped", when a client's queue
+// is over max_queued_messages/max_queued_bytes while max_inflight_messages
+// are in flight, or while it is offline). Custody of a device's message
+// passes at the site broker's PUBACK, so the gateway cannot prevent such a
+// drop; it makes it visible instead.
+//
+// The driver opens a second, small connection to the broker (client ID
+// ClientID, QoS 0, so that the readings neither wait in nor add to the
+// session's queue) and subscribes to Topic, whose payload is the broker's
+// running count in decimal (Mosquitto publishes it retained, every
+// sys_interval, default 10s, when it changed). The first reading is a
+// baseline. When a reading is n above the previous one, the driver emits one
+// gap event (kind "gap", reason "broker-dropped", count n, from/to the
+// counter's previous+1 … new value, attrs["topic"] the counter's topic) to
+// Stream, counts n in Stats.BrokerDropped, and logs a warning (at most every
+// 10s, with what was dropped since the last one). A reading below the
+// previous one (the broker restarted) is a new baseline. The watch starts
+// with the driver's first batch and lasts while the driver runs; the
+// baseline is kept across reconnections of the watch (the count is the
+// broker's since its start).
+//
+// Mosquitto's counter is broker-wide: it counts what the broker dropped for
+// any client, not only for this gateway's session. The gateway reports it
+// all (it cannot tell whose), so a gap of reason broker-dropped means: this
+// broker lost messages, check its limits. It needs read access to the topic
+// (an ACL that hides $SYS turns the watch into a warning at start).
+type BrokerDrops struct {
+	// Topic of the broker's drop counter. Default
+	// "$SYS/broker/publish/messages/dropped" (Mosquitto 2.0); "" or "off"
+	// turns the watch off (brokers without such a counter). Always off
+	// for the embedded broker.
+	Topic string `yaml:"topic"`
+	// Stream the gap events go to. Default: the first subscription's.
+	Stream string `yaml:"stream"`
+	// Source of the gap events. Default "mqtt-broker".
+	Source string `yaml:"source"`
+	// ClientID of the watch's connection. Default the driver's client ID
+	// with "-sys" appended.
+	ClientID string `yaml:"client_id"`
+}
+
+const (
+	// MosquittoDropped is Mosquitto's $SYS counter of dropped messages.
+	MosquittoDropped = "$SYS/broker/publish/messages/dropped"
+	// GapBrokerDropped is the reason of a gap the broker's counter shows.
+	GapBrokerDropped = "broker-dropped"
+
+	defaultBrokerSource = "mqtt-broker"
+)
+
+func (b *BrokerDrops) validate(v *validator, path string) {
+	if b.off() {
+		return
+	}
+	if strings.ContainsAny(b.Topic, "+#\x00") {
+		v.add(path+".topic", "%q: a topic name, without wildcards", b.Topic)
+	}
+	if len(b.ClientID) > 65535 {
+		v.add(path+".client_id", "longer than 65535 bytes")
+	}
+}
+
+func (b *BrokerDrops) off() bool { return b.Topic == "" || b.Topic == "off" }
+
+// dropCounter turns readings of the broker's cumulative drop counter into
+// gaps.
+type dropCounter struct {
+	last uint64
+	have bool
+}
+
+// reading takes the counter's value v: a rise is a gap (ok); back says the
+// counter went backwards (a new baseline).
+func (c *dropCounter) reading(v uint64) (g event.Gap, ok, back bool) {
+	prev, have := c.last, c.have
+	c.last, c.have = v, true
+	switch {
+	case !have || v == prev:
+		return event.Gap{}, false, false
+	case v < prev:
+		return event.Gap{}, false, true
+	}
+	return event.Gap{From: prev + 1, To: v, Count: v - prev, Reason: GapBrokerDropped}, true, false
+}
+
+// brokerWatch is the running watch of the broker's drop counter.
+type brokerWatch struct {
+	mu   sync.Mutex
+	ctx  context.Context // of the Run it belongs to
+	done chan struct{}   // closed when it stopped
+	// newClient makes the watch's connection; nil: paho's when the driver
+	// uses paho, else (a test's fake transport) no watch.
+	newClient newClientFunc
+	counter   dropCounter // kept across runs and reconnections
+}
+
+// watchBrokerDrops starts the broker drop watch for the Run whose ctx this
+// is, unless it runs already or is off. It runs on the committer (commit).
+func (d *Driver) watchBrokerDrops(ctx context.Context, sink drivers.Sink) {
+	b := d.cfg.BrokerDrops
+	if b.off() || len(d.subs) == 0 || (len(d.cfg.Brokers) == 1 && d.cfg.Brokers[0] == Embedded) {
+		return
+	}
+	w := &d.upstream().watch
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ctx == ctx {
+		return
+	}
+	newClient := w.newClient
+	if newClient == nil && reflect.ValueOf(d.newClient).Pointer() == reflect.ValueOf(newClientFunc(newPahoClient)).Pointer() {
+		newClient = newPahoClient
+	}
+	if newClient == nil {
+		return
+	}
+	if w.done != nil {
+		<-w.done // the previous Run's watch: its ctx has ended; one connection per client ID
+	}
+	w.ctx, w.done = ctx, make(chan struct{})
+	go d.runBrokerWatch(ctx, sink, newClient, w.done)
+}
+
+// runBrokerWatch connects the watch, and turns its readings into gap
+// events until ctx ends.
+func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClient newClientFunc, done chan struct{}) {
+	defer close(done)
+	b := d.cfg.BrokerDrops
+	stream, source := b.Stream, b.Source
+	if stream == "" {
+		stream = d.subs[0].stream
+	}
+	if source == "" {
+		source = defaultBrokerSource
+	}
+	opts := d.opts
+	opts.clientID = b.ClientID
+	if opts.clientID == "" {
+		opts.clientID = d.opts.clientID + "-sys"
+	}
+	opts.wrapConn = nil
+	latest := make(chan uint64, 1) // the newest reading not yet taken
+	opts.onMessage = func(m message) {
+		if m.topic != b.Topic {
+			return
+		}
+		v, err := strconv.ParseUint(strings.TrimSpace(string(m.payload)), 10, 64)
+		if err != nil {
+			d.log.Debug("broker drop counter: not a count", "topic", b.Topic, "payload", clip(string(m.payload)))
+			return
+		}
+		select { // one sender (paho's router): drain, then send cannot block
+		case <-latest:
+		default:
+		}
+		latest <- v
+	}
+	var cl client
+	var refusedOnce sync.Once
+	opts.onConnect = func() {
+		sctx, cancel := context.WithTimeout(ctx, d.cfg.ConnectTimeout)
+		defer cancel()
+		refused, err := cl.Subscribe(sctx, map[string]byte{b.Topic: 0})
+		switch {
+		case err != nil && ctx.Err() == nil:
+			d.log.Warn("broker drop watch: subscribe failed", "topic", b.Topic, "err", err)
+		case len(refused) > 0:
+			refusedOnce.Do(func() {
+				d.log.Warn("broker drop watch: the broker refused the subscription (ACL?); its drops are not watched", "topic", b.Topic)
+			})
+		}
+	}
+	opts.onLost = func(err error) { d.log.Info("broker drop watch: connection lost; reconnecting", "err", err) }
+	cl = newClient(opts)
+	bo := backoff{min: time.Second, max: d.cfg.ReconnectMax}
+	for {
+		err := cl.Connect(ctx)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return
+		}
+		d.log.Warn("broker drop watch: connect failed; retrying", "client_id", opts.clientID, "err", err, "retry_in", bo.next())
+		if !bo.sleep(ctx) {
+			return
+		}
+	}
+	defer cl.Disconnect(100 * time.Millisecond)
+	w := &d.upstream().watch
+	var warned time.Time
+	var unwarned uint64 // dropped since the last warning
+	for {
+		var v uint64
+		select {
+		case v = <-latest:
+		case <-ctx.Done():
+			return
+		}
+		d.stats.brokerReadings.Add(1)
+		w.mu.Lock()
+		c := w.counter // advanced only once the gap is recorded
+		w.mu.Unlock()
+		g, rose, back := c.reading(v)
+		if back {
+			d.log.Info("broker drop counter went backwards (broker restarted?): new baseline", "topic", b.Topic, "value", v)
+		}
+		if rose {
+			now := d.now()
+			ev, err := event.NewGap(stream, source, g, now)
+			if err == nil { // always: reading returns valid gaps
+				ev.Received = now
+				ev.Attrs["topic"] = b.Topic
+				if !d.emitReport(ctx, sink, ev) {
+					return
+				}
+			}
+			d.stats.brokerDropped.Add(g.Count)
+			d.stats.brokerGaps.Add(1)
+			unwarned += g.Count
+			if now.Sub(warned) >= rateReport {
+				d.log.Warn("the MQTT broker dropped messages (\"Outgoing messages are being dropped\"): raise max_queued_messages / max_queued_bytes and max_inflight_messages in its config",
+					"dropped", unwarned, "counter", v, "topic", b.Topic, "stream", stream)
+				warned, unwarned = now, 0
+			}
+		}
+		w.mu.Lock()
+		w.counter = c
+		w.mu.Unlock()
+	}
+}
+
+// emitReport emits one report event, retrying until the sink takes it or
+// ctx ends (false); an event refused as invalid is logged and dropped.
+func (d *Driver) emitReport(ctx context.Context, sink drivers.Sink, ev *event.Event) bool {
+	bo := backoff{min: retryMin, max: retryMax}
+	for {
+		err := sink.Emit(ctx, []*event.Event{ev})
+		switch {
+		case err == nil:
+			return true
+		case ctx.Err() != nil:
+			d.log.Warn("broker drop gap not recorded: shutting down", "gap", ev.Attrs)
+			return false
+		case errors.Is(err, event.ErrInvalid):
+			d.stats.emitErrors.Add(1)
+			d.log.Error("broker drop gap refused as invalid; not reported", "err", err)
+			return true
+		case !errors.Is(err, drivers.ErrFull):
+			d.stats.emitErrors.Add(1)
+			d.log.Error("broker drop gap: emit failed; retrying", "err", err)
+		}
+		if !bo.sleep(ctx) {
+			return false
+		}
+	}
+}

@@ -1,0 +1,328 @@
+package mqtt
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/edgegw/gateway/drivers"
+	"github.com/edgegw/gateway/event"
+	"github.com/edgegw/gateway/test/testenv"
+)
+
+func TestDropCounter(t *testing.T) {
+	var c dropCounter
+	steps := []struct {
+		v          uint64
+		gap        string
+		rose, back bool
+	}{
+		{5, "", false, false}, // baseline
+		{5, "", false, false},
+		{9, "6-9/4", true, false},
+		{10, "10-10/1", true, false},
+		{2, "", false, true}, // broker restarted
+		{2, "", false, false},
+		{7, "3-7/5", true, false},
+	}
+	for i, s := range steps {
+		g, rose, back := c.reading(s.v)
+		got := ""
+		if rose {
+			if err := g.Validate(); err != nil {
+				t.Fatalf("step %d: %v", i, err)
+			}
+			got = fmt.Sprintf("%d-%d/%d", g.From, g.To, g.Count)
+		}
+		if got != s.gap || rose != s.rose || back != s.back {
+			t.Fatalf("step %d: reading(%d) = %q, %v, %v; want %q, %v, %v", i, s.v, got, rose, back, s.gap, s.rose, s.back)
+		}
+	}
+}
+
+func TestBrokerDropsDefaults(t *testing.T) {
+	c := fakeConfig()
+	if c.BrokerDrops.Topic != MosquittoDropped || c.BrokerDrops.off() {
+		t.Fatalf("default %+v", c.BrokerDrops)
+	}
+	for _, off := range []string{"", "off"} {
+		c.BrokerDrops.Topic = off
+		if !c.BrokerDrops.off() || c.Validate() != nil {
+			t.Fatalf("topic %q: off %v, Validate %v", off, c.BrokerDrops.off(), c.Validate())
+		}
+	}
+}
+
+// mosquittoBin is Debian's mosquitto (test/deps.sh installs it).
+func mosquittoBin(t *testing.T) string {
+	if p, err := exec.LookPath("mosquitto"); err == nil {
+		return p
+	}
+	p := filepath.Join("/usr", "sbin", "mosquitto")
+	if _, err := os.Stat(p); err != nil {
+		t.Skip("mosquitto is not installed (test/deps.sh installs it)")
+	}
+	return p
+}
+
+// startMosquitto runs a private Mosquitto on a free loopback port with the
+// given extra config lines and returns its URL; it stops with the test.
+func startMosquitto(t *testing.T, conf string) string {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("starts a real mosquitto")
+	}
+	bin := mosquittoBin(t)
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	u, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	cfg := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nuser %s\npersistence false\nlog_dest stdout\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n%s\n", port, u.Username, conf)
+	path := filepath.Join(dir, "mosquitto.conf")
+	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	cmd := exec.Command(bin, "-c", path)
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-exited
+		if t.Failed() {
+			t.Logf("mosquitto log:\n%s", out.String())
+		}
+	})
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	testenv.Eventually(t, 10*time.Second, "mosquitto listening on "+addr, func() bool {
+		select {
+		case <-exited:
+			t.Fatalf("mosquitto exited:\n%s", out.String())
+		default:
+		}
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+		}
+		return err == nil
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			return
+		}
+		// the drop the test caused is in the broker's own log too
+		if !bytes.Contains([]byte(out.String()), []byte("Outgoing messages are being dropped")) {
+			t.Log("mosquitto did not log \"Outgoing messages are being dropped\"")
+		}
+	})
+	return "tcp://" + addr
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// A real Mosquitto 2.0 with a small queue (10) and in-flight window (1)
+// drops most of a burst of QoS 1 messages to the driver's session while
+// the driver is slow (its commits are held): the driver reports exactly
+// one gap of reason broker-dropped whose count is the rise of
+// $SYS/broker/publish/messages/dropped and is what never arrived.
+func TestIntegrationBrokerDrops(t *testing.T) {
+	const published = 100
+	url := startMosquitto(t, "max_queued_messages 10\nmax_inflight_messages 1\nsys_interval 2")
+
+	var mu sync.Mutex
+	var hold chan struct{} // non-nil: batches of scans wait for it
+	sink := &memSink{hook: func(ctx context.Context, _ int, evs []*event.Event) error {
+		mu.Lock()
+		h := hold
+		mu.Unlock()
+		if h == nil || evs[0].Kind == event.KindGap {
+			return nil
+		}
+		select {
+		case <-h:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+	cfg := NewConfig()
+	cfg.Brokers = []string{url}
+	cfg.ClientID = "edgegw-drops-test"
+	cfg.BrokerInflight = 1
+	cfg.AckWindow = 0
+	cfg.Subscriptions = []Subscription{{Topic: "site/+dev/scan", Kind: "scan", Source: "{dev}"}}
+	d, err := New(cfg, drivers.Env{Gateway: "gw-test", Logger: testLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- d.Run(ctx, sink) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run = %v", err)
+		}
+	})
+	testenv.Eventually(t, 10*time.Second, "driver subscribed", func() bool { return d.Stats().Subscribes > 0 })
+
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("drops-pub").SetCleanSession(true))
+	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("publisher connect: %v", tok.Error())
+	}
+	defer pub.Disconnect(100)
+	publish := func(payloads ...string) {
+		t.Helper()
+		toks := make([]paho.Token, len(payloads))
+		for i, p := range payloads {
+			toks[i] = pub.Publish("site/d1/scan", 1, false, p)
+		}
+		for _, tok := range toks {
+			if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+				t.Fatalf("publish: %v", tok.Error())
+			}
+		}
+	}
+	// A first message starts the watch; its first reading is the baseline.
+	publish(`{"barcode":"warmup"}`)
+	testenv.Eventually(t, 10*time.Second, "warm-up accepted and drop counter baseline read", func() bool {
+		st := d.Stats()
+		return st.Accepted == 1 && st.BrokerReadings >= 1
+	})
+
+	// Publish the burst right after a $SYS tick, so that the broker's
+	// counter rises within one sys_interval (one reading).
+	ticks := make(chan struct{}, 1)
+	mon := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("drops-mon").SetCleanSession(true))
+	if tok := mon.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("monitor connect: %v", tok.Error())
+	}
+	defer mon.Disconnect(100)
+	var seen int
+	if tok := mon.Subscribe("$SYS/broker/uptime", 0, func(paho.Client, paho.Message) {
+		seen++
+		if seen > 1 { // the first is the retained value
+			select {
+			case ticks <- struct{}{}:
+			default:
+			}
+		}
+	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("monitor subscribe: %v", tok.Error())
+	}
+	mu.Lock()
+	release := make(chan struct{})
+	hold = release
+	mu.Unlock()
+	select {
+	case <-ticks:
+	case <-time.After(10 * time.Second):
+		t.Fatal("no $SYS tick")
+	}
+	burst := make([]string, published)
+	for i := range burst {
+		burst[i] = fmt.Sprintf(`{"barcode":"B%03d"}`, i)
+	}
+	start := time.Now()
+	publish(burst...)
+	t.Logf("published %d QoS 1 messages in %s", published, time.Since(start))
+	testenv.Eventually(t, 15*time.Second, "the broker's drops reported", func() bool { return d.Stats().BrokerGaps >= 1 })
+
+	// Let the driver go on: it gets what the broker kept (published minus
+	// dropped), then a sentinel published after that (in order, so nothing
+	// kept is still due; published only once the broker's queue has room).
+	mu.Lock()
+	close(release)
+	hold = nil
+	mu.Unlock()
+	kept := published - int(d.Stats().BrokerDropped)
+	testenv.Eventually(t, 15*time.Second, fmt.Sprintf("the %d messages the broker kept", kept), func() bool {
+		return d.Stats().Accepted >= uint64(1+kept)
+	})
+	publish(`{"barcode":"sentinel"}`)
+	var evs []*event.Event
+	testenv.Eventually(t, 15*time.Second, "sentinel", func() bool {
+		evs, _, _ = sink.snapshot()
+		for _, e := range evs {
+			if e.Attrs["barcode"] == "sentinel" {
+				return true
+			}
+		}
+		return false
+	})
+	// One more $SYS tick: no further rise.
+	for range 2 {
+		select {
+		case <-ticks:
+		case <-time.After(10 * time.Second):
+			t.Fatal("no $SYS tick")
+		}
+	}
+	evs, _, _ = sink.snapshot()
+	received := 0
+	var gaps []event.Gap
+	for _, e := range evs {
+		switch {
+		case e.Kind == event.KindGap:
+			g, err := event.GapOf(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if e.Source != defaultBrokerSource || e.Stream != "scans" || e.Attrs["topic"] != MosquittoDropped {
+				t.Errorf("gap event %s/%s attrs %v", e.Stream, e.Source, e.Attrs)
+			}
+			gaps = append(gaps, g)
+		case e.Attrs["barcode"] != "warmup" && e.Attrs["barcode"] != "sentinel":
+			received++
+		}
+	}
+	st := d.Stats()
+	t.Logf("published %d, received %d, broker counter rose by %d, gaps %+v", published, received, st.BrokerDropped, gaps)
+	if len(gaps) != 1 {
+		t.Fatalf("%d gap events %+v, want 1", len(gaps), gaps)
+	}
+	g := gaps[0]
+	if g.Reason != GapBrokerDropped || g.Count != st.BrokerDropped || g.Count != uint64(published-received) || g.To-g.From+1 != g.Count {
+		t.Fatalf("gap %+v; BrokerDropped %d; published %d - received %d = %d", g, st.BrokerDropped, published, received, published-received)
+	}
+	if received == 0 || received == published {
+		t.Fatalf("received %d of %d: the broker dropped nothing or everything", received, published)
+	}
+}
