@@ -234,11 +234,30 @@ const (
 	SubFailover  = "failover"
 )
 
+// MaxConfigSize is the largest config file the sink reads: a bigger one is
+// refused before it is parsed.
+const MaxConfigSize = 4 << 20
+
+// ErrConfigTooLarge is wrapped by the error for a config over MaxConfigSize.
+var ErrConfigTooLarge = errors.New("config too large")
+
+func configTooLarge(what string) error {
+	return fmt.Errorf("%w: %s, the limit is 4 MiB (%d bytes)", ErrConfigTooLarge, what, MaxConfigSize)
+}
+
 // DecodeConfig reads YAML over the defaults. Unknown keys are errors that
-// name their line. It does not validate.
+// name their line. It does not validate. It reads at most
+// MaxConfigSize+1 bytes of r: a longer input is refused unparsed.
 func DecodeConfig(r io.Reader) (Config, error) {
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(r, MaxConfigSize+1)); err != nil {
+		return Config{}, fmt.Errorf("config: %w", err)
+	}
+	if buf.Len() > MaxConfigSize {
+		return Config{}, configTooLarge(fmt.Sprintf("more than %d bytes", MaxConfigSize))
+	}
 	cfg := DefaultConfig()
-	dec := yaml.NewDecoder(r)
+	dec := yaml.NewDecoder(&buf)
 	dec.KnownFields(true)
 	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
 		return Config{}, fmt.Errorf("config: %w", err)
@@ -246,13 +265,18 @@ func DecodeConfig(r io.Reader) (Config, error) {
 	return cfg, nil
 }
 
-// LoadConfig reads and validates the YAML file at path.
+// LoadConfig reads and validates the YAML file at path. A file over
+// MaxConfigSize is refused without being read.
 func LoadConfig(path string) (Config, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("config: %w", err)
 	}
-	cfg, err := DecodeConfig(bytes.NewReader(b))
+	defer f.Close()
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > MaxConfigSize {
+		return Config{}, fmt.Errorf("%s: %w", path, configTooLarge(fmt.Sprintf("%d bytes", fi.Size())))
+	}
+	cfg, err := DecodeConfig(f)
 	if err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}

@@ -2,6 +2,9 @@ package sink
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -158,5 +161,48 @@ func TestParseUnits(t *testing.T) {
 	}
 	if s := ByteSize(5 << 10).String(); s != "5KiB" {
 		t.Errorf("String = %q", s)
+	}
+}
+
+// endless is an endless stream of spaces that counts what is read of it.
+type endless struct{ n int64 }
+
+func (r *endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = ' '
+	}
+	r.n += int64(len(p))
+	return len(p), nil
+}
+
+// A config over 4 MiB is refused unparsed: DecodeConfig reads no more than
+// MaxConfigSize+1 bytes, and LoadConfig refuses a larger file unread.
+func TestConfigSizeBound(t *testing.T) {
+	r := &endless{}
+	if _, err := DecodeConfig(r); !errors.Is(err, ErrConfigTooLarge) {
+		t.Fatalf("endless input: %v", err)
+	}
+	if r.n != MaxConfigSize+1 {
+		t.Fatalf("read %d bytes, want %d", r.n, MaxConfigSize+1)
+	}
+	path := filepath.Join(t.TempDir(), "sink.yaml")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(5 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	_, err = LoadConfig(path)
+	runtime.ReadMemStats(&after)
+	if !errors.Is(err, ErrConfigTooLarge) || err.Error() != path+": config too large: 5242880 bytes, the limit is 4 MiB (4194304 bytes)" {
+		t.Fatalf("LoadConfig: %v", err)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 256<<10 {
+		t.Fatalf("LoadConfig allocated %d bytes to refuse a 5 MiB file", alloc)
 	}
 }

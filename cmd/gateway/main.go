@@ -109,6 +109,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 }
 
+// validate checks config files as the gateway does at start (config.Load:
+// the size bound, the strict decode and Config.Validate, which holds every
+// check the start makes before its first I/O), printing each error as
+// FILE:LINE: PATH: MESSAGE.
 func validate(files []string, stdout, stderr io.Writer) int {
 	if len(files) == 0 {
 		fmt.Fprintln(stderr, "usage: gateway validate FILE...")
@@ -120,7 +124,14 @@ func validate(files []string, stdout, stderr io.Writer) int {
 			var es config.Errors
 			if errors.As(err, &es) {
 				for _, e := range es {
-					fmt.Fprintf(stderr, "%s:%d: %s: %s\n", f, e.Line, e.Path, e.Msg)
+					loc := f
+					if e.Line > 0 {
+						loc = fmt.Sprintf("%s:%d", f, e.Line)
+					}
+					if e.Path != "" {
+						loc += ": " + e.Path
+					}
+					fmt.Fprintf(stderr, "%s: %s\n", loc, e.Msg)
 				}
 			} else {
 				fmt.Fprintf(stderr, "%v\n", err)
@@ -136,7 +147,8 @@ func validate(files []string, stdout, stderr io.Writer) int {
 func newLogger(c config.Log, w io.Writer) *slog.Logger {
 	log, err := logging.New(w, logging.Options{Level: c.Level, Format: c.Format})
 	if err != nil {
-		// Config validation does not check these; fall back rather than refuse to start.
+		// Config.Validate refuses what logging.New refuses, so only a config
+		// built in code gets here: fall back rather than refuse to start.
 		log, _ = logging.New(w, logging.Options{})
 		log.Warn("log settings ignored; logging text at info level", "component", "main", "err", err)
 	}

@@ -2,11 +2,19 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/edgegw/gateway/edge"
+	"github.com/edgegw/gateway/edge/config"
+	"github.com/edgegw/gateway/edge/logging"
 )
 
 // Every gateway config shipped in configs/ validates.
@@ -89,5 +97,141 @@ func TestVersion(t *testing.T) {
 	var out, errb bytes.Buffer
 	if rc := run([]string{"version"}, &out, &errb); rc != 0 || !strings.HasPrefix(out.String(), "gateway dev (commit unknown, go") {
 		t.Fatalf("rc %d, out %q", rc, out.String())
+	}
+}
+
+// startDoc is a config that validates and starts (%s: the buffer path).
+const startDoc = `gateway: {id: start-test}
+buffer: {path: %s}
+streams: [{name: scans}]
+broker: {listen: "127.0.0.1:0", allow_anonymous: true}
+sources:
+  - name: devices
+    driver: mqtt
+    mqtt:
+      brokers: [embedded]
+      subscriptions: [{topic: "x/+device", kind: scan, stream: scans, source: "{device}"}]
+uplink: {service_url: "pulsar://127.0.0.1:1", admin_url: "http://127.0.0.1:1"}
+http: {listen: "127.0.0.1:0"}
+log: {level: info, format: text}
+`
+
+// gateway validate refuses what the gateway refuses at start, naming the
+// same field and line: each bad config fails validate and "gateway
+// -config" alike, and the start path itself (edge.Gateway.Run, or the
+// logger setup, given the setting without Config.Validate) refuses the
+// same setting.
+func TestValidateRefusesWhatStartRefuses(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		from, to string // the change to startDoc
+		field    string
+		line     int
+		mutate   func(*config.Config) // the same change to a valid config
+		startErr string               // what Run's error names
+	}{
+		{"listen address without port", `http: {listen: "127.0.0.1:0"}`, `http: {listen: garbage}`, "http.listen", 12,
+			func(c *config.Config) { c.HTTP.Listen = "garbage" }, "http.listen garbage"},
+		{"listen port out of range", `http: {listen: "127.0.0.1:0"}`, `http: {listen: "127.0.0.1:70000"}`, "http.listen", 12,
+			func(c *config.Config) { c.HTTP.Listen = "127.0.0.1:70000" }, "http.listen 127.0.0.1:70000"},
+		{"embedded broker without broker section", "broker: {listen: \"127.0.0.1:0\", allow_anonymous: true}\n", "", "sources[0].mqtt.brokers", 8,
+			func(c *config.Config) { c.Broker = nil }, `brokers is "embedded"`},
+		{"log level", "log: {level: info, format: text}", "log: {level: verbose, format: text}", "log.level", 13,
+			func(c *config.Config) { c.Log.Level = "verbose" }, ""},
+		{"log format", "log: {level: info, format: text}", "log: {level: info, format: xml}", "log.format", 13,
+			func(c *config.Config) { c.Log.Format = "xml" }, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			good := fmt.Sprintf(startDoc, filepath.Join(dir, "buffer.db"))
+			bad := strings.Replace(good, tc.from, tc.to, 1)
+			if bad == good {
+				t.Fatal("test case does not change the document")
+			}
+			goodPath, badPath := filepath.Join(dir, "good.yaml"), filepath.Join(dir, "bad.yaml")
+			if err := os.WriteFile(goodPath, []byte(good), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(badPath, []byte(bad), 0o600); err != nil {
+				t.Fatal(err)
+			}
+
+			// gateway validate: one error, at the field and its line.
+			var out, errb bytes.Buffer
+			if rc := run([]string{"validate", badPath}, &out, &errb); rc != 1 {
+				t.Fatalf("validate: rc %d, out %q", rc, out.String())
+			}
+			want := fmt.Sprintf("%s:%d: %s: ", badPath, tc.line, tc.field)
+			if lines := strings.Split(strings.TrimSpace(errb.String()), "\n"); len(lines) != 1 || !strings.HasPrefix(lines[0], want) {
+				t.Fatalf("validate printed\n%s\nwant one line starting %q", errb.String(), want)
+			}
+
+			// gateway -config: refuses to start, naming the same field and line.
+			out.Reset()
+			errb.Reset()
+			if rc := run([]string{"-config", badPath}, &out, &errb); rc != 2 {
+				t.Fatalf("start: rc %d, stderr %q", rc, errb.String())
+			}
+			if want := fmt.Sprintf("line %d: %s: ", tc.line, tc.field); !strings.Contains(errb.String(), want) {
+				t.Fatalf("start printed\n%s\nwant %q", errb.String(), want)
+			}
+
+			// The start path itself refuses the setting: Validate is not
+			// stricter than the gateway.
+			cfg, err := config.Load(goodPath)
+			if err != nil {
+				t.Fatalf("the unchanged config: %v", err)
+			}
+			tc.mutate(cfg)
+			if tc.startErr == "" {
+				if _, err := logging.New(io.Discard, logging.Options{Level: cfg.Log.Level, Format: cfg.Log.Format}); err == nil {
+					t.Fatal("the logger accepts the setting")
+				}
+				return
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			g := edge.New(cfg, edge.Options{Logger: slog.New(slog.DiscardHandler)})
+			if err := g.Run(ctx); err == nil || !strings.Contains(err.Error(), tc.startErr) {
+				t.Fatalf("Run: %v, want an error containing %q", err, tc.startErr)
+			}
+		})
+	}
+}
+
+// A config file over 4 MiB is refused unread, naming the file and the limit.
+func TestValidateRefusesHugeFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "huge.yaml")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Truncate(5 << 20); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var out, errb bytes.Buffer
+	if rc := run([]string{"validate", path}, &out, &errb); rc != 1 {
+		t.Fatalf("rc %d", rc)
+	}
+	if want := path + ": config too large: 5242880 bytes, the limit is 4 MiB (4194304 bytes)\n"; errb.String() != want {
+		t.Fatalf("printed %q, want %q", errb.String(), want)
+	}
+}
+
+// A type error names the key path and line.
+func TestValidateTypeError(t *testing.T) {
+	good := fmt.Sprintf(startDoc, filepath.Join(t.TempDir(), "buffer.db"))
+	bad := strings.Replace(good, "streams: [{name: scans}]", "streams:\n  - name: scans\n    priority: [1]", 1)
+	path := filepath.Join(t.TempDir(), "bad.yaml")
+	if err := os.WriteFile(path, []byte(bad), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if rc := run([]string{"validate", path}, &out, &errb); rc != 1 {
+		t.Fatalf("rc %d", rc)
+	}
+	if want := path + ":5: streams[0].priority: want an integer, got a sequence\n"; errb.String() != want {
+		t.Fatalf("printed %q, want %q", errb.String(), want)
 	}
 }

@@ -194,7 +194,6 @@ func (d *Driver) commit(ctx context.Context, sink drivers.Sink, pb *parsedBatch)
 			}
 		}
 	}
-	d.watchBrokerDrops(ctx, sink)
 	good, counted := d.counterGaps(pb, good) // device counter gaps, before their events
 	if !d.emit(ctx, sink, append(good, pb.reports...)) {
 		return false

@@ -211,6 +211,7 @@ func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 	if !d.connect(ctx, cl) {
 		return nil
 	}
+	d.watchBrokerDrops(ctx, sink)
 	d.work(ctx, queue, sink)
 	d.ready.Store(false)
 	close(done)

@@ -111,7 +111,7 @@ type brokerWatch struct {
 }
 
 // watchBrokerDrops starts the broker drop watch for the Run whose ctx this
-// is, unless it runs already or is off. It runs on the committer (commit).
+// is, unless it runs already or is off. Run calls it once connected.
 func (d *Driver) watchBrokerDrops(ctx context.Context, sink drivers.Sink) {
 	b := d.cfg.BrokerDrops
 	if b.off() || len(d.subs) == 0 || (len(d.cfg.Brokers) == 1 && d.cfg.Brokers[0] == Embedded) {

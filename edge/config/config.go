@@ -4,15 +4,22 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
+	"net"
+	"net/netip"
 	"os"
+	"reflect"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/edgegw/gateway/drivers"
+	"github.com/edgegw/gateway/drivers/mqtt"
 	"github.com/edgegw/gateway/drivers/mqttbroker"
+	"github.com/edgegw/gateway/edge/logging"
 	"github.com/edgegw/gateway/uplink"
 )
 
@@ -114,9 +121,21 @@ func Defaults() *Config {
 	}
 }
 
+// MaxSize is the largest config document the gateway reads: a bigger one
+// is refused before it is parsed (parsing YAML takes many times its size
+// in memory).
+const MaxSize = 4 << 20
+
+// ErrTooLarge is wrapped by the error for a document over MaxSize.
+var ErrTooLarge = errors.New("config too large")
+
+func tooLarge(what string) error {
+	return fmt.Errorf("%w: %s, the limit is 4 MiB (%d bytes)", ErrTooLarge, what, MaxSize)
+}
+
 // Load reads, decodes and validates a config file.
 func Load(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -127,6 +146,46 @@ func Load(path string) (*Config, error) {
 	return c, nil
 }
 
+// ReadFile reads a config file of at most MaxSize bytes. A larger one is
+// refused, naming the file, without reading more than MaxSize+1 bytes of
+// it (none, when its size is known).
+func ReadFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	var hint int64
+	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+		if fi.Size() > MaxSize {
+			return nil, fmt.Errorf("%s: %w", path, tooLarge(fmt.Sprintf("%d bytes", fi.Size())))
+		}
+		hint = fi.Size()
+	}
+	b, err := readAtMost(f, hint)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return b, nil
+}
+
+// readAtMost reads r to its end if that is at most MaxSize bytes away;
+// otherwise it fails having read MaxSize+1 bytes. hint is the expected
+// size (0: unknown).
+func readAtMost(r io.Reader, hint int64) ([]byte, error) {
+	var buf bytes.Buffer
+	if hint > 0 && hint <= MaxSize {
+		buf.Grow(int(hint) + bytes.MinRead)
+	}
+	if _, err := buf.ReadFrom(io.LimitReader(r, MaxSize+1)); err != nil {
+		return nil, err
+	}
+	if buf.Len() > MaxSize {
+		return nil, tooLarge(fmt.Sprintf("more than %d bytes", MaxSize))
+	}
+	return buf.Bytes(), nil
+}
+
 // Parse decodes and validates a config document.
 func Parse(b []byte) (*Config, error) { return ParseWith(b, nil) }
 
@@ -134,28 +193,87 @@ func Parse(b []byte) (*Config, error) { return ParseWith(b, nil) }
 // before the document is decoded over them: settings the document leaves
 // out keep the preset's values (used to merge local-only settings into a
 // pushed fleet document).
+//
+// A document over MaxSize is refused before it is parsed. Otherwise every
+// problem is reported at once, as Errors in file order: unknown and
+// repeated keys and values of the wrong type (each with its key path and
+// line), then what Validate finds in the rest of the document.
 func ParseWith(b []byte, preset func(*Config)) (*Config, error) {
-	c := Defaults()
-	if preset != nil {
-		preset(c)
+	if len(b) > MaxSize {
+		return nil, tooLarge(fmt.Sprintf("a document of %d bytes", len(b)))
 	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(b, &root); err != nil {
-		return nil, err
+		return nil, syntaxError(err)
 	}
 	if len(root.Content) == 0 {
 		return nil, errors.New("empty config document")
 	}
-	dec := yaml.NewDecoder(bytes.NewReader(b))
-	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil {
-		return nil, err
+	c := Defaults()
+	if preset != nil {
+		preset(c)
+	}
+	var w walker
+	w.check(&root, reflect.TypeOf(c), "")
+	var err error
+	if len(w.errs) == 0 {
+		// The strict decoder also refuses unknown keys that merge keys
+		// ("<<") bring in, which the walker leaves to it.
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		dec.KnownFields(true)
+		err = dec.Decode(c)
+	} else {
+		// Decode the rest, so that Validate can report on it too.
+		w.blank()
+		err = root.Decode(c)
+	}
+	es := w.errs
+	complete := true
+	if err != nil {
+		var te *yaml.TypeError
+		complete = errors.As(err, &te) // on a TypeError the decoder went on; on others it stopped
+		es = append(es, yamlErrors(&root, err, "", es)...)
 	}
 	c.root = &root
-	if err := c.Validate(); err != nil {
-		return nil, err
+	if complete {
+		var ves Errors
+		if err := c.Validate(); errors.As(err, &ves) {
+			es = append(es, uncovered(ves, es)...)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	if len(es) > 0 {
+		return nil, es.finish()
 	}
 	return c, nil
+}
+
+// syntaxError is a YAML parse error as field errors: its line, no path.
+func syntaxError(err error) error {
+	m := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 0
+	if sm := lineRe.FindStringSubmatch(m); sm != nil {
+		line, _ = strconv.Atoi(sm[1])
+		m = m[len(sm[0]):]
+	}
+	return Errors{fieldError("", line, m)}
+}
+
+// uncovered is the validation errors that are not about a setting that
+// did not decode (whose zero value Validate may complain about).
+func uncovered(ves, decodeErrs Errors) Errors {
+	var out Errors
+next:
+	for _, v := range ves {
+		for _, d := range decodeErrs {
+			if d.Path == "" || v.Path == d.Path || strings.HasPrefix(v.Path, d.Path+".") || strings.HasPrefix(v.Path, d.Path+"[") {
+				continue next
+			}
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // Root is the parsed YAML document, for locating fields.
@@ -169,10 +287,14 @@ type FieldError struct {
 }
 
 func (e *FieldError) Error() string {
-	if e.Line > 0 {
-		return fmt.Sprintf("line %d: %s: %s", e.Line, e.Path, e.Msg)
+	s := e.Msg
+	if e.Path != "" {
+		s = e.Path + ": " + s
 	}
-	return fmt.Sprintf("%s: %s", e.Path, e.Msg)
+	if e.Line > 0 {
+		s = fmt.Sprintf("line %d: %s", e.Line, s)
+	}
+	return s
 }
 
 // Errors is every problem found in a config, in file order.
@@ -186,22 +308,36 @@ func (es Errors) Error() string {
 	return strings.Join(s, "\n")
 }
 
+// finish sorts es into file order (errors without a line first) and
+// bounds it to maxErrors, saying how many more there were.
+func (es Errors) finish() Errors {
+	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
+	if n := len(es) - maxErrors; n > 0 {
+		es = append(es[:maxErrors:maxErrors], &FieldError{Msg: fmt.Sprintf("and %d more errors", n)})
+	}
+	return es
+}
+
 var idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// Validate checks every setting without I/O and decodes the driver sections.
+// Validate checks every setting without I/O and decodes the driver
+// sections. It checks everything the gateway checks at start before its
+// first I/O (the HTTP listen address, the log settings, that an embedded
+// broker a source uses is configured and built in), so that a config that
+// validates does not fail at start for a reason the file alone shows.
 func (c *Config) Validate() error {
 	var es Errors
 	add := func(path, format string, args ...any) {
-		es = append(es, &FieldError{Path: path, Line: Locate(c.root, path), Msg: fmt.Sprintf(format, args...)})
+		es = append(es, fieldError(path, Locate(c.root, path), fmt.Sprintf(format, args...)))
 	}
 	if c.Gateway.ID == "" {
 		add("gateway.id", "required")
 	} else if !idRe.MatchString(c.Gateway.ID) {
-		add("gateway.id", "%q: use 1-64 letters, digits, '.', '_' or '-'", c.Gateway.ID)
+		add("gateway.id", "%s: use 1-64 letters, digits, '.', '_' or '-'", quote(c.Gateway.ID))
 	}
 	for i, g := range c.Gateway.Groups {
 		if !idRe.MatchString(g) {
-			add(fmt.Sprintf("gateway.groups[%d]", i), "%q: use 1-64 letters, digits, '.', '_' or '-'", g)
+			add(fmt.Sprintf("gateway.groups[%d]", i), "%s: use 1-64 letters, digits, '.', '_' or '-'", quote(g))
 		}
 	}
 	if c.Buffer.Path == "" {
@@ -226,9 +362,9 @@ func (c *Config) Validate() error {
 		case s.Name == "":
 			add(p+".name", "required")
 		case !idRe.MatchString(s.Name):
-			add(p+".name", "%q: use letters, digits, '.', '_' or '-'", s.Name)
+			add(p+".name", "%s: use letters, digits, '.', '_' or '-'", quote(s.Name))
 		case streams[s.Name]:
-			add(p+".name", "stream %q is defined twice", s.Name)
+			add(p+".name", "stream %s is defined twice", quote(s.Name))
 		}
 		streams[s.Name] = true
 		if s.MaxBytes < 0 || s.MaxEvents < 0 || s.MaxAge < 0 {
@@ -237,7 +373,7 @@ func (c *Config) Validate() error {
 		switch s.Overflow {
 		case "", "reject-new", "drop-oldest":
 		default:
-			add(p+".overflow", "%q: must be reject-new or drop-oldest", s.Overflow)
+			add(p+".overflow", "%s: must be reject-new or drop-oldest", quote(s.Overflow))
 		}
 	}
 	names := map[string]bool{}
@@ -248,14 +384,14 @@ func (c *Config) Validate() error {
 		case s.Name == "":
 			add(p+".name", "required")
 		case !idRe.MatchString(s.Name):
-			add(p+".name", "%q: use letters, digits, '.', '_' or '-'", s.Name)
+			add(p+".name", "%s: use letters, digits, '.', '_' or '-'", quote(s.Name))
 		case names[s.Name]:
-			add(p+".name", "source %q is defined twice", s.Name)
+			add(p+".name", "source %s is defined twice", quote(s.Name))
 		}
 		names[s.Name] = true
 		reg, ok := drivers.Lookup(s.Driver)
 		if !ok {
-			add(p+".driver", "%q is not a known driver (known: %s)", s.Driver, strings.Join(drivers.Names(), ", "))
+			add(p+".driver", "%s is not a known driver (known: %s)", quote(s.Driver), strings.Join(drivers.Names(), ", "))
 			continue
 		}
 		var keys []string
@@ -265,13 +401,13 @@ func (c *Config) Validate() error {
 		sort.Strings(keys)
 		for _, k := range keys {
 			if k != s.Driver {
-				add(p+"."+k, "unknown field (the settings of driver %q go under %q)", s.Driver, s.Driver)
+				add(join(p, clip(k)), "unknown field (the settings of driver %s go under %s)", quote(s.Driver), quote(s.Driver))
 			}
 		}
 		cfg := reg.NewConfig()
 		if node, ok := s.Settings[s.Driver]; ok {
-			if err := DecodeStrict(&node, cfg, p+"."+s.Driver); err != nil {
-				es = append(es, &FieldError{Path: p + "." + s.Driver, Line: node.Line, Msg: err.Error()})
+			if des := decodeStrict(&node, cfg, p+"."+s.Driver); len(des) > 0 {
+				es = append(es, des...)
 				continue
 			}
 		}
@@ -281,9 +417,18 @@ func (c *Config) Validate() error {
 				continue
 			}
 		}
+		// The pipeline refuses to start an MQTT source on the embedded
+		// broker when there is none.
+		if mc, ok := cfg.(*mqtt.Config); ok && len(mc.Brokers) == 1 && mc.Brokers[0] == mqtt.Embedded && c.Broker == nil {
+			add(p+"."+s.Driver+".brokers", "%q is the gateway's embedded broker, but the config has no broker: section", mqtt.Embedded)
+			continue
+		}
 		s.Parsed = cfg
 	}
 	if c.Broker != nil {
+		if !embeddedBrokerBuilt {
+			add("broker", "this build has no embedded broker (built with -tags noembedded)")
+		}
 		if err := c.Broker.Validate(); err != nil {
 			es = append(es, c.driverErrors("broker", err)...)
 		}
@@ -291,12 +436,50 @@ func (c *Config) Validate() error {
 	if err := c.Uplink.Validate(); err != nil {
 		es = append(es, c.driverErrors("uplink", err)...)
 	}
+	if l := c.HTTP.Listen; l != "" && l != "off" {
+		if problem := listenProblem(l); problem != "" {
+			add("http.listen", "%s: %s (want host:port, e.g. 127.0.0.1:9108, or off)", quote(l), problem)
+		}
+	}
+	if _, err := logging.ParseLevel(c.Log.Level); err != nil {
+		add("log.level", "%s: want debug, info, warn or error", quote(c.Log.Level))
+	}
+	if _, err := logging.New(io.Discard, logging.Options{Format: c.Log.Format}); err != nil {
+		add("log.format", "%s: want text or json", quote(c.Log.Format))
+	}
 	c.Fleet.validate(add)
 	if len(es) > 0 {
-		sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
-		return es
+		return es.finish()
 	}
 	return nil
+}
+
+var hostRe = regexp.MustCompile(`^[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?(\.[A-Za-z0-9_]([A-Za-z0-9_-]*[A-Za-z0-9_])?)*\.?$`)
+
+// listenProblem is what is wrong with a TCP listen address, or "". It
+// resolves nothing: a host name that does not resolve fails only at start.
+func listenProblem(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		var ae *net.AddrError
+		if errors.As(err, &ae) {
+			return ae.Err
+		}
+		return "not host:port"
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return "the port must be a number from 0 to 65535"
+	}
+	if host == "" {
+		return ""
+	}
+	if _, err := netip.ParseAddr(host); err == nil {
+		return ""
+	}
+	if len(host) > 253 || !hostRe.MatchString(host) {
+		return "the host must be an IP address or a host name"
+	}
+	return ""
 }
 
 // driverErrors maps a driver's Validate error to field errors with lines. A
@@ -319,7 +502,7 @@ func (c *Config) driverErrors(prefix string, err error) Errors {
 		} else if k, rest, ok := strings.Cut(msg, ": "); ok && !strings.ContainsAny(k, " \t") {
 			path, msg = prefix+"."+k, rest
 		}
-		out = append(out, &FieldError{Path: path, Line: Locate(c.root, path), Msg: msg})
+		out = append(out, fieldError(path, Locate(c.root, path), msg))
 	}
 	return out
 }

@@ -89,18 +89,18 @@ func TestParseErrorsNameFieldAndLine(t *testing.T) {
 	for _, tc := range []struct {
 		name, from, to, want string
 	}{
-		{"unknown top-level key", "buffer:\n", "bufer:\n  x: 1\nbuffer:\n", "line 5: field bufer not found"},
+		{"unknown top-level key", "buffer:\n", "bufer:\n  x: 1\nbuffer:\n", `line 5: bufer: unknown field "bufer"`},
 		{"unknown driver key", "      topic: a/b\n", "      topik: a/b\n", `line 20: sources[0].fake.topik: unknown field "topik"`},
 		{"unknown nested driver key", "inner: {depth: 3}", "inner: {deep: 3}", `line 21: sources[0].fake.inner.deep: unknown field`},
 		{"driver validate error", "      topic: a/b\n", "      topic: a/b\n      qos: 7\n", "line 21: sources[0].fake.qos: must be 0, 1 or 2"},
 		{"bad overflow", "overflow: drop-oldest", "overflow: drop-newest", `line 14: streams[1].overflow: "drop-newest": must be reject-new or drop-oldest`},
-		{"bad size", "disk_budget: 256MiB", "disk_budget: lots", "line 7: \"lots\" is not a byte size"},
-		{"bad duration", "max_age: 168h", "max_age: a week", "line 12: \"a week\" is not a duration"},
+		{"bad size", "disk_budget: 256MiB", "disk_budget: lots", `line 7: buffer.disk_budget: "lots" is not a byte size`},
+		{"bad duration", "max_age: 168h", "max_age: a week", `line 12: streams[0].max_age: "a week" is not a duration`},
 		{"missing id", "  id: dock-gw-01\n", "", "gateway.id: required"},
 		{"unknown driver", "driver: fake", "driver: modbus", `line 18: sources[0].driver: "modbus" is not a known driver`},
 		{"settings under wrong key", "    fake:\n", "    mqtt:\n", `line 19: sources[0].mqtt: unknown field`},
 		{"uplink error", "service_url: pulsar://127.0.0.1:6650", "service_url: http//nope", "line 23: uplink.service_url:"},
-		{"uplink unknown key", "  admin_url:", "  admin_uri:", "field admin_uri not found"},
+		{"uplink unknown key", "  admin_url:", "  admin_uri:", `line 24: uplink.admin_uri: unknown field "admin_uri"`},
 		{"duplicate stream", "name: telemetry", "name: scans", `line 13: streams[1].name: stream "scans" is defined twice`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -52,10 +52,10 @@ func (f *Fleet) validate(add func(path, format string, args ...any)) {
 		add("fleet.heartbeat", "must be 0 (off) or between 100ms and 1h, got %s", h)
 	}
 	if !topicNameRe.MatchString(f.ConfigTopic) {
-		add("fleet.config_topic", "%q: use letters, digits, -_=:.", f.ConfigTopic)
+		add("fleet.config_topic", "%s: use letters, digits, -_=:.", quote(f.ConfigTopic))
 	}
 	if !topicNameRe.MatchString(f.StatusTopic) {
-		add("fleet.status_topic", "%q: use letters, digits, -_=:.", f.StatusTopic)
+		add("fleet.status_topic", "%s: use letters, digits, -_=:.", quote(f.StatusTopic))
 	}
 	if f.ConfigTopic == f.StatusTopic {
 		add("fleet.status_topic", "must differ from fleet.config_topic")

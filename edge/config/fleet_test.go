@@ -23,7 +23,7 @@ func TestFleetSection(t *testing.T) {
 		{"fleet:\n  heartbeat: 1ms\n", "fleet.heartbeat: must be 0 (off)"},
 		{"fleet:\n  config_topic: a/b\n", `fleet.config_topic: "a/b"`},
 		{"fleet:\n  status_topic: config\n", "fleet.status_topic: must differ"},
-		{"fleet:\n  probaton: 5s\n", "field probaton not found"},
+		{"fleet:\n  probaton: 5s\n", `line 26: fleet.probaton: unknown field "probaton"`},
 	} {
 		if _, err := Parse([]byte(good + tc.yaml)); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%q: got %v, want %q", tc.yaml, err, tc.want)

@@ -16,11 +16,16 @@ type Duration time.Duration
 // D returns the value as a time.Duration.
 func (d Duration) D() time.Duration { return time.Duration(d) }
 
-// UnmarshalYAML implements yaml.Unmarshaler.
+// UnmarshalYAML implements yaml.Unmarshaler. Its error is a
+// *yaml.TypeError, so that the decoder goes on with the rest of the
+// document (a plain error would stop it there).
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: want a duration (e.g. 500ms, 30s, 5m, 168h), got %s", n.Line, describe(n))}}
+	}
 	v, err := time.ParseDuration(strings.TrimSpace(n.Value))
 	if err != nil {
-		return fmt.Errorf("line %d: %q is not a duration (use e.g. 500ms, 30s, 5m, 168h)", n.Line, n.Value)
+		return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s is not a duration (use e.g. 500ms, 30s, 5m, 168h)", n.Line, quote(n.Value))}}
 	}
 	*d = Duration(v)
 	return nil

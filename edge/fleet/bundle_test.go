@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/fxamacker/cbor/v2"
+
+	"github.com/edgegw/gateway/edge/config"
 )
 
 func TestBundleRoundTripAndSignature(t *testing.T) {
@@ -108,5 +110,35 @@ func TestKeysAndTargets(t *testing.T) {
 		if _, err := ParseKey(key); err == nil {
 			t.Errorf("%q accepted", key)
 		}
+	}
+}
+
+// A pushed document is bounded before anything decodes it: an encoded
+// bundle over maxWire is refused unread, and no bundle carries a document
+// the config parser would refuse for its size.
+func TestBundleDocumentBound(t *testing.T) {
+	if MaxDocument > config.MaxSize {
+		t.Fatalf("MaxDocument %d is over the config limit %d", MaxDocument, config.MaxSize)
+	}
+	e := newTestEnv(t)
+	b := e.bundle(GroupTarget("east"), 1, pushedYAML)
+	b.Document = bytes.Repeat([]byte("#"), MaxDocument+1)
+	if _, err := Marshal(b); err == nil {
+		t.Fatal("Marshal took a document over MaxDocument")
+	}
+	// A hand-encoded bundle with an oversized document.
+	w := wireBundle{Format: wireFormat, Kind: string(KindGroup), Target: "east", Version: 1, Document: b.Document}
+	data, err := encMode.Marshal(&w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Unmarshal(data); !errors.Is(err, ErrMalformed) {
+		t.Fatalf("oversized document: %v", err)
+	}
+	// Input over maxWire is refused before decoding: the allocations do not
+	// grow with the input.
+	huge := make([]byte, 8<<20)
+	if allocs := testing.AllocsPerRun(10, func() { _, _ = Unmarshal(huge) }); allocs > 5 {
+		t.Fatalf("Unmarshal of 8 MiB: %v allocations", allocs)
 	}
 }

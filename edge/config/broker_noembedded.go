@@ -1,0 +1,7 @@
+//go:build noembedded
+
+package config
+
+// embeddedBrokerBuilt says whether this build has the embedded MQTT broker
+// (builds tagged noembedded leave it out, and refuse a broker: section).
+const embeddedBrokerBuilt = false
