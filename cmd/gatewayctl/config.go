@@ -144,7 +144,7 @@ under the key gw:<id> or group:<label> while holding the topic's only producer
 			if file == "" || keyFile == "" {
 				return errors.New("-f FILE and --key FILE are required")
 			}
-			doc, err := os.ReadFile(file)
+			doc, err := config.ReadFile(file)
 			if err != nil {
 				return err
 			}

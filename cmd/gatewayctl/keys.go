@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/edgegw/gateway/edge/config"
 	"github.com/edgegw/gateway/edge/fleet"
 )
 
@@ -107,7 +108,7 @@ func newKeysShowCmd(a *app) *cobra.Command {
 // showKey reads a private key, or a file of trusted-keys lines (the first
 // key is shown).
 func showKey(path string) (keyInfo, error) {
-	data, err := os.ReadFile(path)
+	data, err := config.ReadFile(path)
 	if err != nil {
 		return keyInfo{}, err
 	}

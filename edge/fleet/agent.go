@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -191,7 +190,7 @@ func (a *Agent) Offer(ctx context.Context, latest map[string][]byte) {
 	// The trusted keys are read for every bundle, so that adding or removing
 	// a key needs no restart; a refused bundle is evaluated again (at the
 	// next offer) only if the message or the trusted keys changed.
-	trusted, trustErr := os.ReadFile(local.Gateway.TrustedKeysFile)
+	trusted, trustErr := config.ReadFile(local.Gateway.TrustedKeysFile)
 	h := sha256.New()
 	fmt.Fprintf(h, "%d:%s%d:", len(key), key, len(data))
 	h.Write(data)

@@ -2,6 +2,7 @@ package fleet
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -58,6 +59,9 @@ func presetLocal(c, local *config.Config) {
 // settings the document does set: a gateway accepts the bundle only if they
 // equal its own.
 func CheckDocument(doc []byte) (localOnly []string, err error) {
+	if len(doc) > config.MaxSize {
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", config.ErrTooLarge, len(doc), config.MaxSize)
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(doc, &root); err != nil {
 		return nil, err

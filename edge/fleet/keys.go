@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"os"
 	"strings"
+
+	"github.com/edgegw/gateway/edge/config"
 )
 
 // PrivateKey is an operator's signing key.
@@ -108,7 +110,7 @@ func LoadPrivateKey(path string) (*PrivateKey, error) {
 	if fi.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("%s: permissions %04o are too open: the key must be readable by its owner only (chmod 600)", path, fi.Mode().Perm())
 	}
-	data, err := os.ReadFile(path)
+	data, err := config.ReadFile(path) // bounded: a key file is small
 	if err != nil {
 		return nil, err
 	}
@@ -207,7 +209,7 @@ func ParseTrustedKeys(data []byte) (TrustedKeys, error) {
 // LoadTrustedKeys reads a trusted-keys file. An empty file (no keys) is an
 // error: a gateway that trusts no key cannot take any config.
 func LoadTrustedKeys(path string) (TrustedKeys, error) {
-	data, err := os.ReadFile(path)
+	data, err := config.ReadFile(path) // bounded: a key file is small
 	if err != nil {
 		return nil, err
 	}
