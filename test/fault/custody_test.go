@@ -118,45 +118,94 @@ func scanLine(pub string, n int) string {
 // client exits 0 (all its publishes acknowledged) and the buffer holds all
 // 100,000, each once.
 func TestEmbeddedCustodyMosquittoPub(t *testing.T) {
+	needMosquittoPub(t)
+	s := newEmbedded(t, t.TempDir(), "")
+	s.gw.Start()
+	host, port, _ := strings.Cut(strings.TrimPrefix(s.broker, "tcp://"), ":")
+	took := mosquittoPubs(t, host, port, func(c int) string { return fmt.Sprintf("site/dock%d/scanner/mp%d", c, c) })
+	s.gw.Stop()
+	checkAllStored(t, stored(t, s.bufferDB))
+	t.Logf("embedded broker: %d scans from %d mosquitto_pub clients acknowledged and all in the buffer (%.0f scans/s)", pubClients*pubPer, pubClients, float64(pubClients*pubPer)/took.Seconds())
+}
+
+// TestSiteMosquittoCustody is the same load through the shared site
+// Mosquitto (queue limits raised, as the install docs say) to the
+// gateway's persistent session: every scan Mosquitto acknowledged reaches
+// the buffer, each once.
+func TestSiteMosquittoCustody(t *testing.T) {
+	needMosquittoPub(t)
+	mqttURL := testenv.MQTT(t)
+	dir := t.TempDir()
+	httpAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
+	dead := harness.FreePort(t)
+	id := fmt.Sprintf("custody-site-%d", time.Now().UnixNano()%1e9)
+	root := "custody/" + id
+	db := filepath.Join(dir, "buffer.db")
+	cfg := harness.GatewayYAML(harness.GatewayConfig{
+		ID: id, BufferPath: db, MQTT: mqttURL, Root: root,
+		ServiceURL: fmt.Sprintf("pulsar://127.0.0.1:%d", dead), AdminURL: fmt.Sprintf("http://127.0.0.1:%d", dead),
+		Namespace: "public/custody", HTTP: httpAddr,
+	})
+	cfg = strings.Replace(cfg, "  send_timeout: 10s", "  require_dedup: false\n  send_timeout: 10s", 1)
+	gw := harness.NewGateway(t, dir, cfg, httpAddr)
+	gw.Start()
+	host, port, _ := strings.Cut(strings.TrimPrefix(mqttURL, "tcp://"), ":")
+	took := mosquittoPubs(t, host, port, func(c int) string { return fmt.Sprintf("%s/dock%d/scanner/mp%d", root, c, c) })
+	gw.Eventually(5*time.Minute, "all scans ingested", func() bool {
+		return gw.Metric("edge_gateway_ingest_events_total", `stream="scans"`, `result="accepted"`) >= pubClients*pubPer
+	})
+	gw.Stop()
+	checkAllStored(t, stored(t, db))
+	t.Logf("site Mosquitto: %d scans from %d mosquitto_pub clients acknowledged by Mosquitto (%.0f scans/s) and all in the gateway's buffer", pubClients*pubPer, pubClients, float64(pubClients*pubPer)/took.Seconds())
+}
+
+const pubClients, pubPer = 10, 10000
+
+func needMosquittoPub(t *testing.T) {
 	if _, err := exec.LookPath("mosquitto_pub"); err != nil {
 		t.Skip("mosquitto_pub not installed (test/deps.sh installs mosquitto-clients)")
 	}
-	s := newEmbedded(t, t.TempDir(), "")
-	s.gw.Start()
-	const clients, per = 10, 10000
-	host, port, _ := strings.Cut(strings.TrimPrefix(s.broker, "tcp://"), ":")
+}
+
+// mosquittoPubs runs pubClients mosquitto_pub -q 1 -l clients, each sending
+// pubPer scans (pub "mp<c>", n 0…) to topic(c), and fails the test unless
+// every one exits 0, i.e. saw every publish acknowledged.
+func mosquittoPubs(t *testing.T, host, port string, topic func(c int) string) time.Duration {
+	t.Helper()
 	var wg sync.WaitGroup
-	errs := make([]error, clients)
+	errs := make([]error, pubClients)
 	start := time.Now()
-	for c := range clients {
+	for c := range pubClients {
 		var in bytes.Buffer
 		pub := fmt.Sprintf("mp%d", c)
-		for n := range per {
+		for n := range pubPer {
 			in.WriteString(scanLine(pub, n))
 			in.WriteByte('\n')
 		}
-		cmd := exec.Command("mosquitto_pub", "-h", host, "-p", port, "-q", "1", "-l",
-			"-i", pub, "-t", fmt.Sprintf("site/dock%d/scanner/%s", c, pub))
+		cmd := exec.Command("mosquitto_pub", "-h", host, "-p", port, "-q", "1", "-l", "-i", pub+"-"+port, "-t", topic(c))
 		cmd.Stdin = &in
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			out, err := cmd.CombinedOutput()
-			if err != nil {
+			if out, err := cmd.CombinedOutput(); err != nil {
 				errs[c] = fmt.Errorf("%s: %v: %s", pub, err, out)
 			}
 		}()
 	}
 	wg.Wait()
-	took := time.Since(start)
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	s.gw.Stop()
-	got := stored(t, s.bufferDB)
+	return time.Since(start)
+}
+
+// checkAllStored fails unless got holds every scan mosquittoPubs sent,
+// each once, and nothing else.
+func checkAllStored(t *testing.T, got map[string]int) {
+	t.Helper()
 	missing, dup := 0, 0
-	for c := range clients {
-		for n := range per {
+	for c := range pubClients {
+		for n := range pubPer {
 			switch got[fmt.Sprintf("mp%d/%d", c, n)] {
 			case 0:
 				missing++
@@ -166,10 +215,9 @@ func TestEmbeddedCustodyMosquittoPub(t *testing.T) {
 			}
 		}
 	}
-	if missing > 0 || dup > 0 || len(got) != clients*per {
-		t.Fatalf("%d acknowledged scans missing from the buffer, %d stored twice, %d distinct stored (want %d)", missing, dup, len(got), clients*per)
+	if missing > 0 || dup > 0 || len(got) != pubClients*pubPer {
+		t.Fatalf("%d acknowledged scans missing from the buffer, %d stored twice, %d distinct stored (want %d)", missing, dup, len(got), pubClients*pubPer)
 	}
-	t.Logf("%d scans from %d mosquitto_pub clients acknowledged and all in the buffer (%.0f scans/s)", clients*per, clients, float64(clients*per)/took.Seconds())
 }
 
 // ackLog publishes scans from one paho client with many in flight and
