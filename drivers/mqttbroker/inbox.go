@@ -47,7 +47,18 @@ type inbox struct {
 
 	mu      sync.RWMutex
 	routes  []*route
-	windows map[*mochi.Client]*budget
+	devices map[*mochi.Client]*device
+}
+
+// device is what the inbox keeps per connected device that publishes
+// events: its window, and its ack writer. Acks are written by a goroutine
+// of the device's own, in the order they are queued, so that a device that
+// stops reading its socket can never stall the commits of the others: when
+// its ack queue is full it is disconnected instead.
+type device struct {
+	window *budget
+	acks   chan packets.Packet
+	gone   chan struct{} // closed when the device disconnects
 }
 
 // route is one Attach.
@@ -64,7 +75,7 @@ type route struct {
 type inflight struct {
 	cl      *mochi.Client
 	r       *route
-	window  *budget
+	dev     *device
 	size    int64
 	settled atomic.Bool
 }
@@ -72,7 +83,7 @@ type inflight struct {
 func newInbox(log *slog.Logger, window int, maxBytes int64) *inbox {
 	return &inbox{
 		log: log, window: window, bytes: newBudget(maxBytes), closed: make(chan struct{}),
-		windows: map[*mochi.Client]*budget{},
+		devices: map[*mochi.Client]*device{},
 	}
 }
 
@@ -195,7 +206,7 @@ func (h *inbox) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, 
 				return
 			}
 			f.release(h)
-			h.ack(cl, qos, id)
+			h.ack(f, qos, id)
 			h.route(topic, payload, retain, qos)
 		},
 		Refuse: func(reason byte) bool {
@@ -203,32 +214,74 @@ func (h *inbox) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, 
 				return false
 			}
 			f.release(h)
-			_ = cl.WritePacket(refusal(id, qos, reason, reasonText(reason)))
+			f.send(refusal(id, qos, reason, reasonText(reason)))
 			return true
 		},
 	})
 	return pk, packets.ErrRejectPacket
 }
 
-// OnDisconnect forgets a client's window. Publishes it still has in the
-// pipeline give their room back to the shared budget when settled.
+// OnDisconnect forgets a device and stops its ack writer. Publishes it
+// still has in the pipeline give their room back to the shared budget when
+// settled; their acks are not written.
 func (h *inbox) OnDisconnect(cl *mochi.Client, _ error, _ bool) {
 	h.mu.Lock()
-	delete(h.windows, cl)
+	d := h.devices[cl]
+	delete(h.devices, cl)
 	h.mu.Unlock()
+	if d != nil {
+		close(d.gone)
+	}
+}
+
+// device returns cl's state, making it (and starting its ack writer) on
+// its first event publish.
+func (h *inbox) device(cl *mochi.Client) *device {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	d := h.devices[cl]
+	if d == nil {
+		// Acks can outnumber the window: a slot is free again once its ack
+		// is queued, before it is written.
+		d = &device{window: newBudget(int64(h.window)), acks: make(chan packets.Packet, 2*h.window), gone: make(chan struct{})}
+		h.devices[cl] = d
+		go d.writeAcks(cl, h.closed)
+	}
+	return d
+}
+
+// writeAcks writes d's acks in order until the device or the broker goes.
+func (d *device) writeAcks(cl *mochi.Client, closed <-chan struct{}) {
+	for {
+		select {
+		case pk := <-d.acks:
+			_ = cl.WritePacket(pk) // a device that is gone sends the publish again
+		case <-d.gone:
+			return
+		case <-closed:
+			return
+		}
+	}
+}
+
+// send queues an ack for the device's writer. A device whose queue is full
+// has stopped reading its acks: it is disconnected (it sends its unacked
+// publishes again when it comes back), rather than made to stall the
+// committer.
+func (f *inflight) send(pk packets.Packet) {
+	select {
+	case f.dev.acks <- pk:
+	case <-f.dev.gone:
+	default:
+		f.cl.Stop(errors.New("device does not read its acks"))
+	}
 }
 
 // take waits for room in the device's window and the shared byte budget.
 // It gives up when the device's connection or the broker closes.
 func (h *inbox) take(f *inflight) bool {
-	h.mu.Lock()
-	w := h.windows[f.cl]
-	if w == nil {
-		w = newBudget(int64(h.window))
-		h.windows[f.cl] = w
-	}
-	h.mu.Unlock()
-	f.window = w
+	f.dev = h.device(f.cl)
+	w := f.dev.window
 	if !w.take(1, h.closed, f.cl.Closed) {
 		return false
 	}
@@ -254,7 +307,7 @@ func (f *inflight) settle() bool {
 }
 
 func (f *inflight) release(h *inbox) {
-	f.window.give(1)
+	f.dev.window.give(1)
 	h.bytes.give(f.size)
 }
 
@@ -263,18 +316,18 @@ func (f *inflight) release(h *inbox) {
 // PUBREL, which mochi answers with PUBCOMP. A device that is gone gets
 // nothing; it sends the publish again (DUP), and the gateway's duplicate
 // check recognises it.
-func (h *inbox) ack(cl *mochi.Client, qos byte, id uint16) {
+func (h *inbox) ack(f *inflight, qos byte, id uint16) {
 	switch qos {
 	case 1:
-		_ = cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id, Created: time.Now().Unix()})
+		f.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id, Created: time.Now().Unix()})
 	case 2:
 		pk := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: id, Created: time.Now().Unix()}
-		if cl.State.Inflight.Set(pk) {
+		if f.cl.State.Inflight.Set(pk) {
 			if srv := h.srv.Load(); srv != nil {
 				atomic.AddInt64(&srv.Info.Inflight, 1)
 			}
 		}
-		_ = cl.WritePacket(pk)
+		f.send(pk)
 	}
 }
 
