@@ -24,8 +24,9 @@ const maxEntry = bolt.MaxValueSize - entryHeader
 // the stream's limits would be exceeded, a reject-new stream fails with
 // ErrStreamFull and a drop-oldest stream drops its oldest entries; when
 // Options.DiskBudget would be exceeded, entries are evicted as documented
-// there, or the call fails with ErrDiskBudget. Gap events for these drops take
-// the seqs after the call's records. If ctx ends before the commit starts,
+// there, or the call fails with ErrDiskBudget. Gap events are never dropped
+// and do not count against the limits; gap events written by the call's
+// transaction take the seqs after its records (see gaps.go). If ctx ends before the commit starts,
 // Append returns ctx.Err() and nothing is written; once the commit has
 // started, Append waits for its outcome.
 func (db *DB) Append(ctx context.Context, stream string, recs []Encoder) (first uint64, err error) {
@@ -70,25 +71,21 @@ func (s *stage) append(name string, st *streamState, recs []Encoder, keys [][]by
 		datas[i] = d
 		size += int64(len(d))
 	}
-	after := first + uint64(n) // next free seq once recs are in
-	own := &dropPlan{name: name, st: st, from: st.first, reason: ReasonOverflow, gapSeq: after}
+	own := &dropPlan{name: name, st: st, start: st.first, reason: ReasonOverflow}
 	if !fitsLimits(st, n, size) {
 		if st.cfg.Overflow != PolicyDropOldest {
-			return 0, fmt.Errorf("%w: %q holds %d events, %d bytes", ErrStreamFull, name, st.count(), st.bytes)
+			return 0, fmt.Errorf("%w: %q holds %d events, %d bytes", ErrStreamFull, name, st.events(), st.bytes-st.gapBytes())
 		}
 		if err := s.planOverflow(own, n, size); err != nil {
 			return 0, err
 		}
-		if own.gap != nil {
-			after++
-		}
 	}
-	victims, err := s.planBudget(st, own, size, after)
+	victims, err := s.planBudget(st, own, size)
 	if err != nil {
 		return 0, err
 	}
 	// Everything is sized; from here on only bbolt can fail (fatal).
-	if err := s.applyDrop(own, false); err != nil {
+	if err := s.applyDrop(own); err != nil {
 		return 0, err
 	}
 	for _, d := range datas {
@@ -101,62 +98,47 @@ func (s *stage) append(name string, st *streamState, recs []Encoder, keys [][]by
 			return 0, err
 		}
 	}
-	if own.gap != nil {
-		if err := s.put(name, st, own.gapSeq, own.gap); err != nil {
-			return 0, err
-		}
-	}
 	for _, v := range victims {
-		if err := s.applyDrop(v, true); err != nil {
+		if err := s.applyDrop(v); err != nil {
 			return 0, err
 		}
 	}
 	return first, nil
 }
 
+// fitsLimits reports whether addN events of addBytes fit the stream's
+// limits, which count the entries other than gap events.
 func fitsLimits(st *streamState, addN, addBytes int64) bool {
-	return (st.cfg.MaxEvents == 0 || st.count()+addN <= st.cfg.MaxEvents) &&
-		(st.cfg.MaxBytes == 0 || st.bytes+addBytes <= st.cfg.MaxBytes)
+	return (st.cfg.MaxEvents == 0 || st.events()+addN <= st.cfg.MaxEvents) &&
+		(st.cfg.MaxBytes == 0 || st.bytes-st.gapBytes()+addBytes <= st.cfg.MaxBytes)
 }
 
 // planOverflow sizes the smallest head drop that makes room for n events of
-// size bytes plus the gap event recording the drop. The put of the gap event
-// itself is done by the caller, after the records.
+// size bytes.
 func (s *stage) planOverflow(p *dropPlan, n, size int64) error {
 	st := p.st
-	gapN := int64(0)
-	if s.db.opts.GapEncoder != nil {
-		gapN = 1
+	h := s.scan(p.name, st, p.start)
+	for !fitsLimits(st, n-p.k, size-p.bytes) {
+		seq, sz, _, gap, ok := h.next()
+		if !ok {
+			return fmt.Errorf("%w: %q: %d events of %d bytes exceed its limits", ErrStreamFull, p.name, n, size)
+		}
+		if !gap {
+			p.take(seq, sz)
+		}
 	}
-	h := s.scan(p.name, st, st.first)
-	var guess int64
-	for {
-		for !fitsLimits(st, n+gapN-p.k, size+guess-p.bytes) {
-			sz, _, ok := h.next()
-			if !ok {
-				return fmt.Errorf("%w: %q: %d events of %d bytes exceed its limits", ErrStreamFull, p.name, n, size)
-			}
-			p.k++
-			p.bytes += sz
-		}
-		if err := s.encodeGap(p); err != nil {
-			return err
-		}
-		if p.gapSize() <= guess {
-			return nil
-		}
-		guess = p.gapSize()
-	}
+	return nil
 }
 
-// planBudget sizes the evictions that keep the total payload within
+// planBudget sizes the evictions that keep the payload within
 // Options.DiskBudget after appending size bytes to st (own already planned).
-func (s *stage) planBudget(st *streamState, own *dropPlan, size int64, sGapSeq uint64) ([]*dropPlan, error) {
+// Gap events are neither counted nor evicted.
+func (s *stage) planBudget(st *streamState, own *dropPlan, size int64) ([]*dropPlan, error) {
 	budget := s.db.opts.DiskBudget
 	if budget == 0 {
 		return nil, nil
 	}
-	need := s.total - own.bytes + own.gapSize() + size - budget
+	need := s.total - s.gapTotal - own.bytes + size - budget
 	if need <= 0 {
 		return nil, nil
 	}
@@ -177,32 +159,22 @@ func (s *stage) planBudget(st *streamState, own *dropPlan, size int64, sGapSeq u
 		if need <= 0 {
 			break
 		}
-		p := &dropPlan{name: c.name, st: c.st, from: c.st.first, reason: ReasonBudget, gapSeq: c.st.next}
-		if c.st == st {
-			p.from += uint64(own.k)
-			p.gapSeq = sGapSeq
+		p := &dropPlan{name: c.name, st: c.st, start: c.st.first, reason: ReasonBudget}
+		if c.st == st && own.k > 0 {
+			p.start = own.last + 1
 		}
-		h := s.scan(c.name, c.st, p.from)
-		var guess int64
-		more := true
-		for {
-			for more && p.bytes-guess < need {
-				sz, _, ok := h.next()
-				if more = ok; ok {
-					p.k++
-					p.bytes += sz
-				}
-			}
-			if err := s.encodeGap(p); err != nil {
-				return nil, err
-			}
-			if p.gapSize() <= guess {
+		h := s.scan(c.name, c.st, p.start)
+		for p.bytes < need {
+			seq, sz, _, gap, ok := h.next()
+			if !ok {
 				break
 			}
-			guess = p.gapSize()
+			if !gap {
+				p.take(seq, sz)
+			}
 		}
-		if net := p.bytes - p.gapSize(); p.k > 0 && net > 0 {
-			need -= net
+		if p.k > 0 {
+			need -= p.bytes
 			plans = append(plans, p)
 		}
 	}
@@ -212,25 +184,23 @@ func (s *stage) planBudget(st *streamState, own *dropPlan, size int64, sGapSeq u
 	return plans, nil
 }
 
-// expire drops the stream's entries that are at least MaxAge old.
+// expire drops the stream's evictable entries that are at least MaxAge old.
 func (s *stage) expire(name string, st *streamState) error {
 	maxAge := st.cfg.MaxAge
-	if maxAge <= 0 || st.count() == 0 || s.now.UnixNano()-st.oldestAt < int64(maxAge) {
+	if maxAge <= 0 || st.first == st.next || s.now.UnixNano()-st.oldestAt < int64(maxAge) {
 		return nil
 	}
-	p := &dropPlan{name: name, st: st, from: st.first, reason: ReasonTTL, gapSeq: st.next}
+	p := &dropPlan{name: name, st: st, start: st.first, reason: ReasonTTL}
 	h := s.scan(name, st, st.first)
 	limit := s.now.UnixNano() - int64(maxAge)
 	for {
-		sz, at, ok := h.next()
-		if !ok || at > limit {
+		seq, sz, at, gap, ok := h.next()
+		if !ok || !gap && at > limit {
 			break
 		}
-		p.k++
-		p.bytes += sz
+		if !gap {
+			p.take(seq, sz)
+		}
 	}
-	if err := s.encodeGap(p); err != nil {
-		return err
-	}
-	return s.applyDrop(p, true)
+	return s.applyDrop(p)
 }

@@ -10,7 +10,8 @@ import (
 )
 
 // Check runs bbolt's consistency check over the whole file and verifies the
-// stream counters against the data: contiguous seqs first..next-1, bytes,
+// stream counters against the data: contiguous seqs first..next-1 after
+// the pinned gap events, the gap events, bytes,
 // oldest append time, the quarantine count, and each stream's dedup FIFO
 // (and in-memory index, if loaded). It reads everything: use it
 // in tools and tests, not on the hot path. In a writable store it runs between
@@ -28,14 +29,14 @@ func (db *DB) check() error {
 	for n, st := range db.streams {
 		streams[n] = *st
 	}
-	store, total := db.store, db.total
+	store, total, gapTotal := db.store, db.total, db.gapTotal
 	db.stateMu.RUnlock()
 	return db.view(func(v *viewTx) error {
 		var errs []error
 		for err := range v.tx.Check() {
 			errs = append(errs, err)
 		}
-		var sum int64
+		var sum, gapSum int64
 		for name, st := range streams {
 			sum += st.bytes
 			b := db.dataBucket(v.tx, name)
@@ -44,15 +45,34 @@ func (db *DB) check() error {
 				continue
 			}
 			want, bytes, oldest := st.first, int64(0), int64(0)
+			gaps, gapBytes := 0, int64(0) // gap events seen, and their bytes
 			err := b.ForEach(func(k, val []byte) error {
-				if len(k) != 8 || len(val) < entryHeader || keySeq(k) != want {
-					return fmt.Errorf("stream %q: entry %x where seq %d was expected", name, k, want)
+				if len(k) != 8 || len(val) < entryHeader {
+					return fmt.Errorf("stream %q: entry %x malformed", name, k)
 				}
-				if want == st.first {
+				seq, size := keySeq(k), int64(len(val)-entryHeader)
+				isGap := gaps < len(st.gapEnts) && st.gapEnts[gaps].Seq == seq
+				switch {
+				case seq < st.first && !isGap:
+					return fmt.Errorf("stream %q: entry %d below first seq %d is not a gap event", name, seq, st.first)
+				case seq >= st.first && seq != want:
+					return fmt.Errorf("stream %q: entry %x where seq %d was expected", name, k, want)
+				case isGap && size != st.gapEnts[gaps].Size:
+					return fmt.Errorf("stream %q: gap event %d has %d bytes, counter says %d", name, seq, size, st.gapEnts[gaps].Size)
+				case seq == st.first && isGap:
+					return fmt.Errorf("stream %q: first evictable seq %d is a gap event", name, seq)
+				}
+				if isGap {
+					gaps++
+					gapBytes += size
+				}
+				if seq == st.first {
 					oldest = entryAt(val)
 				}
-				want++
-				bytes += int64(len(val) - entryHeader)
+				if seq >= st.first {
+					want++
+				}
+				bytes += size
 				return nil
 			})
 			switch {
@@ -60,17 +80,25 @@ func (db *DB) check() error {
 				errs = append(errs, err)
 			case want != st.next:
 				errs = append(errs, fmt.Errorf("stream %q: entries end before %d, next seq is %d", name, want, st.next))
+			case gaps != len(st.gapEnts):
+				errs = append(errs, fmt.Errorf("stream %q: %d gap events found, counter says %d", name, gaps, len(st.gapEnts)))
 			case bytes != st.bytes:
 				errs = append(errs, fmt.Errorf("stream %q: %d payload bytes, counter says %d", name, bytes, st.bytes))
 			case oldest != st.oldestAt:
 				errs = append(errs, fmt.Errorf("stream %q: oldest append time %d, counter says %d", name, oldest, st.oldestAt))
 			case st.acked >= st.next:
 				errs = append(errs, fmt.Errorf("stream %q: acked %d beyond next %d", name, st.acked, st.next))
+			case len(st.open) > len(dropReasons):
+				errs = append(errs, fmt.Errorf("stream %q: %d open gaps", name, len(st.open)))
 			}
+			gapSum += gapBytes
 		}
 		errs = append(errs, db.checkDedup(v.tx, streams)...)
 		if sum != total {
 			errs = append(errs, fmt.Errorf("live bytes %d, streams sum to %d", total, sum))
+		}
+		if gapSum != gapTotal {
+			errs = append(errs, fmt.Errorf("gap event bytes %d, streams sum to %d", gapTotal, gapSum))
 		}
 		if n := int64(v.tx.Bucket(bktQuarantine).Stats().KeyN); n != store.QCount {
 			errs = append(errs, fmt.Errorf("quarantine holds %d items, counter says %d", n, store.QCount))

@@ -129,7 +129,7 @@ func (db *DB) sweepNow(ctx context.Context) error {
 	due := false
 	db.stateMu.RLock()
 	for _, st := range db.streams {
-		if st.cfg.MaxAge > 0 && st.count() > 0 && now-st.oldestAt >= int64(st.cfg.MaxAge) {
+		if st.cfg.MaxAge > 0 && st.first < st.next && now-st.oldestAt >= int64(st.cfg.MaxAge) {
 			due = true
 		}
 	}

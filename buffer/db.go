@@ -21,10 +21,11 @@ type DB struct {
 	swapMu sync.RWMutex // guards bolt against the swap done by Compact
 	bolt   *bolt.DB
 
-	stateMu sync.RWMutex // guards the committed state below; only the committer writes it
-	streams map[string]*streamState
-	store   storeRecord
-	total   int64
+	stateMu  sync.RWMutex // guards the committed state below; only the committer writes it
+	streams  map[string]*streamState
+	store    storeRecord
+	total    int64
+	gapTotal int64 // of total, the bytes of gap events
 
 	sendMu   sync.RWMutex // guards closed against sends on reqs
 	closed   bool

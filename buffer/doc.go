@@ -17,8 +17,9 @@
 // Every stream has limits (bytes, events, age), a priority and an overflow
 // policy; a shared disk budget evicts from the lowest-priority drop-oldest
 // stream first. Every drop is counted by reason and recorded as a [Gap]
-// (and, with [Options.GapEncoder], also appended to the stream as an event),
-// so nothing disappears silently.
+// (and, with [Options.GapEncoder], also reported in the stream by a gap event
+// that is itself never dropped, however long the overflow lasts), so nothing
+// disappears silently.
 //
 // Per-stream counters live in a metadata bucket, so [DB.Stats] is O(streams)
 // and Open never reads the data buckets: startup time does not depend on the

@@ -15,6 +15,9 @@ const (
 	ReasonCorrupt  = "corrupt"  // the store file was unreadable and replaced
 )
 
+// dropReasons are the reasons a stream's entries are dropped for.
+var dropReasons = []string{ReasonOverflow, ReasonTTL, ReasonBudget}
+
 // Drops counts dropped entries by reason.
 type Drops struct {
 	Overflow, TTL, Budget uint64
@@ -34,21 +37,24 @@ func (d *Drops) add(reason string, n uint64) {
 	}
 }
 
-// headScan walks a stream's entries in seq order from a start seq, without
-// changing anything, so that a drop can be sized before it is made.
+// headScan walks a stream's entries in seq order from a start seq at or
+// after first, without changing anything, so that a drop can be sized before
+// it is made.
 type headScan struct {
 	c    *bolt.Cursor
+	st   *streamState
 	from uint64
 	end  uint64 // exclusive
 	n    int64
 }
 
 func (s *stage) scan(name string, st *streamState, from uint64) *headScan {
-	return &headScan{c: s.data(name).Cursor(), from: from, end: st.next}
+	return &headScan{c: s.data(name).Cursor(), st: st, from: from, end: st.next}
 }
 
-// next returns the payload size and append time of the next entry.
-func (h *headScan) next() (size int64, at int64, ok bool) {
+// next returns the seq, payload size and append time of the next entry, and
+// whether it is a gap event (which drops skip).
+func (h *headScan) next() (seq uint64, size int64, at int64, gap bool, ok bool) {
 	var k, v []byte
 	if h.n == 0 {
 		k, v = h.c.Seek(seqKey(h.from))
@@ -56,71 +62,74 @@ func (h *headScan) next() (size int64, at int64, ok bool) {
 		k, v = h.c.Next()
 	}
 	if k == nil || keySeq(k) >= h.end {
-		return 0, 0, false
+		return 0, 0, 0, false, false
 	}
-	if keySeq(k) != h.from+uint64(h.n) || len(v) < entryHeader {
-		panic(fmt.Sprintf("buffer: stream entries not contiguous at seq %d", keySeq(k)))
+	seq = keySeq(k)
+	if seq != h.from+uint64(h.n) || len(v) < entryHeader {
+		panic(fmt.Sprintf("buffer: stream entries not contiguous at seq %d", seq))
 	}
 	h.n++
-	return int64(len(v) - entryHeader), entryAt(v), true
+	return seq, int64(len(v) - entryHeader), entryAt(v), h.st.isGap(seq), true
 }
 
-// dropPlan is a sized, not yet applied removal of k entries from the head of a
-// stream, with the gap event (if any) that will record it.
+// dropPlan is a sized, not yet applied removal of the k oldest evictable
+// entries of a stream from seq start on: from..last, less the gap events
+// among them.
 type dropPlan struct {
 	name   string
 	st     *streamState
-	from   uint64
+	start  uint64 // where the scan starts
+	from   uint64 // first dropped seq
+	last   uint64 // last dropped seq
 	k      int64
 	bytes  int64
 	reason string
-	gapSeq uint64
-	gap    []byte // encoded gap event; nil without GapEncoder
 }
 
-func (p *dropPlan) gapSize() int64 { return int64(len(p.gap)) }
-
-// encodeGap (re)encodes the gap event for the plan's current range.
-func (s *stage) encodeGap(p *dropPlan) error {
-	enc := s.db.opts.GapEncoder
-	if enc == nil || p.k == 0 {
-		p.gap = nil
-		return nil
+func (p *dropPlan) take(seq uint64, size int64) {
+	if p.k == 0 {
+		p.from = seq
 	}
-	g := Gap{Stream: p.name, From: p.from, To: p.from + uint64(p.k) - 1, Count: uint64(p.k), Reason: p.reason, At: s.now}
-	data, err := enc(p.name, p.gapSeq, g)
-	if err != nil {
-		return fmt.Errorf("buffer: gap encoder: %w", err)
-	}
-	p.gap = data
-	return nil
+	p.k++
+	p.bytes += size
+	p.last = seq
 }
 
-// applyDrop removes the planned entries, records the gap and, if putGap,
-// appends the gap event (the caller does it when other entries come first).
-func (s *stage) applyDrop(p *dropPlan, putGap bool) error {
+// applyDrop removes the planned entries and records the gap: in the
+// history, and in the stream's open gap for the reason (gaps.go).
+func (s *stage) applyDrop(p *dropPlan) error {
 	if p.k == 0 {
 		return nil
 	}
 	st := p.st
-	if err := s.deleteRange(p.name, p.from, p.from+uint64(p.k)); err != nil {
-		return err
+	start := st.first
+	if p.from < start {
+		return fatal(fmt.Errorf("buffer: internal: drop from %d, first %d", p.from, start))
 	}
-	st.first = p.from + uint64(p.k)
+	for seq := p.from; seq <= p.last; seq++ {
+		if st.isGap(seq) {
+			continue
+		}
+		if err := s.data(p.name).Delete(seqKey(seq)); err != nil {
+			return fatal(err)
+		}
+	}
+	st.first = p.last + 1
 	st.bytes -= p.bytes
 	s.total -= p.bytes
 	st.drops.add(p.reason, uint64(p.k))
-	g := Gap{Stream: p.name, From: p.from, To: st.first - 1, Count: uint64(p.k), Reason: p.reason, At: s.now}
+	if err := s.settleHead(p.name, st); err != nil {
+		return err
+	}
+	g := Gap{Stream: p.name, From: p.from, To: p.last, Count: uint64(p.k), Reason: p.reason, At: s.now}
 	if err := s.recordGap(p.name, st, g); err != nil {
 		return err
 	}
 	s.db.logDrop(g)
-	if putGap && p.gap != nil {
-		if err := s.put(p.name, st, p.gapSeq, p.gap); err != nil {
-			return err
-		}
-	}
-	return s.refreshHead(p.name, st)
+	s.noteDrop(st, g, start)
+	// Wake the reader: at the end of the stream, its Read writes the gap.
+	s.notify[p.name] = true
+	return nil
 }
 
 // deleteRange removes the entries from..to-1.
@@ -152,7 +161,7 @@ func (s *stage) put(name string, st *streamState, seq uint64, data []byte) error
 	return nil
 }
 
-// refreshHead re-reads the append time of the oldest entry.
+// refreshHead re-reads the append time of the oldest evictable entry.
 func (s *stage) refreshHead(name string, st *streamState) error {
 	if st.first == st.next {
 		st.oldestAt = 0

@@ -42,7 +42,7 @@ var (
 const storeGaps = "\x00"
 
 // formatVersion is the layout this build writes.
-const formatVersion = 3
+const formatVersion = 4
 
 // readableVersion is the oldest format a read-only Open accepts without
 // upgrading it: the formats since then only added buckets that readers
@@ -87,6 +87,12 @@ var migrations = map[uint32]func(tx *bolt.Tx) error{
 		}
 		return nil
 	},
+	// 3 -> 4: stream records may hold gap events kept out of eviction and
+	// drops not yet written as a gap event (GapEntries, OpenGaps). A format
+	// 3 record has neither, which is what they are when empty: nothing to
+	// rewrite. The version moves so that an older build refuses the file
+	// instead of evicting its gap events and losing the unreported drops.
+	3: func(*bolt.Tx) error { return nil },
 }
 
 // requiredBuckets are the top-level buckets of a current file.
@@ -123,6 +129,9 @@ type streamRecord struct {
 	GapN     int64
 	Dups     uint64 `json:",omitempty"` // duplicates skipped by AppendRecords
 	DedupN   int64  `json:",omitempty"` // entries in the dedup FIFO
+	// GapEntries and OpenGaps (gaps.go) came with format 4.
+	GapEntries []gapEnt  `json:",omitempty"`
+	OpenGaps   []openGap `json:",omitempty"`
 }
 
 // storeRecord holds store-wide counters.

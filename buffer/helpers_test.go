@@ -157,6 +157,17 @@ func readAll(t testing.TB, db *DB, stream string) []Entry {
 	}
 }
 
+// readQuiet reads the whole stream without writing gap events (Read at the
+// end of a stream writes them).
+func readQuiet(t testing.TB, db *DB, stream string) []Entry {
+	t.Helper()
+	es, err := db.read(stream, 0, 1<<30)
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	return es
+}
+
 func streamStats(t testing.TB, db *DB, name string) StreamStats {
 	t.Helper()
 	for _, s := range db.Stats().Streams {

@@ -35,22 +35,26 @@ func TestDropOldestRecordsGaps(t *testing.T) {
 	if first := mustAppend(t, db, "s", encs("b", 2, 10)...); first != 6 {
 		t.Fatalf("first = %d", first)
 	}
-	// Room for 2 events and the gap event: drop 1..3, gap event is seq 8.
+	// Room for 2 events: drop 1..2. Gap events do not count against the
+	// limits; the drop is written as one when a reader reaches the end.
+	if st := streamStats(t, db, "s"); st.UnreportedDrops != 2 || st.GapEvents != 0 {
+		t.Fatalf("stats before the read = %+v", st)
+	}
 	es := readAll(t, db, "s")
-	if got := seqs(es); !reflect.DeepEqual(got, []uint64{4, 5, 6, 7, 8}) {
+	if got := seqs(es); !reflect.DeepEqual(got, []uint64{3, 4, 5, 6, 7, 8}) {
 		t.Fatalf("seqs = %v", got)
 	}
-	if want := "gap s seq=8 1-3 n=3 overflow"; string(es[4].Data) != want {
-		t.Fatalf("gap event = %q, want %q", es[4].Data, want)
+	if want := "gap s seq=8 1-2 n=2 overflow"; string(es[5].Data) != want {
+		t.Fatalf("gap event = %q, want %q", es[5].Data, want)
 	}
 	gaps, err := db.Gaps("s")
-	if err != nil || len(gaps) != 1 || gaps[0].From != 1 || gaps[0].To != 3 || gaps[0].Count != 3 || gaps[0].Reason != ReasonOverflow {
+	if err != nil || len(gaps) != 1 || gaps[0].From != 1 || gaps[0].To != 2 || gaps[0].Count != 2 || gaps[0].Reason != ReasonOverflow {
 		t.Fatalf("Gaps = %+v, %v", gaps, err)
 	}
-	if st := streamStats(t, db, "s"); st.Drops != (Drops{Overflow: 3}) || st.Depth != 5 {
+	if st := streamStats(t, db, "s"); st.Drops != (Drops{Overflow: 2}) || st.Depth != 6 || st.GapEvents != 1 || st.UnreportedDrops != 0 {
 		t.Fatalf("stats = %+v", st)
 	}
-	if _, err := db.Append(context.Background(), "s", encs("c", 5, 1)); !errors.Is(err, ErrStreamFull) {
+	if _, err := db.Append(context.Background(), "s", encs("c", 6, 1)); !errors.Is(err, ErrStreamFull) {
 		t.Fatalf("batch larger than the stream: %v", err)
 	}
 }
@@ -76,25 +80,29 @@ func TestTTL(t *testing.T) {
 	clk.Advance(30 * time.Second)
 	mustAppend(t, db, "s", encs("b", 1, 10)...) // 3 at t0+30s
 	clk.Advance(30 * time.Second)               // 1,2 are exactly MaxAge old
-	if first := mustAppend(t, db, "s", encs("c", 1, 10)...); first != 5 {
-		t.Fatalf("first = %d, want 5 (gap event takes 4)", first)
+	if first := mustAppend(t, db, "s", encs("c", 1, 10)...); first != 4 {
+		t.Fatalf("first = %d, want 4", first)
 	}
-	es := readAll(t, db, "s")
+	es := readAll(t, db, "s") // reaches the end: the gap event takes 5
 	if got := seqs(es); !reflect.DeepEqual(got, []uint64{3, 4, 5}) {
 		t.Fatalf("seqs = %v", got)
 	}
-	if string(es[1].Data) != "gap s seq=4 1-2 n=2 ttl" {
-		t.Fatalf("gap event %q", es[1].Data)
+	if string(es[2].Data) != "gap s seq=5 1-2 n=2 ttl" {
+		t.Fatalf("gap event %q", es[2].Data)
 	}
 	clk.Advance(30 * time.Second) // 3 expires; sweep does it
 	if err := db.sweepNow(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if got := seqs(readAll(t, db, "s")); !reflect.DeepEqual(got, []uint64{4, 5, 6}) {
+	es = readAll(t, db, "s")
+	if got := seqs(es); !reflect.DeepEqual(got, []uint64{4, 5, 6}) {
 		t.Fatalf("after sweep seqs = %v", got)
 	}
+	if string(es[2].Data) != "gap s seq=6 3-3 n=1 ttl" {
+		t.Fatalf("gap event %q", es[2].Data)
+	}
 	st := streamStats(t, db, "s")
-	if st.Drops.TTL != 3 || st.OldestAge != 30*time.Second {
+	if st.Drops.TTL != 3 || st.OldestAge != 30*time.Second || st.FirstSeq != 4 {
 		t.Fatalf("stats %+v", st)
 	}
 }

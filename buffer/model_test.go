@@ -11,18 +11,22 @@ type mEntry struct {
 	seq  uint64
 	at   int64
 	data []byte
+	gap  bool // a gap event: not counted by the limits, never dropped
 }
 
 type mStream struct {
-	cfg     StreamConfig
-	next    uint64
-	acked   uint64
-	entries []mEntry
-	drops   Drops
-	gaps    []Gap
-	keys    map[string]uint64 // dedup index: key -> seq of its latest keyed append
-	fifo    []mKey            // keyed appends, oldest first
-	dups    uint64
+	cfg      StreamConfig
+	next     uint64
+	acked    uint64
+	entries  []mEntry
+	drops    Drops
+	gaps     []Gap
+	open     []openGap         // drops not yet in a gap event, one per reason at most
+	sealQ    []openGap         // to be written when the request ends
+	reported uint64            // sum of Count over the gap events written
+	keys     map[string]uint64 // dedup index: key -> seq of its latest keyed append
+	fifo     []mKey            // keyed appends, oldest first
+	dups     uint64
 }
 
 type mKey struct {
@@ -43,6 +47,78 @@ func (s *mStream) bytes() (n int64) {
 	return n
 }
 
+// events and eventBytes count the entries other than gap events.
+func (s *mStream) events() (n int64) {
+	for _, e := range s.entries {
+		if !e.gap {
+			n++
+		}
+	}
+	return n
+}
+
+func (s *mStream) eventBytes() (n int64) {
+	for _, e := range s.entries {
+		if !e.gap {
+			n += int64(len(e.data))
+		}
+	}
+	return n
+}
+
+func (s *mStream) gapEvents() (n int) {
+	for _, e := range s.entries {
+		if e.gap {
+			n++
+		}
+	}
+	return n
+}
+
+// dataEntries are the entries other than gap events, oldest first.
+func (s *mStream) dataEntries() []mEntry {
+	var out []mEntry
+	for _, e := range s.entries {
+		if !e.gap {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// first is the seq of the oldest entry other than a gap event, else next.
+func (s *mStream) first() uint64 {
+	for _, e := range s.entries {
+		if !e.gap {
+			return e.seq
+		}
+	}
+	return s.next
+}
+
+func (s *mStream) unreported() (n uint64) {
+	for _, o := range s.open {
+		n += o.Count
+	}
+	return n
+}
+
+// adjoins: the seqs end..start-1 are all gap events held.
+func (s *mStream) adjoins(end, start uint64) bool {
+	if end > start {
+		return false
+	}
+	n := uint64(0)
+	for _, e := range s.entries {
+		if e.gap && e.seq >= end && e.seq < start {
+			n++
+		}
+	}
+	return n == start-end
+}
+
+func (s *mStream) canSeal() bool { return s.gapEvents()+len(s.sealQ) < maxGapEntries }
+
 func (m *model) total() (n int64) {
 	for _, s := range m.streams {
 		n += s.bytes()
@@ -50,36 +126,116 @@ func (m *model) total() (n int64) {
 	return n
 }
 
-func (m *model) fits(s *mStream, addN, addB int64) bool {
-	return (s.cfg.MaxEvents == 0 || int64(len(s.entries))+addN <= s.cfg.MaxEvents) &&
-		(s.cfg.MaxBytes == 0 || s.bytes()+addB <= s.cfg.MaxBytes)
-}
-
-func (m *model) gapEvent(name string, seq uint64, from uint64, k int, reason string) []byte {
-	if m.opts.GapEncoder == nil || k == 0 {
-		return nil
+func (m *model) eventTotal() (n int64) {
+	for _, s := range m.streams {
+		n += s.eventBytes()
 	}
-	d, _ := m.opts.GapEncoder(name, seq, Gap{Stream: name, From: from, To: from + uint64(k) - 1, Count: uint64(k), Reason: reason, At: m.now})
-	return d
+	return n
 }
 
-func (m *model) put(s *mStream, d []byte) {
-	s.entries = append(s.entries, mEntry{s.next, m.now.UnixNano(), d})
+func (m *model) fits(s *mStream, addN, addB int64) bool {
+	return (s.cfg.MaxEvents == 0 || s.events()+addN <= s.cfg.MaxEvents) &&
+		(s.cfg.MaxBytes == 0 || s.eventBytes()+addB <= s.cfg.MaxBytes)
+}
+
+func (m *model) put(s *mStream, d []byte, gap bool) {
+	s.entries = append(s.entries, mEntry{s.next, m.now.UnixNano(), d, gap})
 	s.next++
 }
 
-// drop removes k head entries (starting at entry index off) and records it.
-func (m *model) drop(name string, s *mStream, off, k int, reason string) {
+// drop removes the k oldest entries other than gap events and records it:
+// in the history, and in the open gap of its reason, which it extends if it
+// starts where that one ended (gap events in between aside), or else
+// queues to be written (when the bound on gap events allows).
+func (m *model) drop(name string, s *mStream, k int, reason string) {
 	if k == 0 {
 		return
 	}
-	from := s.entries[off].seq
-	s.entries = append(s.entries[:off:off], s.entries[off+k:]...)
+	start := s.first()
+	var kept []mEntry
+	var from, to uint64
+	n := 0
+	for _, e := range s.entries {
+		if e.gap || n == k {
+			kept = append(kept, e)
+			continue
+		}
+		if n == 0 {
+			from = e.seq
+		}
+		to = e.seq
+		n++
+	}
+	s.entries = kept
 	s.drops.add(reason, uint64(k))
-	s.gaps = append(s.gaps, Gap{Stream: name, From: from, To: from + uint64(k) - 1, Count: uint64(k), Reason: reason, At: m.now})
+	g := Gap{Stream: name, From: from, To: to, Count: uint64(k), Reason: reason, At: m.now}
+	s.gaps = append(s.gaps, g)
 	if len(s.gaps) > m.opts.GapHistory {
 		s.gaps = s.gaps[1:]
 	}
+	if m.opts.GapEncoder == nil {
+		return
+	}
+	end := s.first()
+	for i := range s.open {
+		o := &s.open[i]
+		if o.Reason != reason {
+			continue
+		}
+		if !s.adjoins(o.End, start) && s.canSeal() {
+			s.sealQ = append(s.sealQ, *o)
+			s.open = append(s.open[:i:i], s.open[i+1:]...)
+			break
+		}
+		o.To, o.Count, o.End = to, o.Count+uint64(k), end
+		return
+	}
+	s.open = append(s.open, openGap{Reason: reason, From: from, To: to, Count: uint64(k), At: m.now, End: end})
+}
+
+// endTx writes the queued gap events, as the transaction's end does.
+func (m *model) endTx() {
+	var names []string
+	for n := range m.streams {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		s := m.streams[n]
+		for _, o := range s.sealQ {
+			d, _ := m.opts.GapEncoder(n, s.next, o.gap(n))
+			m.put(s, d, true)
+			s.reported += o.Count
+		}
+		s.sealQ = nil
+	}
+}
+
+// read is Read: at the end of the stream, open gaps are written first.
+func (m *model) read(name string, after uint64, max int) []mEntry {
+	s := m.streams[name]
+	get := func(after uint64, max int) []mEntry {
+		var out []mEntry
+		for _, e := range s.entries {
+			if e.seq > after && len(out) < max {
+				out = append(out, e)
+			}
+		}
+		return out
+	}
+	out := get(after, max)
+	if len(out) >= max || m.opts.GapEncoder == nil || len(s.open) == 0 || !s.canSeal() {
+		return out
+	}
+	for len(s.open) > 0 && s.canSeal() {
+		s.sealQ = append(s.sealQ, s.open[0])
+		s.open = s.open[1:]
+	}
+	m.endTx()
+	if len(out) > 0 {
+		after = out[len(out)-1].seq
+	}
+	return append(out, get(after, max-len(out))...)
 }
 
 func (m *model) expire(name string, s *mStream) {
@@ -87,17 +243,13 @@ func (m *model) expire(name string, s *mStream) {
 		return
 	}
 	k := 0
-	for k < len(s.entries) && m.now.UnixNano()-s.entries[k].at >= int64(s.cfg.MaxAge) {
+	for _, e := range s.dataEntries() {
+		if m.now.UnixNano()-e.at < int64(s.cfg.MaxAge) {
+			break
+		}
 		k++
 	}
-	if k == 0 {
-		return
-	}
-	gap := m.gapEvent(name, s.next, s.entries[0].seq, k, ReasonTTL)
-	m.drop(name, s, 0, k, ReasonTTL)
-	if gap != nil {
-		m.put(s, gap)
-	}
+	m.drop(name, s, k, ReasonTTL)
 }
 
 func (m *model) append(name string, recs []Encoder) (uint64, error) {
@@ -112,46 +264,29 @@ func (m *model) append(name string, recs []Encoder) (uint64, error) {
 		datas = append(datas, d)
 		size += int64(len(d))
 	}
-	gapN := int64(0)
-	if m.opts.GapEncoder != nil {
-		gapN = 1
-	}
-	// Own limits: the smallest head drop that fits, gap event included.
-	ownK, ownBytes, ownGap := 0, int64(0), []byte(nil)
+	// Own limits: the smallest head drop that fits.
+	ownK, ownBytes := 0, int64(0)
 	if !m.fits(s, n, size) {
 		if s.cfg.Overflow != PolicyDropOldest {
 			return 0, ErrStreamFull
 		}
-		guess := int64(0)
-		for {
-			for !m.fits(s, n+gapN-int64(ownK), size+guess-ownBytes) {
-				if ownK == len(s.entries) {
-					return 0, ErrStreamFull
-				}
-				ownBytes += int64(len(s.entries[ownK].data))
-				ownK++
+		d := s.dataEntries()
+		for !m.fits(s, n-int64(ownK), size-ownBytes) {
+			if ownK == len(d) {
+				return 0, ErrStreamFull
 			}
-			ownGap = m.gapEvent(name, first+uint64(n), s.entries[0].seq, ownK, ReasonOverflow)
-			if int64(len(ownGap)) <= guess {
-				break
-			}
-			guess = int64(len(ownGap))
+			ownBytes += int64(len(d[ownK].data))
+			ownK++
 		}
-	}
-	after := first + uint64(n)
-	if ownGap != nil {
-		after++
 	}
 	// Budget: evict from eligible streams, lowest priority first.
 	type plan struct {
 		name string
-		off  int
 		k    int
-		gap  []byte
 	}
 	var plans []plan
 	if b := m.opts.DiskBudget; b > 0 {
-		need := m.total() - ownBytes + int64(len(ownGap)) + size - b
+		need := m.eventTotal() - ownBytes + size - b
 		var names []string
 		for nm, v := range m.streams {
 			if v.cfg.Overflow == PolicyDropOldest && v.cfg.Priority <= s.cfg.Priority {
@@ -166,29 +301,19 @@ func (m *model) append(name string, recs []Encoder) (uint64, error) {
 			if need <= 0 {
 				break
 			}
-			v := m.streams[nm]
-			p := plan{name: nm}
-			seq := v.next
+			d := m.streams[nm].dataEntries()
+			skip := 0
 			if nm == name {
-				p.off, seq = ownK, after
+				skip = ownK
 			}
-			freed, guess := int64(0), int64(0)
-			for {
-				for p.off+p.k < len(v.entries) && freed-guess < need {
-					freed += int64(len(v.entries[p.off+p.k].data))
-					p.k++
-				}
-				if p.k == 0 {
-					break
-				}
-				p.gap = m.gapEvent(nm, seq, v.entries[p.off].seq, p.k, ReasonBudget)
-				if int64(len(p.gap)) <= guess {
-					break
-				}
-				guess = int64(len(p.gap))
+			p := plan{name: nm}
+			freed := int64(0)
+			for skip+p.k < len(d) && freed < need {
+				freed += int64(len(d[skip+p.k].data))
+				p.k++
 			}
-			if net := freed - int64(len(p.gap)); p.k > 0 && net > 0 {
-				need -= net
+			if p.k > 0 {
+				need -= freed
 				plans = append(plans, p)
 			}
 		}
@@ -196,20 +321,12 @@ func (m *model) append(name string, recs []Encoder) (uint64, error) {
 			return 0, ErrDiskBudget
 		}
 	}
-	m.drop(name, s, 0, ownK, ReasonOverflow)
+	m.drop(name, s, ownK, ReasonOverflow)
 	for _, d := range datas {
-		m.put(s, d)
-	}
-	if ownGap != nil {
-		m.put(s, ownGap)
+		m.put(s, d, false)
 	}
 	for _, p := range plans {
-		v := m.streams[p.name]
-		off := 0 // own drop already applied
-		m.drop(p.name, v, off, p.k, ReasonBudget)
-		if p.gap != nil {
-			m.put(v, p.gap)
-		}
+		m.drop(p.name, m.streams[p.name], p.k, ReasonBudget)
 	}
 	return first, nil
 }

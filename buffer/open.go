@@ -117,9 +117,10 @@ func (db *DB) load(b *bolt.DB) error {
 				return err
 			}
 		}
-		db.store, db.streams, db.total = st, streams, 0
+		db.store, db.streams, db.total, db.gapTotal = st, streams, 0, 0
 		for _, s := range streams {
 			db.total += s.bytes
+			db.gapTotal += s.gapBytes()
 		}
 		return nil
 	}

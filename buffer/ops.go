@@ -40,17 +40,14 @@ func (s *stage) configure(cfg StreamConfig) error {
 	if err := s.recordGap(cfg.Name, st, g); err != nil {
 		return err
 	}
-	if enc := s.db.opts.GapEncoder; enc != nil {
-		data, err := enc(cfg.Name, st.next, g)
-		if err != nil {
-			return fatal(fmt.Errorf("buffer: gap encoder: %w", err))
-		}
-		return s.put(cfg.Name, st, st.next, data)
+	if s.db.opts.GapEncoder != nil { // written when the transaction ends
+		st.sealQ = append(st.sealQ, openGap{Reason: g.Reason, From: g.From, To: g.To, At: g.At, End: st.first})
 	}
 	return nil
 }
 
-// Ack durably removes every entry of the stream with seq <= upTo. Acking a
+// Ack durably removes every entry of the stream with seq <= upTo, gap events
+// included. Acking a
 // seq at or below an earlier ack is a no-op; acking a seq that was never
 // assigned fails with ErrInvalidAck.
 func (db *DB) Ack(stream string, upTo uint64) error {
@@ -80,13 +77,19 @@ func (s *stage) ack(name string, upTo uint64) error {
 		return fmt.Errorf("%w: %q: ack %d, last assigned %d", ErrInvalidAck, name, upTo, st.next-1)
 	}
 	st.acked = max(st.acked, upTo)
+	pinned, err := s.removeGapEnts(name, st, upTo)
+	if err != nil {
+		return err
+	}
+	st.bytes -= pinned
+	s.total -= pinned
 	if upTo < st.first {
 		return nil
 	}
 	h := s.scan(name, st, st.first)
 	var bytes int64
 	for seq := st.first; seq <= upTo; seq++ {
-		sz, _, ok := h.next()
+		_, sz, _, _, ok := h.next()
 		if !ok {
 			return fatal(fmt.Errorf("%w: stream %q: seq %d missing", ErrCorrupt, name, seq))
 		}
@@ -98,14 +101,14 @@ func (s *stage) ack(name string, upTo uint64) error {
 	st.first = upTo + 1
 	st.bytes -= bytes
 	s.total -= bytes
-	return s.refreshHead(name, st)
+	return s.settleHead(name, st)
 }
 
 // sweep enforces MaxAge on every stream.
 func (s *stage) sweep() error {
 	for _, name := range s.names() {
 		c := s.db.streams[name]
-		if c != nil && (c.cfg.MaxAge <= 0 || c.count() == 0 || s.now.UnixNano()-c.oldestAt < int64(c.cfg.MaxAge)) {
+		if c != nil && (c.cfg.MaxAge <= 0 || c.first == c.next || s.now.UnixNano()-c.oldestAt < int64(c.cfg.MaxAge)) {
 			continue // nothing expired: do not touch the record
 		}
 		if err := s.expire(name, s.stream(name)); err != nil {

@@ -21,8 +21,8 @@ type Options struct {
 	// committed whole, in its own transaction.
 	MaxBatch int
 
-	// DiskBudget bounds the payload bytes held across all streams. Default 0,
-	// unlimited. When an Append would exceed it, entries are evicted from the
+	// DiskBudget bounds the payload bytes held across all streams, gap
+	// events aside (a few per stream at most). Default 0, unlimited. When an Append would exceed it, entries are evicted from the
 	// drop-oldest streams whose priority is not above the appending stream's,
 	// lowest priority first (ties by name); if that is not enough, Append
 	// fails with ErrDiskBudget. Reject-new streams are never evicted.
@@ -52,12 +52,15 @@ type Options struct {
 	// keyed append, in that one transaction.
 	DedupWindow int
 
-	// GapEncoder, when set, makes every drop (overflow, TTL, budget, lost
-	// store) also append a gap event produced by this function to the same
-	// stream, in the same transaction, with its own new seq. It may be called
-	// more than once per drop while the store sizes the drop, and must be a
-	// pure function of its arguments. Default nil: gaps are only counted and
-	// recorded for Gaps.
+	// GapEncoder, when set, makes drops (overflow, TTL, budget, lost store)
+	// also appear in the stream as gap events produced by this function, each
+	// with its own new seq after the entries it reports. Consecutive drops of
+	// a reason are reported by one gap event, written when a reader reaches
+	// the end of the stream (Read) or when the drops stop following each
+	// other; gap events are never dropped and do not count against the
+	// limits (gaps.go has the details). It runs on the committer and must be
+	// a pure function of its arguments; an error fails the transaction.
+	// Default nil: gaps are only counted and recorded for Gaps.
 	GapEncoder func(stream string, seq uint64, g Gap) ([]byte, error)
 
 	// Now is the clock used for append times, TTL and ages. Default time.Now.

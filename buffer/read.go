@@ -28,8 +28,32 @@ func (db *DB) view(f func(v *viewTx) error) error {
 }
 
 // Read returns up to max entries of the stream with seq > after, in seq
-// order. It does not block and reads only the entries it returns.
+// order. It reads only the entries it returns. When it reaches the end of
+// the stream and drops are waiting to be reported (gaps.go), it first
+// commits them as gap events and returns those too; otherwise it does not
+// block.
 func (db *DB) Read(stream string, after uint64, max int) ([]Entry, error) {
+	out, err := db.read(stream, after, max)
+	if err != nil || len(out) >= max || !db.sealDue(stream) {
+		return out, err
+	}
+	if err := db.seal(stream); err != nil {
+		// The entries read are still good; the next Read tries again.
+		db.opts.Logger.Debug("buffer: writing gap events", "stream", stream, "err", err)
+		return out, nil
+	}
+	if len(out) > 0 {
+		after = out[len(out)-1].Seq
+	}
+	more, err := db.read(stream, after, max-len(out))
+	if err != nil {
+		return nil, err
+	}
+	return append(out, more...), nil
+}
+
+// read is Read without writing gap events.
+func (db *DB) read(stream string, after uint64, max int) ([]Entry, error) {
 	db.stateMu.RLock()
 	st, ok := db.streams[stream]
 	var depth int64

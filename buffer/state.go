@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"slices"
 	"sort"
 	"time"
 
@@ -21,38 +22,85 @@ type streamState struct {
 	gapN     int64
 	dups     uint64 // duplicates skipped by AppendRecords
 	dedupN   int64  // keys in the dedup FIFO
+	// gapEnts are the stream's gap events (gaps.go), ascending: entries
+	// that limits, evictions and TTL skip, so only an Ack removes them.
+	// Those below first are "pinned": the entries held are the pinned gap
+	// entries plus the contiguous seqs first..next-1.
+	gapEnts []gapEnt
+	// open are drops not yet written as a gap event, at most one per reason.
+	open []openGap
+	// sealQ are gaps this transaction writes as gap events when it ends
+	// (stage only, never persisted).
+	sealQ []openGap
 }
 
-func (s *streamState) count() int64 { return int64(s.next - s.first) }
+// count is the number of entries held.
+func (s *streamState) count() int64 { return int64(s.next-s.first) + int64(s.pinned()) }
+
+// events is the number of entries held that are subject to the limits: all
+// but the gap events.
+func (s *streamState) events() int64 { return s.count() - int64(len(s.gapEnts)) }
+
+// gapIndex is the index of the first gap entry with a seq >= seq.
+func (s *streamState) gapIndex(seq uint64) int {
+	return sort.Search(len(s.gapEnts), func(i int) bool { return s.gapEnts[i].Seq >= seq })
+}
+
+func (s *streamState) isGap(seq uint64) bool {
+	i := s.gapIndex(seq)
+	return i < len(s.gapEnts) && s.gapEnts[i].Seq == seq
+}
+
+// pinned is the number of gap entries below first.
+func (s *streamState) pinned() int { return s.gapIndex(s.first) }
+
+// gapBytes is the payload held in gap events.
+func (s *streamState) gapBytes() (n int64) {
+	for _, g := range s.gapEnts {
+		n += g.Size
+	}
+	return n
+}
+
+// unreported is the number of drops not yet in a gap event.
+func (s *streamState) unreported() (n uint64) {
+	for _, o := range s.open {
+		n += o.Count
+	}
+	return n
+}
 
 func (s *streamState) record() streamRecord {
 	return streamRecord{Config: s.cfg, Next: s.next, First: s.first, Acked: s.acked,
-		Bytes: s.bytes, OldestAt: s.oldestAt, Drops: s.drops, GapN: s.gapN, Dups: s.dups, DedupN: s.dedupN}
+		Bytes: s.bytes, OldestAt: s.oldestAt, Drops: s.drops, GapN: s.gapN, Dups: s.dups, DedupN: s.dedupN,
+		GapEntries: s.gapEnts, OpenGaps: s.open}
 }
 
 func fromRecord(r streamRecord) *streamState {
 	return &streamState{cfg: r.Config, next: r.Next, first: r.First, acked: r.Acked,
-		bytes: r.Bytes, oldestAt: r.OldestAt, drops: r.Drops, gapN: r.GapN, dups: r.Dups, dedupN: r.DedupN}
+		bytes: r.Bytes, oldestAt: r.OldestAt, drops: r.Drops, gapN: r.GapN, dups: r.Dups, dedupN: r.DedupN,
+		gapEnts: r.GapEntries, open: r.OpenGaps}
 }
 
 // stage is one write transaction's view: the bbolt tx plus copies of the
 // states it changed. Only the committer goroutine uses it.
 type stage struct {
-	db      *DB
-	tx      *bolt.Tx
-	now     time.Time
-	streams map[string]*streamState // touched copies
-	store   storeRecord
-	total   int64 // live payload bytes across streams
-	dirty   bool  // store record changed
-	notify  map[string]bool
-	buckets map[string]*bolt.Bucket
-	dedups  map[string]*bolt.Bucket // dedup FIFOs looked up; nil until a keyed append
+	db       *DB
+	tx       *bolt.Tx
+	now      time.Time
+	streams  map[string]*streamState // touched copies
+	store    storeRecord
+	total    int64 // live payload bytes across streams
+	gapTotal int64 // of which in gap events
+	dirty    bool  // store record changed
+	notify   map[string]bool
+	buckets  map[string]*bolt.Bucket
+	dedups   map[string]*bolt.Bucket // dedup FIFOs looked up; nil until a keyed append
 }
 
 func (db *DB) newStage(tx *bolt.Tx) *stage {
 	return &stage{db: db, tx: tx, now: db.opts.Now(), streams: map[string]*streamState{},
-		store: db.store, total: db.total, notify: map[string]bool{}, buckets: map[string]*bolt.Bucket{}}
+		store: db.store, total: db.total, gapTotal: db.gapTotal, notify: map[string]bool{}, buckets: map[string]*bolt.Bucket{}}
 }
 
 // stream returns the staged copy of a stream, or nil if it does not exist.
@@ -65,6 +113,8 @@ func (s *stage) stream(name string) *streamState {
 		return nil
 	}
 	cp := *c
+	// Copy on write: the committed state shares nothing with the stage.
+	cp.gapEnts, cp.open, cp.sealQ = slices.Clone(c.gapEnts), slices.Clone(c.open), nil
 	s.streams[name] = &cp
 	return &cp
 }
@@ -97,10 +147,14 @@ func (s *stage) data(name string) *bolt.Bucket {
 	return b
 }
 
-// flush writes the records of every touched stream and the store record.
+// flush writes the gap events the transaction queued, then the records of
+// every touched stream and the store record.
 func (s *stage) flush() error {
 	sb := s.tx.Bucket(bktStreams)
 	for name, st := range s.streams {
+		if err := s.writeSealed(name, st); err != nil {
+			return err
+		}
 		if err := putJSON(sb, []byte(name), st.record()); err != nil {
 			return err
 		}
@@ -120,5 +174,6 @@ func (s *stage) publish() {
 	}
 	db.store = s.store
 	db.total = s.total
+	db.gapTotal = s.gapTotal
 	db.stateMu.Unlock()
 }

@@ -10,7 +10,7 @@ import (
 // any entry.
 type Stats struct {
 	Streams           []StreamStats // sorted by name
-	LiveBytes         int64         // payload bytes across streams (what DiskBudget bounds)
+	LiveBytes         int64         // payload bytes across streams (DiskBudget bounds them less the gap events')
 	FileSize          int64
 	Boot              uint64
 	Recovered         uint64 // times a bad file was moved aside and replaced by this one
@@ -22,15 +22,21 @@ type Stats struct {
 // StreamStats describes one stream.
 type StreamStats struct {
 	Config     StreamConfig
-	Depth      int64 // entries held
-	Bytes      int64 // payload bytes held
+	Depth      int64 // entries held, gap events included
+	Bytes      int64 // payload bytes held, gap events included
 	Oldest     time.Time
-	OldestAge  time.Duration // from the append time of the oldest entry; 0 when empty
+	OldestAge  time.Duration // from the append time of the oldest entry other than gap events; 0 when none
 	FirstSeq   uint64        // oldest held seq (== NextSeq when empty)
 	NextSeq    uint64        // seq the next entry will get
 	AckedSeq   uint64        // highest seq acknowledged
 	Drops      Drops
 	GapRecords int64 // gaps held in the history
+	// GapEvents is the number of gap events held (never evicted; at most a
+	// few). UnreportedDrops counts the drops not yet written as a gap
+	// event: Drops.Total is the sum of Count over the stream's gap events
+	// plus UnreportedDrops.
+	GapEvents       int64
+	UnreportedDrops uint64
 	// Dups counts the records AppendRecords did not store because their key
 	// had been committed before; persisted, like the other counters.
 	Dups uint64
@@ -49,9 +55,12 @@ func (db *DB) Stats() Stats {
 	for name, st := range db.streams {
 		ss := StreamStats{Config: st.cfg, Depth: st.count(), Bytes: st.bytes, FirstSeq: st.first,
 			NextSeq: st.next, AckedSeq: st.acked, Drops: st.drops, GapRecords: st.gapN,
-			Dups: st.dups, DedupKeys: st.dedupN}
+			Dups: st.dups, DedupKeys: st.dedupN, GapEvents: int64(len(st.gapEnts)), UnreportedDrops: st.unreported()}
+		if len(st.gapEnts) > 0 && st.gapEnts[0].Seq < st.first {
+			ss.FirstSeq = st.gapEnts[0].Seq
+		}
 		ss.Config.Name = name
-		if st.count() > 0 {
+		if st.first < st.next {
 			ss.Oldest = unixTime(st.oldestAt)
 			ss.OldestAge = max(0, now.Sub(ss.Oldest))
 		}

@@ -17,7 +17,10 @@ const (
 
 // Gap describes events that were lost: the inclusive range of sequence
 // numbers [From, To] of the stream the gap event belongs to, how many of them
-// were lost (Count may be below To-From+1 when the range has holes), and why.
+// were lost (Count may be below To-From+1 when the range has holes: seqs
+// that were not lost, such as the stream's own earlier gap events), and why.
+// One gap event may report a long run of drops; a gap event's own seq comes
+// after the range it reports.
 //
 // On the wire a gap is an event of kind "gap" with the attributes
 //
