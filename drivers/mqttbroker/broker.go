@@ -118,7 +118,10 @@ func (b *Broker) Start(ctx context.Context) error {
 	b.started = true
 	caps := mochi.NewDefaultServerCapabilities()
 	caps.MaximumInflight = uint16(b.cfg.MaxQueued)
-	caps.MaximumClientWritesPending = int32(max(b.cfg.MaxQueued, 1024))
+	// The outbound queue is per connection and allocated whole at CONNECT
+	// (8 bytes a slot): devices mostly publish, so keep it small; messages
+	// to a subscriber beyond it wait in its in-flight store (MaxQueued).
+	caps.MaximumClientWritesPending = int32(min(b.cfg.MaxQueued, 1024))
 	caps.MaximumPacketSize = uint32(b.cfg.MaxPacketSize)
 	caps.ReceiveMaximum = uint16(b.cfg.MaxInflight) // MQTT 5 devices are told the inbox's window
 	// mochi logs whole packets (a CONNECT's password, a PUBLISH's
