@@ -153,3 +153,59 @@ func Names() []string {
 	sort.Strings(out)
 	return out
 }
+
+// MetricKind says how the gateway exports a Metric.
+type MetricKind uint8
+
+// The kinds of Metric.
+const (
+	// Counter is a total that only grows while the driver lives (the
+	// gateway's rate() and increase() handle the restart of a new driver).
+	// Its name ends in _total.
+	Counter MetricKind = iota + 1
+	// Gauge is a current value that may go up and down (a flag is 0 or 1).
+	Gauge
+)
+
+func (k MetricKind) String() string {
+	switch k {
+	case Counter:
+		return "counter"
+	case Gauge:
+		return "gauge"
+	}
+	return fmt.Sprintf("MetricKind(%d)", uint8(k))
+}
+
+// Metric is one value a driver (or the embedded broker) exports to the
+// gateway's /metrics. A driver exports metrics by having a method
+//
+//	Metrics() []Metric
+//
+// which the gateway calls at every scrape. Its names are part of the
+// product's interface (dashboards and alerts use them): each is spelled out
+// literally where the method builds it, never derived from a Go name.
+//
+// The gateway reads a driver's metric set (names, help, kinds and label
+// names) from its first call and registers it, with the label "source" (the
+// config's sources[].name) added to every metric, so a later call must
+// return the same names, each with the same Help, Kind and label names;
+// only the values (and label values) may change. A metric split by a label
+// is therefore listed for each known label value, zeros included, from the
+// first call on.
+type Metric struct {
+	// Name is the full Prometheus name, e.g.
+	// "edge_gateway_mqtt_received_total": [a-zA-Z_:][a-zA-Z0-9_:]*, a
+	// counter's ending in _total, base units (seconds, bytes) in the name.
+	Name string
+	// Help is the one-line description shown with the metric.
+	Help string
+	Kind MetricKind
+	// Labels split the metric along a dimension of the driver's own (e.g.
+	// a reason); nil for most. "source" is reserved for the gateway.
+	Labels []Label
+	Value  float64
+}
+
+// Label is one label of a Metric.
+type Label struct{ Name, Value string }

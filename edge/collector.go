@@ -1,15 +1,20 @@
 package edge
 
 import (
-	"reflect"
-	"strings"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"slices"
 	"sync"
 	"time"
-	"unicode"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/edgegw/gateway/buffer"
+	"github.com/edgegw/gateway/drivers"
+	"github.com/edgegw/gateway/drivers/mqttbroker"
+	"github.com/edgegw/gateway/edge/config"
+	"github.com/edgegw/gateway/uplink"
 )
 
 // bufferCollector exports the buffer's O(1) counters at scrape time.
@@ -25,8 +30,12 @@ var (
 	descFile   = prometheus.NewDesc("edge_gateway_buffer_file_bytes", "Size of the buffer file.", nil, nil)
 	descLive   = prometheus.NewDesc("edge_gateway_buffer_live_bytes", "Payload bytes held across all streams.", nil, nil)
 	descQuar   = prometheus.NewDesc("edge_gateway_quarantine_events", "Inputs held in quarantine.", nil, nil)
-	descBoot   = prometheus.NewDesc("edge_gateway_boot_count", "Boot counter of the store.", nil, nil)
-	descRecov  = prometheus.NewDesc("edge_gateway_buffer_recovered_total", "Times a bad store file was moved aside and replaced.", nil, nil)
+	// The number of times the store was opened, persisted: a count, so a
+	// counter (not a gauge named _count, a suffix Prometheus keeps for
+	// histograms and summaries). increase() over it counts reboots; its
+	// value is the boot the gateway stamps on events now.
+	descBoot  = prometheus.NewDesc("edge_gateway_boots_total", "Boots of the gateway on this store: the boot counter its events carry.", nil, nil)
+	descRecov = prometheus.NewDesc("edge_gateway_buffer_recovered_total", "Times a bad store file was moved aside and replaced.", nil, nil)
 )
 
 func (c *bufferCollector) Describe(ch chan<- *prometheus.Desc) {
@@ -51,7 +60,7 @@ func (c *bufferCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descFile, prometheus.GaugeValue, float64(st.FileSize))
 	ch <- prometheus.MustNewConstMetric(descLive, prometheus.GaugeValue, float64(st.LiveBytes))
 	ch <- prometheus.MustNewConstMetric(descQuar, prometheus.GaugeValue, float64(st.Quarantined))
-	ch <- prometheus.MustNewConstMetric(descBoot, prometheus.GaugeValue, float64(st.Boot))
+	ch <- prometheus.MustNewConstMetric(descBoot, prometheus.CounterValue, float64(st.Boot))
 	ch <- prometheus.MustNewConstMetric(descRecov, prometheus.CounterValue, float64(st.Recovered))
 }
 
@@ -60,6 +69,9 @@ func (c *bufferCollector) Collect(ch chan<- prometheus.Metric) {
 // reload builds a new client (rate() handles the reset). A configured
 // stream without a forwarder yet (the dedup check has not passed) shows as
 // not connected.
+//
+// It also exports the embedded broker's metrics (brokerCollector), being
+// the collector of the running pipeline that handler() registers.
 type uplinkCollector struct{ g *Gateway }
 
 var (
@@ -81,6 +93,7 @@ func (c uplinkCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descUpConnected, descUpSince, descUpSent, descUpResent, descUpReceipts, descUpDups, descUpAcked, descUpBytes, descUpInFlight, descUpSessions, descUpErrors, descUpUndec} {
 		ch <- d
 	}
+	brokerCollector(c).Describe(ch)
 }
 
 func (c uplinkCollector) Collect(ch chan<- prometheus.Metric) {
@@ -88,30 +101,40 @@ func (c uplinkCollector) Collect(ch chan<- prometheus.Metric) {
 	g.mu.Lock()
 	pipe, cfg := g.pipe, g.cfg
 	g.mu.Unlock()
-	seen := map[string]bool{}
+	var streams []uplink.StreamState
 	if pipe != nil && pipe.up != nil {
-		for _, s := range pipe.up.Streams() {
-			n := s.Stream
-			seen[n] = true
-			gauge := func(d *prometheus.Desc, v float64) {
-				ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, n)
-			}
-			counter := func(d *prometheus.Desc, v uint64) {
-				ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), n)
-			}
-			gauge(descUpConnected, b2f(s.Connected))
-			gauge(descUpSince, unixSeconds(s.Since))
-			gauge(descUpInFlight, float64(s.InFlight))
-			counter(descUpSent, s.Sent)
-			counter(descUpResent, s.Resent)
-			counter(descUpReceipts, s.Receipts)
-			counter(descUpDups, s.Duplicates)
-			counter(descUpAcked, s.Acked)
-			counter(descUpBytes, s.SentBytes)
-			counter(descUpSessions, s.Sessions)
-			counter(descUpErrors, s.Errors)
-			counter(descUpUndec, s.Undecodable)
+		streams = pipe.up.Streams()
+	}
+	collectUplink(ch, streams, cfg)
+	brokerCollector(c).Collect(ch)
+}
+
+// collectUplink sends the metrics of the forwarders' states, and
+// edge_gateway_uplink_connected 0 for each stream of cfg (if not nil)
+// without a forwarder.
+func collectUplink(ch chan<- prometheus.Metric, streams []uplink.StreamState, cfg *config.Config) {
+	seen := map[string]bool{}
+	for _, s := range streams {
+		n := s.Stream
+		seen[n] = true
+		gauge := func(d *prometheus.Desc, v float64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.GaugeValue, v, n)
 		}
+		counter := func(d *prometheus.Desc, v uint64) {
+			ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), n)
+		}
+		gauge(descUpConnected, b2f(s.Connected))
+		gauge(descUpSince, unixSeconds(s.Since))
+		gauge(descUpInFlight, float64(s.InFlight))
+		counter(descUpSent, s.Sent)
+		counter(descUpResent, s.Resent)
+		counter(descUpReceipts, s.Receipts)
+		counter(descUpDups, s.Duplicates)
+		counter(descUpAcked, s.Acked)
+		counter(descUpBytes, s.SentBytes)
+		counter(descUpSessions, s.Sessions)
+		counter(descUpErrors, s.Errors)
+		counter(descUpUndec, s.Undecodable)
 	}
 	if cfg == nil {
 		return
@@ -123,151 +146,252 @@ func (c uplinkCollector) Collect(ch chan<- prometheus.Metric) {
 	}
 }
 
-// driverStats exports the Stats() of every running driver that has one
-// (drivers/mqtt, gpio, i2c), found by reflection so that this package
-// imports no driver it does not link: for a driver kind k and each field F
-// of its Stats struct,
-//
-//   - an integer field is a counter edge_gateway_<k>_<f>_total{source},
-//     except the fields named in driverGaugeFields (current values);
-//   - a bool field is a gauge edge_gateway_<k>_<f>{source}, 0 or 1;
-//   - a map[string]<integer> field is a counter with a "reason" label.
-//
-// <f> is F in snake case, source the config's source name. Drivers leave
-// when their pipeline stops.
-type driverStats struct {
-	mu      sync.Mutex
-	running map[string]*runningDriver // by source name
-	descs   map[string]*prometheus.Desc
+// metricsSource is what the gateway asks of a driver (or of the embedded
+// broker) whose metrics it exports: an explicit list, each metric named,
+// documented and typed, literally, where the driver builds it. See
+// drivers.Metric for the contract (the set is fixed from the first call).
+// Drivers without the method export nothing of their own.
+type metricsSource interface {
+	Metrics() []drivers.Metric
 }
 
-type runningDriver struct {
-	kind  string
-	stats reflect.Value // the Stats method
+// metricSet is the registered form of a metricsSource's metrics: one
+// descriptor per name, read from a first Metrics() call, with constant
+// labels (source=… for a driver) added.
+type metricSet struct {
+	descs map[string]*metricDesc
+	all   []*prometheus.Desc // in first-listed order
 }
 
-// driverGaugeFields are Stats fields that are current values, not totals.
-var driverGaugeFields = map[string]bool{"Pending": true, "InFlight": true, "Queued": true}
-
-func newDriverStats() *driverStats {
-	return &driverStats{running: map[string]*runningDriver{}, descs: map[string]*prometheus.Desc{}}
+type metricDesc struct {
+	desc   *prometheus.Desc
+	kind   drivers.MetricKind
+	help   string
+	labels []string
 }
 
-// add exports d's Stats() as source's, if it has such a method returning a
-// struct. The returned func removes it again (and only it: a later add for
-// the same source is left alone).
-func (s *driverStats) add(source, kind string, d any) (remove func()) {
-	v := reflect.ValueOf(d)
-	if !v.IsValid() {
-		return func() {}
-	}
-	m := v.MethodByName("Stats")
-	if !m.IsValid() || m.Type().NumIn() != 0 || m.Type().NumOut() != 1 || m.Type().Out(0).Kind() != reflect.Struct {
-		return func() {}
-	}
-	r := &runningDriver{kind: kind, stats: m}
-	s.mu.Lock()
-	s.running[source] = r
-	s.mu.Unlock()
-	return func() {
-		s.mu.Lock()
-		if s.running[source] == r {
-			delete(s.running, source)
+var (
+	legacyName  = regexp.MustCompile(`^[a-zA-Z_:][a-zA-Z0-9_:]*$`)
+	legacyLabel = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+)
+
+func newMetricSet(ms []drivers.Metric, constLabels prometheus.Labels) (*metricSet, error) {
+	s := &metricSet{descs: map[string]*metricDesc{}}
+	for _, m := range ms {
+		labels := labelNames(m.Labels)
+		if d, ok := s.descs[m.Name]; ok {
+			if err := d.check(m, labels); err != nil {
+				return nil, err
+			}
+			continue
 		}
-		s.mu.Unlock()
+		if m.Kind != drivers.Counter && m.Kind != drivers.Gauge {
+			return nil, fmt.Errorf("metric %q: unknown kind %v", m.Name, m.Kind)
+		}
+		// client_golang accepts any UTF-8 name now; ours keep to the
+		// classic charset, which every scraper and PromQL take unquoted.
+		if !legacyName.MatchString(m.Name) {
+			return nil, fmt.Errorf("metric %q: name outside [a-zA-Z_:][a-zA-Z0-9_:]*", m.Name)
+		}
+		for _, l := range labels {
+			if !legacyLabel.MatchString(l) {
+				return nil, fmt.Errorf("metric %q: label %q outside [a-zA-Z_][a-zA-Z0-9_]*", m.Name, l)
+			}
+		}
+		// NewDesc records other faults (a duplicate or reserved label) in
+		// the descriptor; Register reports them.
+		d := &metricDesc{desc: prometheus.NewDesc(m.Name, m.Help, labels, constLabels), kind: m.Kind, help: m.Help, labels: labels}
+		s.descs[m.Name] = d
+		s.all = append(s.all, d.desc)
+	}
+	return s, nil
+}
+
+// check reports whether m, listed again, matches the first listing of its
+// name.
+func (d *metricDesc) check(m drivers.Metric, labels []string) error {
+	if m.Kind != d.kind || m.Help != d.help || !slices.Equal(labels, d.labels) {
+		return fmt.Errorf("metric %q: kind, help or label names differ from its first listing (%v %v, want %v %v)", m.Name, m.Kind, labels, d.kind, d.labels)
+	}
+	return nil
+}
+
+func (s *metricSet) describe(ch chan<- *prometheus.Desc) {
+	for _, d := range s.all {
+		ch <- d
 	}
 }
 
-// Describe sends nothing: the metrics depend on which drivers run (an
-// unchecked collector).
-func (s *driverStats) Describe(chan<- *prometheus.Desc) {}
-
-func (s *driverStats) Collect(ch chan<- prometheus.Metric) {
-	s.mu.Lock()
-	running := make(map[string]*runningDriver, len(s.running))
-	for k, v := range s.running {
-		running[k] = v
-	}
-	s.mu.Unlock()
-	for source, r := range running {
-		v := r.stats.Call(nil)[0]
-		t := v.Type()
-		for i := 0; i < t.NumField(); i++ {
-			f := t.Field(i)
-			if !f.IsExported() {
+// send sends ms as constant metrics. A metric outside the set, or listed
+// with another kind, help or labels, breaks the driver's contract: it is
+// sent as an invalid metric, which fails Gather (tests) and is left out of
+// a scrape (promhttp.ContinueOnError) without hiding the rest.
+func (s *metricSet) send(ch chan<- prometheus.Metric, ms []drivers.Metric) {
+	for _, m := range ms {
+		labels := labelNames(m.Labels)
+		d, ok := s.descs[m.Name]
+		var err error
+		if !ok {
+			err = fmt.Errorf("metric %q was not in the first Metrics() list, so it is not registered", m.Name)
+		} else {
+			err = d.check(m, labels)
+		}
+		if err == nil {
+			vt := prometheus.GaugeValue
+			if m.Kind == drivers.Counter {
+				vt = prometheus.CounterValue
+			}
+			var cm prometheus.Metric
+			if cm, err = prometheus.NewConstMetric(d.desc, vt, m.Value, labelValues(m.Labels)...); err == nil {
+				ch <- cm
 				continue
 			}
-			fv := v.Field(i)
-			base := "edge_gateway_" + snake(r.kind) + "_" + snake(f.Name)
-			switch {
-			case fv.Kind() == reflect.Bool:
-				ch <- prometheus.MustNewConstMetric(s.desc(base, r.kind, f.Name, false), prometheus.GaugeValue, b2f(fv.Bool()), source)
-			case isInt(fv.Kind()) && driverGaugeFields[f.Name]:
-				ch <- prometheus.MustNewConstMetric(s.desc(base, r.kind, f.Name, false), prometheus.GaugeValue, intValue(fv), source)
-			case isInt(fv.Kind()):
-				ch <- prometheus.MustNewConstMetric(s.desc(base+"_total", r.kind, f.Name, false), prometheus.CounterValue, intValue(fv), source)
-			case fv.Kind() == reflect.Map && fv.Type().Key().Kind() == reflect.String && isInt(fv.Type().Elem().Kind()):
-				d := s.desc(base+"_total", r.kind, f.Name, true)
-				iter := fv.MapRange()
-				for iter.Next() {
-					ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, intValue(iter.Value()), source, iter.Key().String())
-				}
-			}
+		}
+		ch <- prometheus.NewInvalidMetric(prometheus.NewInvalidDesc(err), err)
+	}
+}
+
+func labelNames(ls []drivers.Label) []string {
+	if len(ls) == 0 {
+		return nil
+	}
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.Name
+	}
+	return out
+}
+
+func labelValues(ls []drivers.Label) []string {
+	out := make([]string, len(ls))
+	for i, l := range ls {
+		out[i] = l.Value
+	}
+	return out
+}
+
+// driverMetrics exports the Metrics() of every running driver that has the
+// method (drivers/mqtt, gpio, i2c), each metric with the label source (the
+// config's sources[].name), while the driver's pipeline runs.
+//
+// Each running driver is a checked collector of its own (sourceCollector),
+// registered when the driver starts and unregistered when its pipeline
+// ends. Why not one collector for all drivers: a collector's Describe must
+// send the super-set of its descriptors, the same for its whole life
+// (prometheus.Collector), but which drivers run, and so which metrics
+// exist, is known only when a pipeline starts and changes at every reload.
+// One collector would have to be "unchecked" (Describe sending nothing),
+// which turns off every check at registration: an invalid name, or a name
+// that clashes with another metric's labels or help, would only show up as
+// a failed scrape. Registered per driver, with source as a constant label,
+// Registry.Register checks the driver's names and labels against
+// everything else on the registry when the driver starts, and Unregister
+// drops its series exactly when it goes.
+type driverMetrics struct {
+	reg *prometheus.Registry
+	log *slog.Logger // nil: slog.Default(), which cmd/gateway sets
+
+	mu      sync.Mutex
+	running map[string]*sourceCollector // by source name
+}
+
+// sourceCollector is the metrics of one running driver.
+type sourceCollector struct {
+	set *metricSet
+	src metricsSource
+}
+
+func (c *sourceCollector) Describe(ch chan<- *prometheus.Desc) { c.set.describe(ch) }
+func (c *sourceCollector) Collect(ch chan<- prometheus.Metric) { c.set.send(ch, c.src.Metrics()) }
+
+func newDriverMetrics(reg *prometheus.Registry) *driverMetrics {
+	return &driverMetrics{reg: reg, running: map[string]*sourceCollector{}}
+}
+
+// add exports d's Metrics() as source's, if d has that method. The returned
+// func removes them again (and only them: a later add for the same source
+// is left alone). A driver whose metrics the registry refuses (a programming
+// error the tests catch) runs without them; the error is logged.
+func (s *driverMetrics) add(source, kind string, d any) (remove func()) {
+	src, ok := d.(metricsSource)
+	if !ok {
+		return func() {}
+	}
+	c, err := s.register(source, src)
+	if err != nil {
+		log := s.log
+		if log == nil {
+			log = slog.Default()
+		}
+		log.Error("driver metrics not exported", "source", source, "driver", kind, "err", err)
+		return func() {}
+	}
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if s.running[source] == c {
+			s.reg.Unregister(c)
+			delete(s.running, source)
 		}
 	}
 }
 
-func (s *driverStats) desc(name, kind, field string, reason bool) *prometheus.Desc {
+func (s *driverMetrics) register(source string, src metricsSource) (*sourceCollector, error) {
+	set, err := newMetricSet(src.Metrics(), prometheus.Labels{"source": source})
+	if err != nil {
+		return nil, err
+	}
+	c := &sourceCollector{set: set, src: src}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if d, ok := s.descs[name]; ok {
-		return d
+	// On a reload the new pipeline's driver may start before the old one's
+	// remove has run (it runs on a goroutine of its own, see observe): the
+	// new one replaces it.
+	if old := s.running[source]; old != nil {
+		s.reg.Unregister(old)
+		delete(s.running, source)
 	}
-	labels := []string{"source"}
-	if reason {
-		labels = append(labels, "reason")
+	if err := s.reg.Register(c); err != nil {
+		return nil, err
 	}
-	d := prometheus.NewDesc(name, "Stats()."+field+" of the "+kind+" driver (see its package documentation), per config source.", labels, nil)
-	s.descs[name] = d
-	return d
+	s.running[source] = c
+	return c, nil
 }
 
-func isInt(k reflect.Kind) bool {
-	switch k {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return true
+// brokerCollector exports the metrics of the running pipeline's embedded
+// broker (mqttbroker.Broker.Metrics), when it has one. The set of metrics
+// does not depend on the broker's state, so it is described, and checked
+// at registration, from a Broker that has not started.
+type brokerCollector struct{ g *Gateway }
+
+var brokerMetricSet = sync.OnceValues(func() (*metricSet, error) {
+	return newMetricSet(new(mqttbroker.Broker).Metrics(), nil)
+})
+
+func (c brokerCollector) Describe(ch chan<- *prometheus.Desc) {
+	set, err := brokerMetricSet()
+	if err != nil {
+		ch <- prometheus.NewInvalidDesc(err)
+		return
 	}
-	return false
+	set.describe(ch)
 }
 
-func intValue(v reflect.Value) float64 {
-	if v.CanInt() {
-		return float64(v.Int())
+func (c brokerCollector) Collect(ch chan<- prometheus.Metric) {
+	set, err := brokerMetricSet()
+	if err != nil {
+		return
 	}
-	return float64(v.Uint())
-}
-
-// snake turns "FullRetries" into "full_retries" and "SubRefused" into
-// "sub_refused"; runs of capitals stay together ("HTTPErrors" → "http_errors").
-func snake(s string) string {
-	var b strings.Builder
-	rs := []rune(s)
-	for i, r := range rs {
-		if unicode.IsUpper(r) {
-			if i > 0 && (unicode.IsLower(rs[i-1]) || (i+1 < len(rs) && unicode.IsLower(rs[i+1]) && unicode.IsUpper(rs[i-1]))) {
-				b.WriteByte('_')
-			}
-			b.WriteRune(unicode.ToLower(r))
-			continue
-		}
-		if r == '-' || r == ' ' || r == '.' {
-			b.WriteByte('_')
-			continue
-		}
-		b.WriteRune(r)
+	c.g.mu.Lock()
+	pipe := c.g.pipe
+	c.g.mu.Unlock()
+	if pipe == nil || pipe.broker == nil {
+		return
 	}
-	return b.String()
+	// A build tagged noembedded has a stand-in without metrics.
+	if src, ok := any(pipe.broker).(metricsSource); ok {
+		set.send(ch, src.Metrics())
+	}
 }
 
 // unixSeconds is t as Unix seconds, 0 for the zero time.

@@ -227,21 +227,22 @@ func TestRunReadyWithUplinkOffline(t *testing.T) {
 	}
 }
 
-// statsDriver is a driver with a Stats method, as drivers/mqtt has.
+// statsDriver is a driver with a Metrics method, as drivers/mqtt has.
 type statsDriver struct{}
 
-type statsDriverStats struct {
-	Received    uint64
-	FullRetries int64
-	Paused      bool
-	Pending     int
-	Quarantined map[string]uint64
-	note        string //lint:ignore U1000 unexported fields are not exported as metrics
-}
-
 func (statsDriver) Run(ctx context.Context, _ drivers.Sink) error { <-ctx.Done(); return nil }
-func (statsDriver) Stats() statsDriverStats {
-	return statsDriverStats{Received: 7, FullRetries: 2, Paused: true, Pending: 3, Quarantined: map[string]uint64{"malformed": 4}}
+func (statsDriver) Metrics() []drivers.Metric {
+	quarantined := func(reason string, v float64) drivers.Metric {
+		return drivers.Metric{Name: "edge_gateway_fake_quarantined_total", Help: "Inputs quarantined, by reason.", Kind: drivers.Counter,
+			Labels: []drivers.Label{{Name: "reason", Value: reason}}, Value: v}
+	}
+	return []drivers.Metric{
+		{Name: "edge_gateway_fake_received_total", Help: "Inputs received.", Kind: drivers.Counter, Value: 7},
+		{Name: "edge_gateway_fake_paused", Help: "1 while paused.", Kind: drivers.Gauge, Value: 1},
+		{Name: "edge_gateway_fake_pending", Help: "Inputs not yet acknowledged.", Kind: drivers.Gauge, Value: 3},
+		quarantined("malformed", 4),
+		quarantined("empty", 0),
+	}
 }
 
 func TestMetricsFromHooks(t *testing.T) {
@@ -275,15 +276,12 @@ func TestMetricsFromHooks(t *testing.T) {
 	}
 	wantMetric(t, h, 1, "edge_gateway_quarantine_events")
 
-	// Driver stats, by reflection.
+	// The driver's own metrics, as its Metrics() lists them, per source.
 	wantMetric(t, h, 7, "edge_gateway_fake_received_total", `source="dock1-in"`)
-	wantMetric(t, h, 2, "edge_gateway_fake_full_retries_total", `source="dock1-in"`)
 	wantMetric(t, h, 1, "edge_gateway_fake_paused", `source="dock1-in"`)
 	wantMetric(t, h, 3, "edge_gateway_fake_pending", `source="dock1-in"`)
 	wantMetric(t, h, 4, "edge_gateway_fake_quarantined_total", `source="dock1-in"`, `reason="malformed"`)
-	if _, ok := metric(t, h, "edge_gateway_fake_note"); ok {
-		t.Fatal("unexported field exported")
-	}
+	wantMetric(t, h, 0, "edge_gateway_fake_quarantined_total", `source="dock1-in"`, `reason="empty"`)
 
 	// The latest scans, newest first, without the duplicate.
 	var got []string
@@ -341,24 +339,6 @@ func TestMetricsFromHooks(t *testing.T) {
 	}
 }
 
-// Only the latest registration of a source is removed by its remove func.
-func TestDriverStatsRemoveOnlyOwn(t *testing.T) {
-	s := newDriverStats()
-	rm1 := s.add("src", "fake", statsDriver{})
-	rm2 := s.add("src", "fake", statsDriver{})
-	rm1()
-	if len(s.running) != 1 {
-		t.Fatal("removing the old registration removed the new one")
-	}
-	rm2()
-	if len(s.running) != 0 {
-		t.Fatal("not removed")
-	}
-	if rm := s.add("x", "fake", struct{}{}); rm == nil || len(s.running) != 0 {
-		t.Fatal("a driver without Stats was registered")
-	}
-}
-
 func TestStatusJSON(t *testing.T) {
 	g, clk := pageGateway(t)
 	g.ready = true
@@ -374,16 +354,5 @@ func TestStatusJSON(t *testing.T) {
 	if st.Gateway != "gw-page-1" || !st.Ready || len(st.Streams) != 2 || st.Streams[0].Name != "scans" ||
 		st.Config.Version != "12" || st.Config.State != "applied" || !st.Config.Since.Equal(clk.Now()) || st.Uplink.Online {
 		t.Fatalf("status %+v", st)
-	}
-}
-
-func TestSnake(t *testing.T) {
-	for in, want := range map[string]string{
-		"Received": "received", "FullRetries": "full_retries", "SubRefused": "sub_refused",
-		"HTTPErrors": "http_errors", "ReadErrors": "read_errors", "mqtt": "mqtt", "my-driver": "my_driver", "I2C": "i2c",
-	} {
-		if got := snake(in); got != want {
-			t.Errorf("snake(%q) = %q, want %q", in, got, want)
-		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/edgegw/gateway/buffer"
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/event"
+	"github.com/edgegw/gateway/units"
 	"github.com/edgegw/gateway/uplink"
 )
 
@@ -134,7 +135,7 @@ func TestGatewayStateOfflineAndFill(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	up, err := uplink.New(uplink.Options{ServiceURL: "pulsar://127.0.0.1:1", RequireDedup: false, Tenant: "public", Namespace: "default", TopicPrefix: "events-", Compression: "lz4", SendTimeout: time.Second, OperationTimeout: time.Second, ConnectionTimeout: time.Second, MaxPending: 10}, nil)
+	up, err := uplink.New(uplink.Options{ServiceURL: "pulsar://127.0.0.1:1", RequireDedup: false, Tenant: "public", Namespace: "default", TopicPrefix: "events-", Compression: "lz4", SendTimeout: units.Duration(time.Second), OperationTimeout: units.Duration(time.Second), ConnectionTimeout: units.Duration(time.Second), MaxPending: 10}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -28,7 +28,7 @@ type metrics struct {
 
 	scans   *scanRing
 	history *backlogHistory
-	drivers *driverStats
+	drivers *driverMetrics
 
 	cfgMu    sync.Mutex
 	cfgState ConfigStatus
@@ -86,9 +86,9 @@ func newMetrics() *metrics {
 		}, []string{"version", "commit", "goversion"}),
 		scans:   newScanRing(recentScans),
 		history: newBacklogHistory(historyLen),
-		drivers: newDriverStats(),
 	}
-	reg.MustRegister(m.ingest, m.quarantined, m.bySource, m.receiptLatency, m.commitDuration, m.configInfo, m.buildInfo, m.drivers,
+	m.drivers = newDriverMetrics(reg) // registers each running driver's own collector
+	reg.MustRegister(m.ingest, m.quarantined, m.bySource, m.receiptLatency, m.commitDuration, m.configInfo, m.buildInfo,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

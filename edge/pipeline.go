@@ -12,6 +12,7 @@ import (
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/drivers/mqtt"
 	"github.com/edgegw/gateway/edge/config"
+	"github.com/edgegw/gateway/internal/backoff"
 	"github.com/edgegw/gateway/uplink"
 )
 
@@ -185,30 +186,28 @@ func runDriver(ctx context.Context, d drivers.Driver, sink drivers.Sink, optiona
 	Error(string, ...any)
 	Warn(string, ...any)
 }) {
-	backoff := time.Second
+	bo := backoff.Backoff{Min: time.Second, Max: time.Minute}
 	for {
 		err := d.Run(ctx, sink)
 		if ctx.Err() != nil {
 			return
 		}
+		wait := bo.Next()
 		if optional {
-			log.Warn("source stopped; retrying", "err", err, "in", backoff)
+			log.Warn("source stopped; retrying", "err", err, "in", wait)
 		} else {
-			log.Error("source stopped; retrying", "err", err, "in", backoff)
+			log.Error("source stopped; retrying", "err", err, "in", wait)
 		}
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, wait) {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, time.Minute)
 	}
 }
 
 // forwardAll checks deduplication, then runs one forwarder per stream.
 func (g *Gateway) forwardAll(ctx context.Context, up *uplink.Client, cfg *config.Config) {
 	log := g.log.With("component", "uplink")
-	backoff := time.Second
+	bo := backoff.Backoff{Min: time.Second, Max: time.Minute}
 	for cfg.Uplink.RequireDedup {
 		err := up.CheckDedup(ctx)
 		if err == nil {
@@ -217,13 +216,11 @@ func (g *Gateway) forwardAll(ctx context.Context, up *uplink.Client, cfg *config
 		if ctx.Err() != nil {
 			return
 		}
-		log.Error("not forwarding yet: uplink check failed; events keep buffering", "err", err, "retry_in", backoff)
-		select {
-		case <-ctx.Done():
+		wait := bo.Next()
+		log.Error("not forwarding yet: uplink check failed; events keep buffering", "err", err, "retry_in", wait)
+		if !backoff.Sleep(ctx, wait) {
 			return
-		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, time.Minute)
 	}
 	g.mu.Lock()
 	db := g.db

@@ -6,9 +6,14 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
+	"strconv"
+	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/edgegw/gateway/units"
 )
 
 // Config is the whole sink configuration. Start from DefaultConfig, decode
@@ -50,7 +55,7 @@ type PulsarConfig struct {
 	DeadLetterTopic string `yaml:"dead_letter_topic"`
 	// OperationTimeout bounds lookups, subscribe and producer sends.
 	// Default 30s.
-	OperationTimeout Duration `yaml:"operation_timeout"`
+	OperationTimeout units.Duration `yaml:"operation_timeout"`
 }
 
 // PulsarTLS configures TLS to the broker.
@@ -78,7 +83,7 @@ type TopicsConfig struct {
 	Names []string `yaml:"names"`
 	// DiscoveryInterval is how often the pattern is re-evaluated to pick up
 	// new streams. Default 1m.
-	DiscoveryInterval Duration `yaml:"discovery_interval"`
+	DiscoveryInterval units.Duration `yaml:"discovery_interval"`
 }
 
 // CassandraConfig says where the rows go.
@@ -102,11 +107,11 @@ type CassandraConfig struct {
 	// TLS to the nodes. Default off.
 	TLS CassandraTLS `yaml:"tls"`
 	// Timeout of one request. Default 10s.
-	Timeout Duration `yaml:"timeout"`
+	Timeout units.Duration `yaml:"timeout"`
 	// ConnectTimeout of one connection attempt. Default 5s.
-	ConnectTimeout Duration `yaml:"connect_timeout"`
+	ConnectTimeout units.Duration `yaml:"connect_timeout"`
 	// ReconnectInterval is how often nodes seen down are retried. Default 2s.
-	ReconnectInterval Duration `yaml:"reconnect_interval"`
+	ReconnectInterval units.Duration `yaml:"reconnect_interval"`
 	// TTL per table; 0 keeps rows forever.
 	TTL TTLConfig `yaml:"ttl"`
 }
@@ -137,13 +142,13 @@ type CassandraTLS struct {
 // TTLConfig is the time to live of the rows of each table.
 type TTLConfig struct {
 	// Events table. Default 90d.
-	Events Duration `yaml:"events"`
+	Events units.Duration `yaml:"events"`
 	// ScansByBarcode table. Default 365d.
-	ScansByBarcode Duration `yaml:"scans_by_barcode"`
+	ScansByBarcode units.Duration `yaml:"scans_by_barcode"`
 	// Readings table. Default 90d.
-	Readings Duration `yaml:"readings"`
+	Readings units.Duration `yaml:"readings"`
 	// Gaps table. Default 0 (forever).
-	Gaps Duration `yaml:"gaps"`
+	Gaps units.Duration `yaml:"gaps"`
 }
 
 // WriteConfig shapes the write pool.
@@ -156,23 +161,23 @@ type WriteConfig struct {
 	BatchRows int `yaml:"batch_rows"`
 	// BatchBytes caps the estimated size of one batch; keep it under
 	// Cassandra's batch_size_warn_threshold. Default 5KiB.
-	BatchBytes ByteSize `yaml:"batch_bytes"`
+	BatchBytes units.ByteSize `yaml:"batch_bytes"`
 	// Linger is how long the sink waits to fill a batch once it has one
 	// message. Default 2ms.
-	Linger Duration `yaml:"linger"`
+	Linger units.Duration `yaml:"linger"`
 	// DrainTimeout bounds how long a stopping sink keeps retrying in-flight
 	// writes; what is not written by then is not acknowledged and is
 	// redelivered. Default 30s.
-	DrainTimeout Duration `yaml:"drain_timeout"`
+	DrainTimeout units.Duration `yaml:"drain_timeout"`
 }
 
 // RetryConfig is the exponential backoff of failed writes and reconnects.
 // Writes that fail for a transient reason are retried forever.
 type RetryConfig struct {
 	// Initial delay. Default 100ms.
-	Initial Duration `yaml:"initial"`
+	Initial units.Duration `yaml:"initial"`
 	// Max delay. Default 10s.
-	Max Duration `yaml:"max"`
+	Max units.Duration `yaml:"max"`
 	// Multiplier applied after each failure. Default 2.
 	Multiplier float64 `yaml:"multiplier"`
 }
@@ -190,11 +195,11 @@ func DefaultConfig() Config {
 			ServiceURL:        "pulsar://127.0.0.1:6650",
 			Tenant:            "public",
 			Namespace:         "default",
-			Topics:            TopicsConfig{Pattern: "events-.*", DiscoveryInterval: Duration(time.Minute)},
+			Topics:            TopicsConfig{Pattern: "events-.*", DiscoveryInterval: units.Duration(time.Minute)},
 			Subscription:      "cassandra-sink",
 			SubscriptionType:  SubKeyShared,
 			ReceiverQueueSize: 1000,
-			OperationTimeout:  Duration(30 * time.Second),
+			OperationTimeout:  units.Duration(30 * time.Second),
 		},
 		Cassandra: CassandraConfig{
 			Hosts:             []string{"127.0.0.1"},
@@ -203,25 +208,25 @@ func DefaultConfig() Config {
 			Replication:       Replication{Class: "SimpleStrategy", Factor: 1},
 			Consistency:       "local_quorum",
 			TLS:               CassandraTLS{VerifyHostname: true},
-			Timeout:           Duration(10 * time.Second),
-			ConnectTimeout:    Duration(5 * time.Second),
-			ReconnectInterval: Duration(2 * time.Second),
+			Timeout:           units.Duration(10 * time.Second),
+			ConnectTimeout:    units.Duration(5 * time.Second),
+			ReconnectInterval: units.Duration(2 * time.Second),
 			TTL: TTLConfig{
-				Events:         Duration(90 * 24 * time.Hour),
-				ScansByBarcode: Duration(365 * 24 * time.Hour),
-				Readings:       Duration(90 * 24 * time.Hour),
+				Events:         units.Duration(90 * 24 * time.Hour),
+				ScansByBarcode: units.Duration(365 * 24 * time.Hour),
+				Readings:       units.Duration(90 * 24 * time.Hour),
 			},
 		},
 		Write: WriteConfig{
 			Concurrency:  32,
 			BatchRows:    32,
 			BatchBytes:   5 << 10,
-			Linger:       Duration(2 * time.Millisecond),
-			DrainTimeout: Duration(30 * time.Second),
+			Linger:       units.Duration(2 * time.Millisecond),
+			DrainTimeout: units.Duration(30 * time.Second),
 		},
 		Retry: RetryConfig{
-			Initial:    Duration(100 * time.Millisecond),
-			Max:        Duration(10 * time.Second),
+			Initial:    units.Duration(100 * time.Millisecond),
+			Max:        units.Duration(10 * time.Second),
 			Multiplier: 2,
 		},
 		HTTP: HTTPConfig{Listen: "127.0.0.1:9464"},
@@ -245,8 +250,10 @@ func configTooLarge(what string) error {
 	return fmt.Errorf("%w: %s, the limit is 4 MiB (%d bytes)", ErrConfigTooLarge, what, MaxConfigSize)
 }
 
-// DecodeConfig reads YAML over the defaults. Unknown keys are errors that
-// name their line. It does not validate. It reads at most
+// DecodeConfig reads YAML over the defaults. It does not validate. Its
+// error is units.Errors: every unknown or repeated key and every value of
+// the wrong type, each with its key path and line (or, for a document
+// that is not YAML, the syntax error with its line). It reads at most
 // MaxConfigSize+1 bytes of r: a longer input is refused unparsed.
 func DecodeConfig(r io.Reader) (Config, error) {
 	var buf bytes.Buffer
@@ -256,17 +263,71 @@ func DecodeConfig(r io.Reader) (Config, error) {
 	if buf.Len() > MaxConfigSize {
 		return Config{}, configTooLarge(fmt.Sprintf("more than %d bytes", MaxConfigSize))
 	}
-	cfg := DefaultConfig()
-	dec := yaml.NewDecoder(&buf)
-	dec.KnownFields(true)
-	if err := dec.Decode(&cfg); err != nil && !errors.Is(err, io.EOF) {
-		return Config{}, fmt.Errorf("config: %w", err)
+	cfg, _, es, _ := decodeConfig(buf.Bytes())
+	if len(es) > 0 {
+		return Config{}, es
 	}
 	return cfg, nil
 }
 
+// decodeConfig decodes b over the defaults, strictly. es holds what the
+// decoder refused; complete is false when it stopped early (a syntax
+// error), true when it went on past the errors and cfg holds the rest.
+func decodeConfig(b []byte) (cfg Config, root *yaml.Node, es units.Errors, complete bool) {
+	cfg = DefaultConfig()
+	root = new(yaml.Node)
+	if err := yaml.Unmarshal(b, root); err != nil {
+		return cfg, root, decodeErrors(nil, err), false
+	}
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	err := dec.Decode(&cfg)
+	if err == nil || errors.Is(err, io.EOF) {
+		return cfg, root, nil, true
+	}
+	var te *yaml.TypeError
+	return cfg, root, decodeErrors(root, err), errors.As(err, &te)
+}
+
+var (
+	lineRe     = regexp.MustCompile(`^line (\d+): `)
+	notFoundRe = regexp.MustCompile(`^field (.*) not found in type \S+$`)
+)
+
+// decodeErrors maps an error of yaml's decoder to field errors: each
+// entry names its line, and the key on that line gives the path.
+func decodeErrors(root *yaml.Node, err error) units.Errors {
+	msgs := []string{err.Error()}
+	var te *yaml.TypeError
+	if errors.As(err, &te) {
+		msgs = te.Errors
+	}
+	var idx map[int]string
+	if root != nil {
+		idx = units.PathsByLine(root, "")
+	}
+	var es units.Errors
+	for _, m := range msgs {
+		m = strings.TrimPrefix(m, "yaml: ")
+		line := 0
+		if sm := lineRe.FindStringSubmatch(m); sm != nil {
+			line, _ = strconv.Atoi(sm[1])
+			m = m[len(sm[0]):]
+		}
+		if sm := notFoundRe.FindStringSubmatch(m); sm != nil {
+			m = "unknown field " + strconv.Quote(sm[1])
+		}
+		es = append(es, &units.FieldError{Path: idx[line], Line: line, Msg: m})
+	}
+	return es
+}
+
 // LoadConfig reads and validates the YAML file at path. A file over
-// MaxConfigSize is refused without being read.
+// MaxConfigSize is refused without being read. Otherwise every problem is
+// reported at once: unknown keys and values of the wrong type, then what
+// Validate finds in the rest, in file order, each with its key path and
+// line. The error is units.Errors (errors.As finds it) whose message has
+// one line per problem: "FILE:LINE: PATH: MSG".
 func LoadConfig(path string) (Config, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -276,14 +337,42 @@ func LoadConfig(path string) (Config, error) {
 	if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() && fi.Size() > MaxConfigSize {
 		return Config{}, fmt.Errorf("%s: %w", path, configTooLarge(fmt.Sprintf("%d bytes", fi.Size())))
 	}
-	cfg, err := DecodeConfig(f)
-	if err != nil {
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(io.LimitReader(f, MaxConfigSize+1)); err != nil {
 		return Config{}, fmt.Errorf("%s: %w", path, err)
 	}
-	if err := cfg.Validate(); err != nil {
-		return Config{}, fmt.Errorf("%s: %w", path, err)
+	if buf.Len() > MaxConfigSize {
+		return Config{}, fmt.Errorf("%s: %w", path, configTooLarge(fmt.Sprintf("more than %d bytes", MaxConfigSize)))
+	}
+	cfg, root, es, complete := decodeConfig(buf.Bytes())
+	if complete {
+		var ves units.Errors
+		if errors.As(cfg.Validate(), &ves) {
+			units.LocateAll(root, ves)
+			es = append(es, uncovered(ves, es)...)
+		}
+	}
+	if len(es) > 0 {
+		es.SortByLine()
+		return Config{}, es.InFile(path)
 	}
 	return cfg, nil
+}
+
+// uncovered is the validation errors that are not about a setting that
+// did not decode (whose default Validate may complain about).
+func uncovered(ves, decodeErrs units.Errors) units.Errors {
+	var out units.Errors
+next:
+	for _, v := range ves {
+		for _, d := range decodeErrs {
+			if d.Path == "" || v.Path == d.Path || strings.HasPrefix(v.Path, d.Path+".") || strings.HasPrefix(v.Path, d.Path+"[") {
+				continue next
+			}
+		}
+		out = append(out, v)
+	}
+	return out
 }
 
 // DeadLetter returns the dead-letter topic, resolving the default.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/edgegw/gateway/units"
 )
 
 func TestDefaultConfigValid(t *testing.T) {
@@ -109,10 +111,10 @@ func TestValidateFieldPaths(t *testing.T) {
 		{"consistency", func(c *Config) { c.Cassandra.Consistency = "most" }, "cassandra.consistency"},
 		{"serial", func(c *Config) { c.Cassandra.Consistency = "serial" }, "cassandra.consistency"},
 		{"password", func(c *Config) { c.Cassandra.Username = "u" }, "cassandra.password_file"},
-		{"ttl", func(c *Config) { c.Cassandra.TTL.Gaps = Duration(1500 * time.Millisecond) }, "cassandra.ttl.gaps"},
+		{"ttl", func(c *Config) { c.Cassandra.TTL.Gaps = units.Duration(1500 * time.Millisecond) }, "cassandra.ttl.gaps"},
 		{"concurrency", func(c *Config) { c.Write.Concurrency = 0 }, "write.concurrency"},
 		{"batch rows", func(c *Config) { c.Write.BatchRows = 0 }, "write.batch_rows"},
-		{"retry max", func(c *Config) { c.Retry.Max = Duration(time.Millisecond) }, "retry.max"},
+		{"retry max", func(c *Config) { c.Retry.Max = units.Duration(time.Millisecond) }, "retry.max"},
 		{"multiplier", func(c *Config) { c.Retry.Multiplier = 0.5 }, "retry.multiplier"},
 		{"listen", func(c *Config) { c.HTTP.Listen = "9464" }, "http.listen"},
 	} {
@@ -120,48 +122,82 @@ func TestValidateFieldPaths(t *testing.T) {
 			c := DefaultConfig()
 			tc.edit(&c)
 			err := c.Validate()
-			var fe *FieldError
+			var fe *units.FieldError
 			if !errors.As(err, &fe) {
-				t.Fatalf("err = %v, want a FieldError", err)
+				t.Fatalf("err = %v, want a *units.FieldError", err)
 			}
-			if fe.Path != tc.path {
+			if fe.Path != tc.path || fe.Line != 0 {
 				t.Fatalf("path = %q (%v), want %q", fe.Path, err, tc.path)
 			}
 		})
 	}
 }
 
-func TestParseUnits(t *testing.T) {
-	for in, want := range map[string]time.Duration{
-		"0": 0, "250ms": 250 * time.Millisecond, "90d": 90 * 24 * time.Hour, "1h30m": 90 * time.Minute,
-	} {
-		got, err := ParseDuration(in)
-		if err != nil || got.D() != want {
-			t.Errorf("ParseDuration(%q) = %v, %v; want %v", in, got, err, want)
+// Durations and sizes take the syntax of every config of the project.
+func TestUnitsYAML(t *testing.T) {
+	c, err := DecodeConfig(strings.NewReader("cassandra:\n  ttl: {events: 7d, readings: 1d12h, gaps: 0}\nretry: {initial: 250ms, max: 1h30m}\nwrite: {batch_bytes: 4 MiB}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Cassandra.TTL.Events.D() != 7*24*time.Hour || c.Cassandra.TTL.Readings.D() != 36*time.Hour || c.Cassandra.TTL.Gaps != 0 ||
+		c.Retry.Initial.D() != 250*time.Millisecond || c.Retry.Max.D() != 90*time.Minute || c.Write.BatchBytes != 4<<20 {
+		t.Fatalf("decoded ttl %+v retry %+v batch_bytes %v", c.Cassandra.TTL, c.Retry, c.Write.BatchBytes)
+	}
+}
+
+// LoadConfig reports unknown keys, values that do not decode and what
+// Validate finds, all together, in file order, each with its line and path.
+func TestLoadConfigReportsEverything(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sink.yaml")
+	doc := `pulsar:
+  tenantt: acme
+  subscription_type: shared
+cassandra:
+  keyspace: edge-2
+  ttl:
+    events: 3 weeks
+write:
+  concurrency: 0
+`
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadConfig(path)
+	var es units.Errors
+	if !errors.As(err, &es) {
+		t.Fatalf("err = %T %v, want units.Errors", err, err)
+	}
+	want := units.Errors{
+		{Path: "pulsar.tenantt", Line: 2, Msg: `unknown field "tenantt"`},
+		{Path: "pulsar.subscription_type", Line: 3, Msg: `want "key_shared" or "failover", got "shared"`},
+		{Path: "cassandra.keyspace", Line: 5, Msg: `want a letter then up to 47 letters, digits or _, got "edge-2"`},
+		{Path: "cassandra.ttl.events", Line: 7, Msg: `"3 weeks" is not a duration (use e.g. 500ms, 30s, 1h30m, 90d)`},
+		{Path: "write.concurrency", Line: 9, Msg: "must be in 1..4096, got 0"},
+	}
+	if len(es) != len(want) {
+		t.Fatalf("errors:\n%v\nwant:\n%v", es, want)
+	}
+	for i := range want {
+		if *es[i] != *want[i] {
+			t.Errorf("error %d = %+v, want %+v", i, *es[i], *want[i])
 		}
 	}
-	for _, in := range []string{"", "d", "1.5d", "-1d", "3 weeks"} {
-		if _, err := ParseDuration(in); err == nil {
-			t.Errorf("ParseDuration(%q) accepted", in)
-		}
+	if first := strings.SplitN(err.Error(), "\n", 2)[0]; first != path+`:2: pulsar.tenantt: unknown field "tenantt"` {
+		t.Errorf("first line %q", first)
 	}
-	if s := Duration(48 * time.Hour).String(); s != "2d" {
-		t.Errorf("String = %q", s)
+	_, err = LoadConfig(writeFile(t, "pulsar: [\n"))
+	if !errors.As(err, &es) || len(es) != 1 || es[0].Line == 0 {
+		t.Fatalf("syntax error: %v", err)
 	}
-	for in, want := range map[string]ByteSize{"512": 512, "5KiB": 5 << 10, "4 MiB": 4 << 20, "1GiB": 1 << 30, "1GB": 1e9} {
-		got, err := ParseByteSize(in)
-		if err != nil || got != want {
-			t.Errorf("ParseByteSize(%q) = %v, %v; want %v", in, got, err, want)
-		}
+}
+
+func writeFile(t *testing.T, doc string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "c.yaml")
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	for _, in := range []string{"", "KiB", "-1", "lots", "9999999999GiB"} {
-		if _, err := ParseByteSize(in); err == nil {
-			t.Errorf("ParseByteSize(%q) accepted", in)
-		}
-	}
-	if s := ByteSize(5 << 10).String(); s != "5KiB" {
-		t.Errorf("String = %q", s)
-	}
+	return path
 }
 
 // endless is an endless stream of spaces that counts what is read of it.

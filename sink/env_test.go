@@ -22,6 +22,7 @@ import (
 
 	"github.com/edgegw/gateway/event"
 	"github.com/edgegw/gateway/test/testenv"
+	"github.com/edgegw/gateway/units"
 )
 
 // itest is one integration test's share of the real services: its own
@@ -114,12 +115,12 @@ func (it *itest) config() Config {
 	c := DefaultConfig()
 	c.Pulsar.ServiceURL = it.pulsarURL
 	c.Pulsar.Tenant, c.Pulsar.Namespace = it.tenant, it.namespace
-	c.Pulsar.Topics.DiscoveryInterval = Duration(time.Second)
+	c.Pulsar.Topics.DiscoveryInterval = units.Duration(time.Second)
 	c.Cassandra.Hosts = []string{it.cassAddr}
 	c.Cassandra.Keyspace = it.keyspace
-	c.Cassandra.ReconnectInterval = Duration(200 * time.Millisecond)
-	c.Retry = RetryConfig{Initial: Duration(50 * time.Millisecond), Max: Duration(time.Second), Multiplier: 2}
-	c.Write.DrainTimeout = Duration(10 * time.Second)
+	c.Cassandra.ReconnectInterval = units.Duration(200 * time.Millisecond)
+	c.Retry = RetryConfig{Initial: units.Duration(50 * time.Millisecond), Max: units.Duration(time.Second), Multiplier: 2}
+	c.Write.DrainTimeout = units.Duration(10 * time.Second)
 	c.HTTP.Listen = ""
 	return c
 }

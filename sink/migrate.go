@@ -8,6 +8,8 @@ import (
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/edgegw/gateway/units"
 )
 
 // schemaName is the row of schema_version the sink owns.
@@ -36,7 +38,7 @@ func Migrate(ctx context.Context, s *gocql.Session, c CassandraConfig, owner str
 			return err
 		}
 	}
-	poll := newBackoff(RetryConfig{Initial: Duration(100 * time.Millisecond), Max: Duration(2 * time.Second), Multiplier: 1.5})
+	poll := newBackoff(RetryConfig{Initial: units.Duration(100 * time.Millisecond), Max: units.Duration(2 * time.Second), Multiplier: 1.5})
 	for {
 		v, holder, err := readVersion(ctx, s, ks)
 		if errors.Is(err, gocql.ErrNotFound) {

@@ -4,13 +4,14 @@ import (
 	"context"
 	"errors"
 	"io"
-	"math/rand/v2"
 	"net"
 	"strings"
 	"syscall"
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/edgegw/gateway/internal/backoff"
 )
 
 // ErrorClass is what the sink does about a failed Cassandra write.
@@ -96,37 +97,17 @@ func isConnError(err error) bool {
 		errors.Is(err, gocql.ErrTimeoutNoResponse) || errors.Is(err, gocql.ErrSessionClosed)
 }
 
-// backoff yields exponentially growing delays with ±20% jitter, capped at
-// Max. The zero value is not usable; use newBackoff.
-type backoff struct {
-	cfg    RetryConfig
-	next   time.Duration
-	jitter func() float64 // in [0,1); rand.Float64 unless a test sets it
+// newBackoff is the backoff cfg describes: delays from Initial, times
+// Multiplier after each failure, capped at Max, each with ±20% jitter.
+func newBackoff(cfg RetryConfig) *backoff.Backoff {
+	return &backoff.Backoff{Min: cfg.Initial.D(), Max: cfg.Max.D(), Factor: cfg.Multiplier, Jitter: [2]float64{0.8, 1.2}}
 }
 
-func newBackoff(cfg RetryConfig) *backoff {
-	return &backoff{cfg: cfg, next: cfg.Initial.D(), jitter: rand.Float64}
-}
-
-// Next returns the delay before the next attempt and grows the one after.
-func (b *backoff) Next() time.Duration {
-	d := b.next
-	b.next = min(time.Duration(float64(b.next)*b.cfg.Multiplier), b.cfg.Max.D())
-	j := 0.8 + 0.4*b.jitter()
-	return time.Duration(float64(d) * j)
-}
-
-// Reset starts again from Initial.
-func (b *backoff) Reset() { b.next = b.cfg.Initial.D() }
-
-// sleep waits d or until ctx is done, whichever is first.
+// sleep waits d or until ctx is done, whichever is first; then it returns
+// ctx's error.
 func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
+	if !backoff.Sleep(ctx, d) {
 		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
+	return nil
 }

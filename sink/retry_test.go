@@ -12,6 +12,8 @@ import (
 	"time"
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
+
+	"github.com/edgegw/gateway/units"
 )
 
 // reqErr is a server error as gocql reports it: anything implementing
@@ -72,8 +74,8 @@ func TestClassify(t *testing.T) {
 }
 
 func TestBackoff(t *testing.T) {
-	b := newBackoff(RetryConfig{Initial: Duration(100 * time.Millisecond), Max: Duration(time.Second), Multiplier: 2})
-	b.jitter = func() float64 { return 0.5 } // factor 1.0
+	b := newBackoff(RetryConfig{Initial: units.Duration(100 * time.Millisecond), Max: units.Duration(time.Second), Multiplier: 2})
+	b.Rand = func() float64 { return 0.5 } // factor 1.0
 	want := []time.Duration{100, 200, 400, 800, 1000, 1000}
 	for i, w := range want {
 		if got := b.Next(); got != w*time.Millisecond {
@@ -84,11 +86,11 @@ func TestBackoff(t *testing.T) {
 	if got := b.Next(); got != 100*time.Millisecond {
 		t.Fatalf("after reset: %s", got)
 	}
-	b.jitter = func() float64 { return 0 }
+	b.Rand = func() float64 { return 0 }
 	if got := b.Next(); got != 160*time.Millisecond { // 200ms * 0.8
 		t.Fatalf("low jitter: %s", got)
 	}
-	b.jitter = func() float64 { return 0.999999 }
+	b.Rand = func() float64 { return 0.999999 }
 	if got := b.Next(); got < 479*time.Millisecond || got > 480*time.Millisecond { // 400ms * ~1.2
 		t.Fatalf("high jitter: %s", got)
 	}

@@ -10,6 +10,7 @@ import (
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 
 	"github.com/edgegw/gateway/event"
+	"github.com/edgegw/gateway/units"
 )
 
 // Table names.
@@ -139,7 +140,7 @@ func deriveRows(e *event.Event, payload []byte, ttl TTLConfig) ([]row, error) {
 
 func clamp(v uint64) int64 { return int64(min(v, math.MaxInt64)) }
 
-func ttlSeconds(d Duration) int { return int(d.D() / time.Second) }
+func ttlSeconds(d units.Duration) int { return int(d.D() / time.Second) }
 
 // number returns a numeric attribute as a float64.
 func number(v any) (float64, bool) {

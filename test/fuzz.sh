@@ -37,7 +37,7 @@ for t in "${targets[@]}"; do
   log=$(mktemp)
   start=$SECONDS
   ok=0
-  for attempt in 1 2; do
+  for _ in 1 2; do
     if go test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" -parallel "$FUZZPARALLEL" "$dir" > "$log" 2>&1; then
       ok=1; break
     fi

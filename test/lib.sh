@@ -62,9 +62,13 @@ pid_alive() {
 # mistaken for ours).
 our_pid() {
   [ -f "$PIDFILE" ] || return 1
-  local pid; pid=$(cat "$PIDFILE")
+  local pid cmdline; pid=$(cat "$PIDFILE")
   pid_alive "$pid" || return 1
-  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF "$EDGE_STATE_DIR" || return 1
+  # Read, then match in bash: `tr | grep -q` fails under pipefail when grep
+  # exits at the first match while tr still writes (a JVM's command line is
+  # long), and a running service would be taken for not ours.
+  cmdline=$(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null) || return 1
+  [[ $cmdline == *"$EDGE_STATE_DIR"* ]] || return 1
   echo "$pid"
 }
 
@@ -144,7 +148,8 @@ mvn_classpath() {
     local tmp="$out.tmp.$$"
     if ! mvn -B -q -f "$pomdir/pom.xml" "$@" dependency:build-classpath \
          -Dmdep.outputFile="$tmp" -Dmdep.includeScope=runtime > "$tmp.log" 2>&1; then
-      grep -E 'ERROR|BUILD' "$tmp.log" | sed 's/\x1b\[[0-9;]*m//g' | head -n 20 >&2
+      # (head may end the pipeline early: its status does not matter here)
+      grep -E 'ERROR|BUILD' "$tmp.log" | sed 's/\x1b\[[0-9;]*m//g' | head -n 20 >&2 || true
       rm -f "$tmp" "$tmp.log"; exit 1
     fi
     rm -f "$tmp.log"
@@ -158,7 +163,10 @@ cp_file() { echo "$EDGE_CACHE_DIR/$1-$(sha256sum "$2/pom.xml" | cut -c1-8).class
 
 classpath_ok() {
   [ -s "$1" ] || return 1
-  tr ':' '\n' < "$1" | while IFS= read -r jar; do [ -z "$jar" ] || [ -f "$jar" ] || exit 1; done
+  local cp jar jars
+  cp=$(<"$1") || return 1
+  IFS=: read -r -a jars <<<"$cp"
+  for jar in "${jars[@]}"; do [ -z "$jar" ] || [ -f "$jar" ] || return 1; done
 }
 
 # java_cmd: the java to use.

@@ -64,10 +64,15 @@ pki() {
 }
 
 # Ready = the admin API answers over TLS to the superuser and lists public/default.
+# (Read whole, then matched: `curl | grep -q` fails under pipefail when grep
+# exits at the match while curl still writes.)
 ready() {
   command -v curl >/dev/null && [ -s "$PKI/superuser.token" ] || return 1
-  curl -fsS --max-time 5 --cacert "$PKI/ca.crt" -H "Authorization: Bearer $(cat "$PKI/superuser.token")" \
-    "$ADMIN/admin/v2/namespaces/public" 2>/dev/null | grep -q '"public/default"'
+  local tok ns
+  tok=$(<"$PKI/superuser.token") || return 1
+  ns=$(curl -fsS --max-time 5 --cacert "$PKI/ca.crt" -H "Authorization: Bearer $tok" \
+    "$ADMIN/admin/v2/namespaces/public" 2>/dev/null) || return 1
+  [[ $ns == *'"public/default"'* ]]
 }
 
 up() {

@@ -18,11 +18,15 @@ ADMIN="http://$EDGE_TEST_HOST:$HTTP_PORT"
 # shellcheck source-path=SCRIPTDIR source=pulsar-common.sh
 . "$(dirname "${BASH_SOURCE[0]}")/pulsar-common.sh"
 
-# Ready = the admin API answers and the default namespace exists.
+# Ready = the admin API answers and the default namespace exists. The
+# answer is read whole, then matched: `curl | grep -q` fails under pipefail
+# when grep exits at the match while curl still writes (many namespaces).
 ready() {
   command -v curl >/dev/null || return 1
+  local ns
   curl -fsS -o /dev/null --max-time 5 "$ADMIN/admin/v2/clusters" 2>/dev/null &&
-    curl -fsS --max-time 5 "$ADMIN/admin/v2/namespaces/public" 2>/dev/null | grep -q '"public/default"'
+    ns=$(curl -fsS --max-time 5 "$ADMIN/admin/v2/namespaces/public" 2>/dev/null) &&
+    [[ $ns == *'"public/default"'* ]]
 }
 
 up() {

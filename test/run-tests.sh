@@ -2,6 +2,7 @@
 # Runs every test of the project: starts Mosquitto, Pulsar and Cassandra once
 # (reusing instances already running), runs all packages with the race
 # detector against them, and stops the services it started.
+# shellcheck disable=SC2086 # GOTESTFLAGS and pkgs are word lists, split on purpose
 set -euo pipefail
 cd "$(dirname "$0")/.."
 started=()

@@ -3,8 +3,6 @@ package uplink
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -13,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/edgegw/gateway/internal/tlsfiles"
 )
 
 // admin is the little of Pulsar's admin REST API (admin/v2) the uplink
@@ -34,23 +34,13 @@ func newAdmin(o Options) (*admin, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("admin_url %q: want http(s)://host:port", o.AdminURL)
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: o.TLSAllowInsecure} // only when tls_allow_insecure says so
-	if o.TLSCAFile != "" {
-		pem, err := os.ReadFile(o.TLSCAFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls_ca_file: %w", err)
-		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls_ca_file %s: no PEM certificate in it", o.TLSCAFile)
-		}
+	files := tlsfiles.Client{CAFile: o.TLSCAFile, Insecure: o.TLSAllowInsecure} // insecure only when tls_allow_insecure says so
+	if o.AuthTokenFile == "" {
+		files.CertFile, files.KeyFile = o.TLSCertFile, o.TLSKeyFile
 	}
-	if o.AuthTokenFile == "" && o.TLSCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(o.TLSCertFile, o.TLSKeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("tls_cert_file/tls_key_file: %w", err)
-		}
-		tc.Certificates = []tls.Certificate{cert}
+	tc, err := files.Config()
+	if err != nil {
+		return nil, fmt.Errorf("tls_%w", err)
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = tc

@@ -118,8 +118,8 @@ func (c *Client) pulsarClient() (pulsar.Client, error) {
 	o := c.opts
 	co := pulsar.ClientOptions{
 		URL:                        o.ServiceURL,
-		ConnectionTimeout:          o.ConnectionTimeout,
-		OperationTimeout:           o.OperationTimeout,
+		ConnectionTimeout:          o.ConnectionTimeout.D(),
+		OperationTimeout:           o.OperationTimeout.D(),
 		TLSTrustCertsFilePath:      o.TLSCAFile,
 		TLSAllowInsecureConnection: o.TLSAllowInsecure,
 		TLSValidateHostname:        o.TLSValidateHostname && !o.TLSAllowInsecure,

@@ -5,11 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsar"
+
+	"github.com/edgegw/gateway/internal/backoff"
 )
 
 // Control is the control channel of the fleet: keyed messages on compacted
@@ -204,23 +205,20 @@ func addLatest(latest map[string]KeyedMessage, m KeyedMessage) {
 // starts over after a backoff (and so calls fn again with the whole map).
 // It returns ctx's error.
 func (c *Control) Watch(ctx context.Context, topic string, keep func(key string) bool, fn func(latest map[string]KeyedMessage)) error {
-	backoff := c.backoff0
+	bo := backoff.Backoff{Min: c.backoff0, Max: 30 * time.Second, Jitter: [2]float64{0.5, 1}}
 	for {
 		caughtUp, err := c.watchOnce(ctx, topic, keep, fn)
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		if caughtUp {
-			backoff = c.backoff0
+			bo.Reset()
 		}
-		wait := backoff/2 + rand.N(backoff/2+1)
+		wait := bo.Next()
 		c.log.Warn("control topic reader failed; retrying", "topic", topic, "err", err, "in", wait)
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, wait) {
 			return ctx.Err()
-		case <-time.After(wait):
 		}
-		backoff = min(2*backoff, 30*time.Second)
 	}
 }
 
@@ -272,7 +270,7 @@ func (c *Control) Compact(topic string) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), max(c.c.opts.OperationTimeout, time.Second))
+	ctx, cancel := context.WithTimeout(context.Background(), max(c.c.opts.OperationTimeout.D(), time.Second))
 	defer cancel()
 	return adm.compact(ctx, topic)
 }

@@ -11,7 +11,7 @@ func (c *Control) producerOptions(topic string) pulsar.ProducerOptions {
 	return pulsar.ProducerOptions{
 		Topic:           topic,
 		DisableBatching: true,
-		SendTimeout:     c.c.opts.SendTimeout,
+		SendTimeout:     c.c.opts.SendTimeout.D(),
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 
 	"github.com/edgegw/gateway/test/testenv"
+	"github.com/edgegw/gateway/units"
 )
 
 // fakeProducer stands in for a pulsar.Producer in the tests that need no
@@ -116,7 +117,7 @@ func TestSendTimeoutReconnects(t *testing.T) {
 		mu.Unlock()
 		return p
 	})
-	c.opts.SendTimeout = 200 * time.Millisecond
+	c.opts.SendTimeout = units.Duration(200 * time.Millisecond)
 	b := newMemBacklog(mkEntries(t, "gw", "s", 1, 10, 0)...)
 	runForward(t, c, "gw", "s", 0, b)
 	testenv.Eventually(t, 10*time.Second, "all acked", func() bool { return b.ackedSeq() == 10 })

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"strings"
 	"time"
+
+	"github.com/edgegw/gateway/internal/backoff"
 )
 
 // Forward delivers one stream's backlog to its topic until ctx ends, then
@@ -93,19 +94,16 @@ type forwarder struct {
 }
 
 func (f *forwarder) run(ctx context.Context) error {
-	bo := backoff{min: f.c.backoffMin, max: f.c.backoffMax}
-	timer := time.NewTimer(0)
-	<-timer.C
-	defer timer.Stop()
+	bo := backoff.Backoff{Min: f.c.backoffMin, Max: f.c.backoffMax, Jitter: [2]float64{0.5, 1}}
 	for {
 		progressed, err := f.session(ctx)
 		if ctx.Err() != nil {
 			return context.Cause(ctx)
 		}
 		if progressed {
-			bo.reset()
+			bo.Reset()
 		}
-		d := bo.next()
+		d := bo.Next()
 		if err != nil {
 			f.st.update(func(s *StreamState) { s.LastError, s.ErrorAt = err.Error(), time.Now(); s.Errors++ })
 			args := []any{"err", err, "acked_seq", f.acked, "retry_in", d}
@@ -116,29 +114,8 @@ func (f *forwarder) run(ctx context.Context) error {
 			}
 			f.log.Warn("uplink session ended; reconnecting", args...)
 		}
-		timer.Reset(d)
-		select {
-		case <-ctx.Done():
+		if !backoff.Sleep(ctx, d) {
 			return context.Cause(ctx)
-		case <-timer.C:
 		}
 	}
-}
-
-// backoff is exponential with jitter: each delay is drawn from [d/2, d] where
-// d doubles from min up to max.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		b.cur = b.min
-	} else {
-		b.cur = min(2*b.cur, b.max)
-	}
-	half := b.cur / 2
-	return half + rand.N(b.cur-half+1)
 }

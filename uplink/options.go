@@ -1,16 +1,18 @@
 package uplink
 
 import (
-	"errors"
 	"fmt"
 	"net/url"
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/edgegw/gateway/units"
 )
 
 // Options configure a Client. Start from DefaultOptions; every field says its
-// default. Durations are human strings in YAML ("30s"), sizes too ("1MiB").
+// default. Durations are human strings in YAML ("30s", "1h30m", "7d"), sizes
+// too ("1MiB"); see package units.
 type Options struct {
 	// ServiceURL is the broker's binary protocol URL, pulsar://host:6650 or
 	// pulsar+ssl://host:6651. Required.
@@ -31,13 +33,13 @@ type Options struct {
 	// receipt for this long, the forwarder drops its producer and reconnects,
 	// re-sending everything not yet acknowledged. Default 30s. (The client
 	// library's own send timeout is disabled: see doc.go.)
-	SendTimeout time.Duration `yaml:"send_timeout"`
+	SendTimeout units.Duration `yaml:"send_timeout"`
 	// OperationTimeout bounds producer creation, lookups and other requests.
 	// Default 30s.
-	OperationTimeout time.Duration `yaml:"operation_timeout"`
+	OperationTimeout units.Duration `yaml:"operation_timeout"`
 	// ConnectionTimeout bounds establishing a TCP (and TLS) connection.
 	// Default 10s.
-	ConnectionTimeout time.Duration `yaml:"connection_timeout"`
+	ConnectionTimeout units.Duration `yaml:"connection_timeout"`
 	// MaxPending is the most messages in flight (sent, no receipt yet) per
 	// stream. Default 1000.
 	MaxPending int `yaml:"max_pending"`
@@ -62,7 +64,7 @@ type Options struct {
 	// BandwidthLimit caps the payload bytes per second sent by all streams of
 	// the client together; higher-priority streams are served first. 0 (the
 	// default) means unlimited, and then every stream drains concurrently.
-	BandwidthLimit ByteSize `yaml:"bandwidth_limit"`
+	BandwidthLimit units.ByteSize `yaml:"bandwidth_limit"`
 
 	// RequireDedup refuses to send unless broker deduplication is on for the
 	// namespace (checked through AdminURL). Default true.
@@ -77,26 +79,14 @@ func DefaultOptions() Options {
 		Namespace:           "default",
 		TopicPrefix:         "events-",
 		Compression:         "lz4",
-		SendTimeout:         30 * time.Second,
-		OperationTimeout:    30 * time.Second,
-		ConnectionTimeout:   10 * time.Second,
+		SendTimeout:         units.Duration(30 * time.Second),
+		OperationTimeout:    units.Duration(30 * time.Second),
+		ConnectionTimeout:   units.Duration(10 * time.Second),
 		MaxPending:          1000,
 		TLSValidateHostname: true,
 		RequireDedup:        true,
 	}
 }
-
-// FieldError is one invalid setting. Path is the YAML key relative to the
-// uplink section (e.g. "service_url").
-type FieldError struct {
-	Path string
-	Msg  string
-}
-
-func (e *FieldError) Error() string { return e.Path + ": " + e.Msg }
-
-// FieldPath returns the key of the invalid setting.
-func (e *FieldError) FieldPath() string { return e.Path }
 
 // namePattern is what Pulsar accepts for tenant and namespace names; we use it
 // for stream names and the topic prefix too.
@@ -105,13 +95,13 @@ var namePattern = regexp.MustCompile(`^[-=:.\w]+$`)
 // MinBandwidth is the smallest non-zero BandwidthLimit.
 const MinBandwidth = 1024
 
-// Validate checks every field without I/O. The error joins one *FieldError
-// per invalid field.
+// Validate checks every field without I/O. It returns nil or units.Errors,
+// one *units.FieldError per invalid field, its Path relative to the uplink
+// section ("service_url"; the gateway's config loader puts "uplink." in
+// front and finds the line).
 func (o *Options) Validate() error {
-	var errs []error
-	bad := func(path, format string, args ...any) {
-		errs = append(errs, &FieldError{Path: path, Msg: fmt.Sprintf(format, args...)})
-	}
+	var errs units.Errors
+	bad := errs.Add
 	tls := false
 	switch u, err := url.Parse(o.ServiceURL); {
 	case o.ServiceURL == "":
@@ -170,7 +160,7 @@ func (o *Options) Validate() error {
 	if o.BandwidthLimit < 0 || (o.BandwidthLimit > 0 && o.BandwidthLimit < MinBandwidth) {
 		bad("bandwidth_limit", "must be 0 (unlimited) or at least %d bytes/s, got %d", MinBandwidth, o.BandwidthLimit)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // namespacePath returns "<tenant>/<namespace>".

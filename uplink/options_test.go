@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/edgegw/gateway/units"
 )
 
 func validOptions() Options {
@@ -54,13 +56,16 @@ func TestValidate(t *testing.T) {
 			if err == nil {
 				t.Fatal("Validate accepted it")
 			}
+			var es units.Errors
+			if !errors.As(err, &es) {
+				t.Fatalf("%T %v is not units.Errors", err, err)
+			}
 			var got []string
-			for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-				var fe *FieldError
-				if !errors.As(e, &fe) {
-					t.Fatalf("%v is not a *FieldError", e)
+			for _, fe := range es {
+				if fe.Line != 0 || fe.Error() != fe.Path+": "+fe.Msg {
+					t.Errorf("error %q: want %q and no line (the loader locates it)", fe, fe.Path+": "+fe.Msg)
 				}
-				got = append(got, fe.FieldPath())
+				got = append(got, fe.Path)
 			}
 			if strings.Join(got, ",") != strings.Join(tc.paths, ",") {
 				t.Errorf("paths %v, want %v (%v)", got, tc.paths, err)
@@ -77,8 +82,8 @@ tenant: acme
 namespace: edge
 topic_prefix: ev-
 compression: zstd
-send_timeout: 45s
-operation_timeout: 20s
+send_timeout: 1h30m
+operation_timeout: 1d
 connection_timeout: 5s
 max_pending: 500
 tls_ca_file: ca.pem
@@ -97,7 +102,7 @@ require_dedup: true
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if o.SendTimeout != 45*time.Second || o.BandwidthLimit != 512<<10 || o.Compression != "zstd" || o.MaxPending != 500 {
+	if o.SendTimeout.D() != 90*time.Minute || o.OperationTimeout.D() != 24*time.Hour || o.ConnectionTimeout.D() != 5*time.Second || o.BandwidthLimit != 512<<10 || o.Compression != "zstd" || o.MaxPending != 500 {
 		t.Errorf("decoded %+v", o)
 	}
 	if got := o.Topic("scans"); got != "persistent://acme/edge/ev-scans" {
@@ -115,21 +120,30 @@ require_dedup: true
 func TestDefaults(t *testing.T) {
 	o := DefaultOptions()
 	if o.Tenant != "public" || o.Namespace != "default" || o.TopicPrefix != "events-" || o.Compression != "lz4" ||
-		o.SendTimeout != 30*time.Second || o.MaxPending != 1000 || !o.TLSValidateHostname || o.TLSAllowInsecure ||
+		o.SendTimeout.D() != 30*time.Second || o.MaxPending != 1000 || !o.TLSValidateHostname || o.TLSAllowInsecure ||
 		!o.RequireDedup || o.BandwidthLimit != 0 {
 		t.Errorf("defaults %+v", o)
 	}
 }
 
-func TestParseByteSize(t *testing.T) {
-	for in, want := range map[string]ByteSize{"4096": 4096, "1KiB": 1024, "2MB": 2e6, "1.5MiB": 1.5 * (1 << 20), "10k": 10240} {
-		if got, err := ParseByteSize(in); err != nil || got != want {
-			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
+// Validate's message for a duration names it as written.
+func TestValidateMessages(t *testing.T) {
+	o := validOptions()
+	o.SendTimeout, o.BandwidthLimit = units.Duration(-2*units.Day), 10
+	var es units.Errors
+	if err := o.Validate(); !errors.As(err, &es) {
+		t.Fatalf("err = %v", err)
 	}
-	for _, in := range []string{"", "-1", "MiB", "1XB"} {
-		if _, err := ParseByteSize(in); err == nil {
-			t.Errorf("ParseByteSize(%q) accepted", in)
+	want := units.Errors{
+		{Path: "send_timeout", Msg: "must be positive, got -48h0m0s"},
+		{Path: "bandwidth_limit", Msg: "must be 0 (unlimited) or at least 1024 bytes/s, got 10"},
+	}
+	if len(es) != len(want) {
+		t.Fatalf("errors %v, want %v", es, want)
+	}
+	for i := range want {
+		if *es[i] != *want[i] {
+			t.Errorf("error %d = %+v, want %+v", i, *es[i], *want[i])
 		}
 	}
 }

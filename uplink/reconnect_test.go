@@ -15,6 +15,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
 
 	"github.com/edgegw/gateway/test/testenv"
+	"github.com/edgegw/gateway/units"
 )
 
 // Test 4a: the broker is unreachable at first (a closed loopback port), then
@@ -31,7 +32,7 @@ func TestForwardReconnectFromClosedPort(t *testing.T) {
 
 	o := ns.options()
 	o.ServiceURL = "pulsar://" + addr
-	o.OperationTimeout, o.ConnectionTimeout = 2*time.Second, time.Second
+	o.OperationTimeout, o.ConnectionTimeout = units.Duration(2*time.Second), units.Duration(time.Second)
 	c := newClient(t, o)
 	const n = 1000
 	b := newMemBacklog(mkEntries(t, "gw-1", "scans", 1, n, 0)...)

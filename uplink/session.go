@@ -65,7 +65,7 @@ func (f *forwarder) session(ctx context.Context) (progressed bool, err error) {
 
 func (f *forwarder) sendLoop(ctx context.Context, p pulsar.Producer, w *window, next uint64) error {
 	o := f.c.opts
-	timer := time.NewTimer(o.SendTimeout)
+	timer := time.NewTimer(o.SendTimeout.D())
 	defer timer.Stop()
 	for {
 		if err := w.failed(); err != nil {
@@ -75,7 +75,7 @@ func (f *forwarder) sendLoop(ctx context.Context, p pulsar.Producer, w *window, 
 			return err
 		}
 		n, oldest := w.inFlight()
-		if n > 0 && time.Since(oldest) >= o.SendTimeout {
+		if n > 0 && time.Since(oldest) >= o.SendTimeout.D() {
 			return fmt.Errorf("%w (%s, %d in flight)", ErrSendTimeout, o.SendTimeout, n)
 		}
 		var notify <-chan struct{}
@@ -106,9 +106,9 @@ func (f *forwarder) sendLoop(ctx context.Context, p pulsar.Producer, w *window, 
 		} else {
 			room = w.room // window full: wait for a receipt
 		}
-		wait := o.SendTimeout
+		wait := o.SendTimeout.D()
 		if n > 0 {
-			wait = max(time.Until(oldest.Add(o.SendTimeout)), time.Millisecond)
+			wait = max(time.Until(oldest.Add(o.SendTimeout.D())), time.Millisecond)
 		}
 		if !timer.Stop() {
 			select {

@@ -70,22 +70,3 @@ func TestWindowCompacts(t *testing.T) {
 		t.Errorf("ackable %d %d", seq, n)
 	}
 }
-
-func TestBackoff(t *testing.T) {
-	b := backoff{min: 100 * time.Millisecond, max: time.Second}
-	prev := time.Duration(0)
-	for i := 0; i < 10; i++ {
-		d := b.next()
-		if d < b.cur/2 || d > b.cur || b.cur > b.max {
-			t.Fatalf("step %d: %v outside [%v, %v]", i, d, b.cur/2, b.cur)
-		}
-		prev = b.cur
-	}
-	if prev != time.Second {
-		t.Errorf("did not reach the cap: %v", prev)
-	}
-	b.reset()
-	if d := b.next(); d > 100*time.Millisecond {
-		t.Errorf("after reset %v", d)
-	}
-}

@@ -1,9 +1,13 @@
 // Command gateway is the edge gateway daemon.
 //
-//	gateway -config FILE          run
+//	gateway [run] [-config FILE]  run
 //	gateway validate FILE...      check config files; print every error with field and line
 //	gateway version               print version, commit, Go version and target
 //	gateway buffer CMD FILE       field tool for the buffer file (stats, gaps, quarantine, check, compact)
+//	gateway help                  usage, subcommands and exit codes
+//
+// Exit codes: 0 success, 1 failure, 2 usage error or invalid config (see
+// usage).
 package main
 
 import (
@@ -16,12 +20,14 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/edgegw/gateway/edge"
 	"github.com/edgegw/gateway/edge/config"
 	"github.com/edgegw/gateway/edge/logging"
+	"github.com/edgegw/gateway/units"
 
 	_ "github.com/edgegw/gateway/drivers/all"
 )
@@ -32,35 +38,116 @@ var (
 	commit  = "unknown"
 )
 
+// Exit codes, as the usage text documents them.
+const (
+	exitOK      = 0
+	exitFailure = 1 // the gateway failed or did not stop in time; validate: a file is invalid; buffer: the command failed
+	exitUsage   = 2 // bad command line, or an invalid config at start: restarting cannot help
+)
+
+const usageHead = `usage: gateway [run] [-config FILE] [-stop-timeout DURATION]
+       gateway validate FILE...
+       gateway buffer COMMAND FILE
+       gateway version
+       gateway help
+
+commands:
+  run          run the gateway (the default when no command is given)
+  validate     check config files as the start does; every error as FILE:LINE: FIELD: REASON
+  buffer       field tool for a stopped gateway's buffer file (gateway buffer -h)
+  version      print version, commit, Go version and target
+  help         print this text (also -h, --help)
+
+options of run:
+`
+
+const usageTail = `
+exit codes:
+  0  success; run: stopped by SIGTERM or SIGINT
+  1  failure; run: the gateway failed, or did not stop within -stop-timeout;
+     validate: a file is invalid; buffer: the command failed
+  2  usage error (unknown command, argument or flag); run: the config is
+     invalid, so a restart cannot help (the systemd unit does not restart on
+     it: RestartPreventExitStatus=2)
+`
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
+// startDaemon runs the gateway on the config file until a signal stops
+// it; a variable so that the tests of the command line can stub it.
+var startDaemon = daemon
+
 func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := fs.String("config", "/etc/edgegw/gateway.yaml", "config `FILE`")
+	stopTimeout := fs.Duration("stop-timeout", 20*time.Second, "how long (`DURATION`) a stop may take before the process exits anyway")
+	// The flag package prints its error; run prints the usage (to stdout
+	// when asked for, else to stderr).
+	fs.Usage = func() {}
+	usage := func(w io.Writer) {
+		fmt.Fprint(w, usageHead)
+		fs.SetOutput(w)
+		fs.PrintDefaults()
+		fs.SetOutput(stderr)
+		fmt.Fprint(w, usageTail)
+	}
+	bad := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "gateway: "+format+"\n", a...)
+		fmt.Fprintln(stderr, "run 'gateway help' for the commands and options")
+		return exitUsage
+	}
+
 	if len(args) > 0 {
 		switch args[0] {
+		case "help", "-h", "-help", "--help":
+			if len(args) > 1 {
+				return bad("help takes no arguments, got %q", args[1])
+			}
+			usage(stdout)
+			return exitOK
 		case "version":
+			if len(args) > 1 {
+				return bad("version takes no arguments, got %q", args[1])
+			}
 			fmt.Fprintf(stdout, "gateway %s (commit %s, %s, %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, goarch())
-			return 0
+			return exitOK
 		case "validate":
 			return validate(args[1:], stdout, stderr)
 		case "buffer":
 			return bufferCommand(args[1:], stdout, stderr)
 		case "run":
 			args = args[1:]
+		default:
+			if !strings.HasPrefix(args[0], "-") {
+				return bad("unknown command %q", args[0])
+			}
 		}
 	}
-	fs := flag.NewFlagSet("gateway", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfgPath := fs.String("config", "/etc/edgegw/gateway.yaml", "config file")
-	stopTimeout := fs.Duration("stop-timeout", 20*time.Second, "how long a stop may take before the process exits anyway")
 	if err := fs.Parse(args); err != nil {
-		return 2
+		if errors.Is(err, flag.ErrHelp) {
+			usage(stdout)
+			return exitOK
+		}
+		// The flag package printed the error.
+		fmt.Fprintln(stderr, "run 'gateway help' for the commands and options")
+		return exitUsage
 	}
-	cfg, err := config.Load(*cfgPath)
+	if rest := fs.Args(); len(rest) > 0 {
+		return bad("unexpected argument %q (run takes no arguments; the config file is -config FILE)", rest[0])
+	}
+	return startDaemon(*cfgPath, *stopTimeout, stderr)
+}
+
+// daemon loads the config and runs the gateway until SIGTERM or SIGINT;
+// SIGHUP reloads the config file.
+func daemon(cfgPath string, stopTimeout time.Duration, stderr io.Writer) int {
+	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "gateway: invalid config:\n%v\n", err)
-		return 2
+		return exitUsage
 	}
 	log := newLogger(cfg.Log, stderr)
 	slog.SetDefault(log)
@@ -70,6 +157,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	defer cancel()
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
 	for {
@@ -77,12 +165,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 		case err := <-done:
 			if err != nil {
 				log.Error("gateway failed", "err", err)
-				return 1
+				return exitFailure
 			}
-			return 0
+			return exitOK
 		case s := <-sigs:
 			if s == syscall.SIGHUP {
-				nc, err := config.Load(*cfgPath)
+				nc, err := config.Load(cfgPath)
 				if err != nil {
 					log.Error("reload refused: invalid config", "err", err)
 					continue
@@ -98,12 +186,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 			case err := <-done:
 				if err != nil {
 					log.Error("gateway failed", "err", err)
-					return 1
+					return exitFailure
 				}
-				return 0
-			case <-time.After(*stopTimeout):
-				log.Error("stop took too long; exiting", "timeout", *stopTimeout)
-				return 1
+				return exitOK
+			case <-time.After(stopTimeout):
+				log.Error("stop took too long; exiting", "timeout", stopTimeout)
+				return exitFailure
 			}
 		}
 	}
@@ -116,12 +204,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 func validate(files []string, stdout, stderr io.Writer) int {
 	if len(files) == 0 {
 		fmt.Fprintln(stderr, "usage: gateway validate FILE...")
-		return 2
+		return exitUsage
+	}
+	if len(files) == 1 && (files[0] == "-h" || files[0] == "--help" || files[0] == "-help") {
+		fmt.Fprintln(stdout, "usage: gateway validate FILE...\ncheck config files as the start does; exit 0 when all are valid, 1 when one is not, 2 on usage errors")
+		return exitOK
 	}
 	rc := 0
 	for _, f := range files {
 		if _, err := config.Load(f); err != nil {
-			var es config.Errors
+			var es units.Errors
 			if errors.As(err, &es) {
 				for _, e := range es {
 					loc := f

@@ -235,3 +235,108 @@ func TestValidateTypeError(t *testing.T) {
 		t.Fatalf("printed %q, want %q", errb.String(), want)
 	}
 }
+
+// stubDaemon replaces the daemon start for one test and reports whether it
+// was called, and with which config file.
+func stubDaemon(t *testing.T) (called *bool, cfgPath *string) {
+	t.Helper()
+	called, cfgPath = new(bool), new(string)
+	prev := startDaemon
+	startDaemon = func(path string, _ time.Duration, _ io.Writer) int {
+		*called, *cfgPath = true, path
+		return 0
+	}
+	t.Cleanup(func() { startDaemon = prev })
+	return called, cfgPath
+}
+
+// An unknown command, a stray argument or an unknown flag is a usage error
+// (exit 2) that names it, and the daemon is not started.
+func TestUnknownArgumentsAreRefused(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"valdate", "x.yaml"}, `unknown command "valdate"`},
+		{[]string{"stats"}, `unknown command "stats"`},
+		{[]string{"-config", "x.yaml", "extra"}, `unexpected argument "extra"`},
+		{[]string{"run", "-config", "x.yaml", "x2.yaml"}, `unexpected argument "x2.yaml"`},
+		{[]string{"run", "x.yaml"}, `unexpected argument "x.yaml"`},
+		{[]string{"-bogus"}, "-bogus"},
+		{[]string{"version", "--long"}, `version takes no arguments, got "--long"`},
+		{[]string{"help", "me"}, `help takes no arguments, got "me"`},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			called, _ := stubDaemon(t)
+			var out, errb bytes.Buffer
+			if rc := run(tc.args, &out, &errb); rc != 2 {
+				t.Errorf("rc %d, want 2", rc)
+			}
+			if *called {
+				t.Error("the daemon was started")
+			}
+			if !strings.Contains(errb.String(), tc.want) || !strings.Contains(errb.String(), "gateway help") {
+				t.Errorf("stderr %q, want it to name %q and point at gateway help", errb.String(), tc.want)
+			}
+			if out.Len() != 0 {
+				t.Errorf("stdout %q, want nothing", out.String())
+			}
+		})
+	}
+}
+
+// -h, --help and help print the subcommands, the options and the exit
+// codes to stdout and exit 0, without starting the daemon.
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"-h"}, {"--help"}, {"-help"}, {"help"}, {"run", "-h"}, {"-config", "x.yaml", "--help"}} {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			called, _ := stubDaemon(t)
+			var out, errb bytes.Buffer
+			if rc := run(args, &out, &errb); rc != 0 {
+				t.Fatalf("rc %d, stderr %q", rc, errb.String())
+			}
+			if *called {
+				t.Error("the daemon was started")
+			}
+			for _, w := range []string{"gateway validate FILE", "gateway buffer COMMAND FILE", "gateway version", "gateway help",
+				"  run ", "  validate ", "  buffer ", "  version ", "-config FILE", "-stop-timeout",
+				"exit codes:", "  0  success", "  1  failure", "  2  usage error", "RestartPreventExitStatus=2"} {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("usage lacks %q:\n%s", w, out.String())
+				}
+			}
+			if errb.Len() != 0 {
+				t.Errorf("stderr %q, want nothing", errb.String())
+			}
+		})
+	}
+	var out, errb bytes.Buffer
+	if rc := run([]string{"validate", "-h"}, &out, &errb); rc != 0 || !strings.Contains(out.String(), "gateway validate FILE") {
+		t.Errorf("validate -h: rc %d, out %q, stderr %q", rc, out.String(), errb.String())
+	}
+}
+
+// The daemon starts with the config given, with or without "run".
+func TestRunStartsTheDaemon(t *testing.T) {
+	for _, args := range [][]string{{"-config", "x.yaml"}, {"run", "-config", "x.yaml"}, {"run", "-config=x.yaml", "-stop-timeout", "1s"}} {
+		called, path := stubDaemon(t)
+		var out, errb bytes.Buffer
+		if rc := run(args, &out, &errb); rc != 0 || !*called || *path != "x.yaml" {
+			t.Errorf("%q: rc %d, started %v with %q, stderr %q", args, rc, *called, *path, errb.String())
+		}
+	}
+	called, path := stubDaemon(t)
+	if rc := run(nil, io.Discard, io.Discard); rc != 0 || !*called || *path != "/etc/edgegw/gateway.yaml" {
+		t.Errorf("no arguments: rc %d, started %v with %q", rc, *called, *path)
+	}
+}
+
+// The real daemon exits 2 on a config it cannot load, before it starts
+// anything (the unit does not restart on 2).
+func TestDaemonInvalidConfigExits2(t *testing.T) {
+	var out, errb bytes.Buffer
+	missing := filepath.Join(t.TempDir(), "missing.yaml")
+	if rc := run([]string{"-config", missing}, &out, &errb); rc != 2 || !strings.Contains(errb.String(), "invalid config") {
+		t.Fatalf("rc %d, stderr %q", rc, errb.String())
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 	"text/tabwriter"
 	"time"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/edgegw/gateway/edge/config"
 	"github.com/edgegw/gateway/edge/fleet"
+	"github.com/edgegw/gateway/units"
 	"github.com/edgegw/gateway/uplink"
 
 	// The drivers, so that pushed documents are validated with their
@@ -45,14 +45,10 @@ const (
 	envPulsarCA        = "EDGE_PULSAR_TLS_CA_FILE"
 )
 
-// add registers the flags on fs (persistent flags of the fleet commands).
-func (p *pulsarFlags) add(fs *pflag.FlagSet) {
-	def := func(key, fallback string) string {
-		if v := os.Getenv(key); v != "" {
-			return v
-		}
-		return fallback
-	}
+// add registers the flags on fs (local flags of each command that talks
+// to Pulsar: config push, config show, status).
+func (p *pulsarFlags) add(fs *pflag.FlagSet, a *app) {
+	def := a.env
 	fs.StringVar(&p.url, "pulsar", def(envPulsarURL, "pulsar://127.0.0.1:6650"), "Pulsar service URL, pulsar:// or pulsar+ssl:// (env "+envPulsarURL+")")
 	fs.StringVar(&p.adminURL, "pulsar-admin", def(envPulsarAdminURL, ""), "Pulsar admin `URL`, used by config push --compact (env "+envPulsarAdminURL+")")
 	fs.StringVar(&p.tenant, "tenant", def(envPulsarTenant, "public"), "tenant of the control topics (env "+envPulsarTenant+")")
@@ -73,7 +69,7 @@ func (p *pulsarFlags) options() uplink.Options {
 	o.ServiceURL, o.AdminURL, o.Tenant, o.Namespace = p.url, p.adminURL, p.tenant, p.namespace
 	o.AuthTokenFile, o.TLSCAFile, o.TLSCertFile, o.TLSKeyFile, o.TLSAllowInsecure = p.tokenFile, p.caFile, p.certFile, p.keyFile, p.insecure
 	o.RequireDedup = false
-	o.OperationTimeout, o.SendTimeout = p.timeout, p.timeout
+	o.OperationTimeout, o.SendTimeout = units.Duration(p.timeout), units.Duration(p.timeout)
 	return o
 }
 
@@ -83,13 +79,11 @@ func (p *pulsarFlags) control(a *app) (*uplink.Control, error) {
 }
 
 func newConfigCmd(a *app) *cobra.Command {
-	p := &pulsarFlags{}
 	c := &cobra.Command{
 		Use:   "config",
 		Short: "Push signed config to gateways or groups, and show what is pushed",
 	}
-	p.add(c.PersistentFlags())
-	c.AddCommand(newConfigPushCmd(a, p), newConfigShowCmd(a, p))
+	c.AddCommand(newConfigPushCmd(a), newConfigShowCmd(a))
 	return c
 }
 
@@ -120,10 +114,18 @@ type pushResult struct {
 	DryRun   bool      `json:"dry_run,omitempty"`
 }
 
-func newConfigPushCmd(a *app, p *pulsarFlags) *cobra.Command {
-	var id, group, file, keyFile string
-	var version uint64
-	var dryRun, compact bool
+// pushOptions are the flags of `config push`.
+type pushOptions struct {
+	id, group     string // --target, --group
+	file, keyFile string // -f, --key
+	version       uint64 // 0: one more than the highest known
+	dryRun        bool
+	compact       bool
+}
+
+func newConfigPushCmd(a *app) *cobra.Command {
+	p := &pulsarFlags{}
+	o := &pushOptions{}
 	c := &cobra.Command{
 		Use:   "push (--target GATEWAY-ID | --group LABEL) -f FILE --key FILE",
 		Short: "Validate, sign and publish a config document to the config topic",
@@ -136,90 +138,133 @@ on the status topic, unless --version says otherwise. The bundle is published
 under the key gw:<id> or group:<label> while holding the topic's only producer
 (exclusive access), so that concurrent pushes cannot pick the same version.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			tgt, _, err := target(id, group, false)
-			if err != nil {
-				return err
-			}
-			if file == "" || keyFile == "" {
-				return errors.New("-f FILE and --key FILE are required")
-			}
-			doc, err := config.ReadFile(file)
-			if err != nil {
-				return err
-			}
-			if len(doc) > fleet.MaxDocument {
-				return fmt.Errorf("%s: %d bytes; a pushed document may have at most %d", file, len(doc), fleet.MaxDocument)
-			}
-			localOnly, err := fleet.CheckDocument(doc)
-			if err != nil {
-				return fmt.Errorf("%s: invalid config:\n%w", file, err)
-			}
-			if len(localOnly) > 0 {
-				fmt.Fprintf(cmd.ErrOrStderr(), "warning: %s sets local-only settings %v; gateways refuse the bundle unless they equal their own (leave them out)\n", file, localOnly)
-			}
-			key, err := fleet.LoadPrivateKey(keyFile)
-			if err != nil {
-				return err
-			}
-			b := &fleet.Bundle{Target: tgt, Version: version, IssuedAt: time.Now().UTC(), Document: doc}
-			if dryRun {
-				b.Sign(key)
-				return printPush(cmd, a, b, 0, true)
-			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), p.timeout)
-			defer cancel()
-			ctl, err := p.control(a)
-			if err != nil {
-				return err
-			}
-			defer ctl.Close()
-			reported := reportedVersions(ctx, ctl, p, cmd.ErrOrStderr())
-			var size int
-			err = ctl.PublishExclusive(ctx, ctl.Topic(p.configTopic), func(read []uplink.KeyedMessage) (uplink.KeyedMessage, error) {
-				highest := reported
-				for _, m := range read {
-					if pb, err := fleet.Unmarshal(m.Payload); err == nil {
-						highest = max(highest, pb.Version)
-					}
-				}
-				switch {
-				case version == 0 && highest == math.MaxUint64:
-					return uplink.KeyedMessage{}, errors.New("the config topic holds version 2^64-1: no next version")
-				case version == 0:
-					b.Version = highest + 1
-				case version <= highest:
-					return uplink.KeyedMessage{}, fmt.Errorf("--version %d: version %d exists already; gateways refuse versions that are not newer", version, highest)
-				}
-				b.IssuedAt = time.Now().UTC()
-				b.Sign(key)
-				data, err := fleet.Marshal(b)
-				if err != nil {
-					return uplink.KeyedMessage{}, err
-				}
-				size = len(data)
-				return uplink.KeyedMessage{Key: tgt.Key(), Payload: data,
-					Properties: map[string]string{"kind": "config-bundle", "version": fmt.Sprint(b.Version), "key_id": key.ID}}, nil
-			})
-			if err != nil {
-				return err
-			}
-			if compact {
-				if err := ctl.Compact(ctl.Topic(p.configTopic)); err != nil {
-					fmt.Fprintf(cmd.ErrOrStderr(), "warning: pushed, but compaction was not started: %v\n", err)
-				}
-			}
-			return printPush(cmd, a, b, size, false)
-		},
+		RunE: func(cmd *cobra.Command, _ []string) error { return configPush(cmd, a, p, o) },
 	}
-	c.Flags().StringVar(&id, "target", "", "gateway ID to push to")
-	c.Flags().StringVar(&group, "group", "", "group label to push to (gateways listing it in gateway.groups)")
-	c.Flags().StringVarP(&file, "file", "f", "", "config document (YAML)")
-	c.Flags().StringVar(&keyFile, "key", "", "operator private key file")
-	c.Flags().Uint64Var(&version, "version", 0, "version to assign (default: one more than the highest known)")
-	c.Flags().BoolVar(&dryRun, "dry-run", false, "validate and sign, publish nothing")
-	c.Flags().BoolVar(&compact, "compact", false, "ask the broker to compact the config topic afterwards (needs --pulsar-admin)")
+	p.add(c.Flags(), a)
+	c.Flags().StringVar(&o.id, "target", "", "gateway ID to push to")
+	c.Flags().StringVar(&o.group, "group", "", "group label to push to (gateways listing it in gateway.groups)")
+	c.Flags().StringVarP(&o.file, "file", "f", "", "config document (YAML)")
+	c.Flags().StringVar(&o.keyFile, "key", "", "operator private key file")
+	c.Flags().Uint64Var(&o.version, "version", 0, "version to assign (default: one more than the highest known)")
+	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "validate and sign, publish nothing")
+	c.Flags().BoolVar(&o.compact, "compact", false, "ask the broker to compact the config topic afterwards (needs --pulsar-admin)")
 	return c
+}
+
+// configPush runs `config push`: the bundle is built and checked locally,
+// then (unless --dry-run) versioned, signed and published under exclusive
+// access to the config topic.
+func configPush(cmd *cobra.Command, a *app, p *pulsarFlags, o *pushOptions) error {
+	b, key, err := loadPush(o, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	if o.dryRun {
+		b.Sign(key)
+		return printPush(cmd, a, b, 0, true)
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), p.timeout)
+	defer cancel()
+	ctl, err := p.control(a)
+	if err != nil {
+		return err
+	}
+	defer ctl.Close()
+	reported := reportedVersions(ctx, ctl, p, cmd.ErrOrStderr())
+	size, err := publishBundle(ctx, ctl, ctl.Topic(p.configTopic), b, key, reported)
+	if err != nil {
+		return err
+	}
+	if o.compact {
+		if err := ctl.Compact(ctl.Topic(p.configTopic)); err != nil {
+			fmt.Fprintf(cmd.ErrOrStderr(), "warning: pushed, but compaction was not started: %v\n", err)
+		}
+	}
+	return printPush(cmd, a, b, size, false)
+}
+
+// loadPush checks the flags, reads and validates the document and reads
+// the operator key: the unsigned bundle (version --version, 0 when the
+// version is to be assigned) and the key to sign it with. A document that
+// sets local-only settings is a warning on stderr.
+func loadPush(o *pushOptions, stderr io.Writer) (*fleet.Bundle, *fleet.PrivateKey, error) {
+	tgt, _, err := target(o.id, o.group, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if o.file == "" || o.keyFile == "" {
+		return nil, nil, errors.New("-f FILE and --key FILE are required")
+	}
+	doc, err := config.ReadFile(o.file)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(doc) > fleet.MaxDocument {
+		return nil, nil, fmt.Errorf("%s: %d bytes; a pushed document may have at most %d", o.file, len(doc), fleet.MaxDocument)
+	}
+	localOnly, err := fleet.CheckDocument(doc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: invalid config:\n%w", o.file, err)
+	}
+	if len(localOnly) > 0 {
+		fmt.Fprintf(stderr, "warning: %s sets local-only settings %v; gateways refuse the bundle unless they equal their own (leave them out)\n", o.file, localOnly)
+	}
+	key, err := fleet.LoadPrivateKey(o.keyFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	return &fleet.Bundle{Target: tgt, Version: o.version, IssuedAt: time.Now().UTC(), Document: doc}, key, nil
+}
+
+// publishBundle publishes b to topic while holding the topic's only
+// producer: it assigns the version from what the topic holds (and the
+// reported version), signs and publishes. b ends up as published; the
+// result is the size of the published message.
+func publishBundle(ctx context.Context, ctl *uplink.Control, topic string, b *fleet.Bundle, key *fleet.PrivateKey, reported uint64) (int, error) {
+	requested := b.Version
+	var size int
+	err := ctl.PublishExclusive(ctx, topic, func(read []uplink.KeyedMessage) (uplink.KeyedMessage, error) {
+		m, err := bundleMessage(b, key, requested, highestVersion(read, reported))
+		size = len(m.Payload)
+		return m, err
+	})
+	return size, err
+}
+
+// highestVersion is the highest bundle version among msgs, or reported if
+// that is higher; messages that are not bundles do not count.
+func highestVersion(msgs []uplink.KeyedMessage, reported uint64) uint64 {
+	highest := reported
+	for _, m := range msgs {
+		if pb, err := fleet.Unmarshal(m.Payload); err == nil {
+			highest = max(highest, pb.Version)
+		}
+	}
+	return highest
+}
+
+// bundleMessage gives b its version (requested, or one more than highest
+// when requested is 0), stamps and signs it, and returns the message that
+// publishes it. A requested version not above highest is refused.
+func bundleMessage(b *fleet.Bundle, key *fleet.PrivateKey, requested, highest uint64) (uplink.KeyedMessage, error) {
+	switch {
+	case requested == 0 && highest == math.MaxUint64:
+		return uplink.KeyedMessage{}, errors.New("the config topic holds version 2^64-1: no next version")
+	case requested == 0:
+		b.Version = highest + 1
+	case requested <= highest:
+		return uplink.KeyedMessage{}, fmt.Errorf("--version %d: version %d exists already; gateways refuse versions that are not newer", requested, highest)
+	default:
+		b.Version = requested
+	}
+	b.IssuedAt = time.Now().UTC()
+	b.Sign(key)
+	data, err := fleet.Marshal(b)
+	if err != nil {
+		return uplink.KeyedMessage{}, err
+	}
+	return uplink.KeyedMessage{Key: b.Target.Key(), Payload: data,
+		Properties: map[string]string{"kind": "config-bundle", "version": fmt.Sprint(b.Version), "key_id": key.ID}}, nil
 }
 
 func printPush(cmd *cobra.Command, a *app, b *fleet.Bundle, size int, dry bool) error {
@@ -265,7 +310,8 @@ type shownBundle struct {
 	Error     string    `json:"error,omitempty"` // the message is not a bundle
 }
 
-func newConfigShowCmd(a *app, p *pulsarFlags) *cobra.Command {
+func newConfigShowCmd(a *app) *cobra.Command {
+	p := &pulsarFlags{}
 	var id, group, trusted string
 	c := &cobra.Command{
 		Use:   "show [--target GATEWAY-ID | --group LABEL]",
@@ -333,6 +379,7 @@ func newConfigShowCmd(a *app, p *pulsarFlags) *cobra.Command {
 			return tw.Flush()
 		},
 	}
+	p.add(c.Flags(), a)
 	c.Flags().StringVar(&id, "target", "", "gateway ID")
 	c.Flags().StringVar(&group, "group", "", "group label")
 	c.Flags().StringVar(&trusted, "trusted-keys", "", "trusted-keys file to check the signatures with (default: not checked)")

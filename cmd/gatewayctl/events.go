@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/edgegw/gateway/sink"
+	"github.com/edgegw/gateway/units"
 )
 
 func init() { addCommand(newEventsCmd) }
@@ -19,6 +20,7 @@ func newEventsCmd(a *app) *cobra.Command {
 	var (
 		gateway, since string
 		limit          int
+		db             cassandraFlags
 	)
 	c := &cobra.Command{
 		Use:   "events --gateway G --since T",
@@ -30,8 +32,8 @@ func newEventsCmd(a *app) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			return a.withSession(func(s *gocql.Session) error {
-				evs, err := sink.NewQuerier(s, a.keyspace).Events(cmd.Context(),
+			return db.withSession(a, func(s *gocql.Session) error {
+				evs, err := sink.NewQuerier(s, db.keyspace).Events(cmd.Context(),
 					sink.EventsQuery{Gateway: gateway, Since: from, Until: now, Limit: limit})
 				if err != nil {
 					return err
@@ -42,6 +44,7 @@ func newEventsCmd(a *app) *cobra.Command {
 			})
 		},
 	}
+	db.add(c.Flags(), a)
 	c.Flags().StringVar(&gateway, "gateway", "", "gateway ID (required)")
 	c.Flags().StringVar(&since, "since", "1h", "start: RFC 3339 time, or a duration back from now (e.g. 1h, 90m)")
 	c.Flags().IntVar(&limit, "limit", 100, "show at most N events (0: all)")
@@ -54,7 +57,7 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 		return t, nil
 	}
-	d, err := sink.ParseDuration(s)
+	d, err := units.ParseDuration(s)
 	if err != nil || d < 0 {
 		return time.Time{}, fmt.Errorf("--since: want an RFC 3339 time or a duration like 1h, got %q", s)
 	}

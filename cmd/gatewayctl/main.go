@@ -1,8 +1,11 @@
 // Command gatewayctl is the operator CLI of the edge gateway fleet.
 //
-// Global flags say how to reach Cassandra (each falls back to an environment
-// variable, then to a default); every subcommand lives in its own file and
-// registers itself from init with addCommand.
+// Every subcommand lives in its own file and registers itself from init
+// with addCommand. The only global flag is the output format; each
+// command has the flags of what it talks to, as local flags: the Cassandra
+// flags (cassandraFlags) on events and trace, the Pulsar flags
+// (pulsarFlags) on config push, config show and status. Flag defaults come
+// from the environment that newRoot is given, then from built-in defaults.
 package main
 
 import (
@@ -20,8 +23,10 @@ import (
 
 	gocql "github.com/apache/cassandra-gocql-driver/v2"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/edgegw/gateway/sink"
+	"github.com/edgegw/gateway/units"
 )
 
 // commands are the subcommand constructors, added from init by each
@@ -31,19 +36,24 @@ var commands []func(*app) *cobra.Command
 // addCommand registers a subcommand; call it from init.
 func addCommand(f func(*app) *cobra.Command) { commands = append(commands, f) }
 
-// app holds the global flags shared by the subcommands.
+// app holds what every subcommand shares: the global flags, the logger
+// and the environment the flag defaults come from.
 type app struct {
-	cassandra    string // comma-separated host[:port]
-	keyspace     string
-	consistency  string
-	user         string
-	passwordFile string
-	timeout      time.Duration
-	output       string // table or json
-	log          *slog.Logger
+	output string // table or json
+	log    *slog.Logger
+	getenv func(string) string
 }
 
-// Environment variables behind the global flags.
+// env is the environment variable key, or fallback when it is unset or
+// empty.
+func (a *app) env(key, fallback string) string {
+	if v := a.getenv(key); v != "" {
+		return v
+	}
+	return fallback
+}
+
+// Environment variables behind the Cassandra flags.
 const (
 	envCassandra    = "EDGE_CASSANDRA"
 	envKeyspace     = "EDGE_KEYSPACE"
@@ -63,7 +73,7 @@ func main() {
 
 // newRoot builds the command tree; getenv supplies the flag fallbacks.
 func newRoot(getenv func(string) string, stdout, stderr io.Writer) *cobra.Command {
-	a := &app{log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
+	a := &app{log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError})), getenv: getenv}
 	root := &cobra.Command{
 		Use:           "gatewayctl",
 		Short:         "Operate the edge gateway fleet and query its events",
@@ -78,35 +88,43 @@ func newRoot(getenv func(string) string, stdout, stderr io.Writer) *cobra.Comman
 	}
 	root.SetOut(stdout)
 	root.SetErr(stderr)
-	def := func(key, fallback string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return fallback
-	}
-	f := root.PersistentFlags()
-	f.StringVar(&a.cassandra, "cassandra", def(envCassandra, "127.0.0.1:9042"), "Cassandra contact points, host[:port],... (env "+envCassandra+")")
-	f.StringVar(&a.keyspace, "keyspace", def(envKeyspace, "edge"), "keyspace of the sink's tables (env "+envKeyspace+")")
-	f.StringVar(&a.consistency, "consistency", def(envConsistency, "local_quorum"), "read consistency (env "+envConsistency+")")
-	f.StringVar(&a.user, "cassandra-user", def(envUser, ""), "Cassandra username (env "+envUser+")")
-	f.StringVar(&a.passwordFile, "cassandra-password-file", def(envPasswordFile, ""), "file holding the Cassandra password (env "+envPasswordFile+")")
-	f.DurationVar(&a.timeout, "timeout", 10*time.Second, "timeout of each Cassandra request")
-	f.StringVarP(&a.output, "output", "o", "table", "output format: table or json")
+	root.PersistentFlags().StringVarP(&a.output, "output", "o", "table", "output format: table or json")
 	for _, c := range commands {
 		root.AddCommand(c(a))
 	}
 	return root
 }
 
+// cassandraFlags say how to reach the sink's Cassandra tables (events,
+// trace). Each falls back to an environment variable, then to a default.
+type cassandraFlags struct {
+	hosts        string // comma-separated host[:port]
+	keyspace     string
+	consistency  string
+	user         string
+	passwordFile string
+	timeout      time.Duration
+}
+
+// add registers the flags on fs (local flags of the command that queries).
+func (c *cassandraFlags) add(fs *pflag.FlagSet, a *app) {
+	fs.StringVar(&c.hosts, "cassandra", a.env(envCassandra, "127.0.0.1:9042"), "Cassandra contact points, host[:port],... (env "+envCassandra+")")
+	fs.StringVar(&c.keyspace, "keyspace", a.env(envKeyspace, "edge"), "keyspace of the sink's tables (env "+envKeyspace+")")
+	fs.StringVar(&c.consistency, "consistency", a.env(envConsistency, "local_quorum"), "read consistency (env "+envConsistency+")")
+	fs.StringVar(&c.user, "cassandra-user", a.env(envUser, ""), "Cassandra username (env "+envUser+")")
+	fs.StringVar(&c.passwordFile, "cassandra-password-file", a.env(envPasswordFile, ""), "file holding the Cassandra password (env "+envPasswordFile+")")
+	fs.DurationVar(&c.timeout, "timeout", 10*time.Second, "timeout of each Cassandra request")
+}
+
 // withSession connects to Cassandra, runs f and closes the session.
-func (a *app) withSession(f func(*gocql.Session) error) error {
-	c := sink.DefaultConfig().Cassandra
-	c.Hosts = strings.Split(a.cassandra, ",")
-	c.Keyspace = a.keyspace
-	c.Consistency = a.consistency
-	c.Username, c.PasswordFile = a.user, a.passwordFile
-	c.Timeout, c.ConnectTimeout = sink.Duration(a.timeout), sink.Duration(a.timeout)
-	s, err := sink.Connect(c, a.log)
+func (c *cassandraFlags) withSession(a *app, f func(*gocql.Session) error) error {
+	cc := sink.DefaultConfig().Cassandra
+	cc.Hosts = strings.Split(c.hosts, ",")
+	cc.Keyspace = c.keyspace
+	cc.Consistency = c.consistency
+	cc.Username, cc.PasswordFile = c.user, c.passwordFile
+	cc.Timeout, cc.ConnectTimeout = units.Duration(c.timeout), units.Duration(c.timeout)
+	s, err := sink.Connect(cc, a.log)
 	if err != nil {
 		return err
 	}

@@ -68,7 +68,7 @@ and the age of the oldest.`,
 			})
 		},
 	}
-	p.add(c.Flags())
+	p.add(c.Flags(), a)
 	c.Flags().BoolVarP(&watch, "watch", "w", false, "refresh until interrupted")
 	c.Flags().DurationVar(&every, "interval", 2*time.Second, "refresh interval of --watch")
 	return c

@@ -14,13 +14,14 @@ func init() { addCommand(newTraceCmd) }
 
 func newTraceCmd(a *app) *cobra.Command {
 	var limit int
+	var db cassandraFlags
 	c := &cobra.Command{
 		Use:   "trace BARCODE",
 		Short: "Show where and when a package was scanned, newest first",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.withSession(func(s *gocql.Session) error {
-				scans, err := sink.NewQuerier(s, a.keyspace).Trace(cmd.Context(), args[0], limit)
+			return db.withSession(a, func(s *gocql.Session) error {
+				scans, err := sink.NewQuerier(s, db.keyspace).Trace(cmd.Context(), args[0], limit)
 				if err != nil {
 					return err
 				}
@@ -30,6 +31,7 @@ func newTraceCmd(a *app) *cobra.Command {
 			})
 		},
 	}
+	db.add(c.Flags(), a)
 	c.Flags().IntVar(&limit, "limit", 0, "show at most N scans (0: all)")
 	return c
 }

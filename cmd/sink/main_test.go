@@ -25,7 +25,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{[]string{"validate", good}, 0, "ok"},
 		{[]string{"validate", filepath.Join("..", "..", "configs", "sink.yaml")}, 0, "ok"},
-		{[]string{"validate", bad}, 1, "line 4"},
+		{[]string{"validate", bad}, 1, "bad.yaml:4: cassandra.ttl.events: \"-1d\" is not a duration"},
 		{[]string{"validate", filepath.Join(dir, "missing.yaml")}, 1, "no such file"},
 		{[]string{"validate"}, 2, "usage"},
 		{[]string{}, 2, "usage"},

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
+
+	"github.com/edgegw/gateway/units"
 )
 
 // Defaults and limits of the settings.
@@ -55,7 +57,7 @@ type Input struct {
 	// Debounce: an edge less than this after the last accepted edge is a
 	// bounce and is ignored. Default 20ms (nil); 0s turns it off; at most
 	// 10s.
-	Debounce *time.Duration `yaml:"debounce"`
+	Debounce *units.Duration `yaml:"debounce"`
 	// ActiveLow inverts the pin: a low pin is logical level true.
 	ActiveLow bool `yaml:"active_low"`
 	// Count, when set, emits a reading with the number of accepted edges
@@ -66,13 +68,13 @@ type Input struct {
 	CountOnly bool `yaml:"count_only"`
 	// Poll is the sampling period used only when the pin has no edge
 	// detection. Default 10ms; 1ms..1s.
-	Poll time.Duration `yaml:"poll"`
+	Poll units.Duration `yaml:"poll"`
 }
 
 // Count configures pulse counting.
 type Count struct {
 	// Interval between count readings. Default 10s; 1s..24h.
-	Interval time.Duration `yaml:"interval"`
+	Interval units.Duration `yaml:"interval"`
 }
 
 // Output is one pin driven from the gateway's state.
@@ -92,9 +94,9 @@ type Output struct {
 //   - uplink_offline: the uplink is down (since State.UplinkOfflineSince).
 //   - buffer_above: State.BufferFill is above Threshold (a fraction, 0..1].
 type Rule struct {
-	Signal    string        `yaml:"signal"`
-	After     time.Duration `yaml:"after"`     // default 0; at most 24h
-	Threshold float64       `yaml:"threshold"` // buffer_above only
+	Signal    string         `yaml:"signal"`
+	After     units.Duration `yaml:"after"`     // default 0; at most 24h
+	Threshold float64        `yaml:"threshold"` // buffer_above only
 }
 
 // NewConfig returns a Config with its defaults (an empty one: the defaults
@@ -127,14 +129,14 @@ func (in *Input) debounce() time.Duration {
 	if in.Debounce == nil {
 		return DefaultDebounce
 	}
-	return *in.Debounce
+	return in.Debounce.D()
 }
 
 func (in *Input) poll() time.Duration {
 	if in.Poll == 0 {
 		return DefaultPoll
 	}
-	return in.Poll
+	return in.Poll.D()
 }
 
 func (in *Input) countInterval() time.Duration {
@@ -144,7 +146,7 @@ func (in *Input) countInterval() time.Duration {
 	if in.Count.Interval == 0 {
 		return DefaultInterval
 	}
-	return in.Count.Interval
+	return in.Count.Interval.D()
 }
 
 func (o *Output) name() string {

@@ -12,6 +12,8 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/edgegw/gateway/drivers"
+	iclock "github.com/edgegw/gateway/drivers/internal/clock"
+	"github.com/edgegw/gateway/internal/loglimit"
 )
 
 func init() {
@@ -31,14 +33,14 @@ func init() {
 type Driver struct {
 	cfg   Config
 	log   *slog.Logger
-	clock clock
+	clock iclock.Clock
 	open  openBoard
 	// waitTimeout bounds each WaitForEdge, so that a cancelled run ends
 	// within it on hardware that ignores Halt.
 	waitTimeout time.Duration
 	evalEvery   time.Duration // outputs are re-evaluated this often
 	queueMax    int
-	limit       *logLimiter
+	limit       *loglimit.Limiter[string]
 
 	running atomic.Bool
 	stats   counters
@@ -63,12 +65,12 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 	d := &Driver{
 		cfg:         *cfg,
 		log:         log,
-		clock:       realClock{},
+		clock:       iclock.Real{},
 		open:        openHost,
 		waitTimeout: 500 * time.Millisecond,
 		evalEvery:   time.Second,
 		queueMax:    queueMax,
-		limit:       newLogLimiter(time.Minute),
+		limit:       loglimit.New[string](time.Minute, 0),
 		stateCh:     make(chan struct{}, 1),
 	}
 	if cfg.Simulate {

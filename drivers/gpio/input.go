@@ -7,7 +7,9 @@ import (
 
 	"periph.io/x/conn/v3/gpio"
 
+	iclock "github.com/edgegw/gateway/drivers/internal/clock"
 	"github.com/edgegw/gateway/event"
+	"github.com/edgegw/gateway/internal/loglimit"
 )
 
 // sample is the logical level of an input seen at t.
@@ -88,7 +90,7 @@ func (d *Driver) poller(ctx context.Context, in *inputRun) {
 		case <-d.clock.At(next):
 		}
 		t := d.clock.Now()
-		next = nextTick(start, period, t)
+		next = iclock.NextTick(start, period, t)
 		l := in.pin.Read()
 		if l == prev {
 			continue
@@ -146,7 +148,7 @@ func (d *Driver) logic(ctx context.Context, in *inputRun, q *queue) {
 			d.queue(q, in, d.countEvent(in, count, prevEnd, countAt))
 			count = 0
 			prevEnd = countAt
-			countAt = nextTick(start, interval, d.clock.Now())
+			countAt = iclock.NextTick(start, interval, d.clock.Now())
 			countC = d.clock.At(countAt)
 		}
 		if at, ok := in.deb.settleAt(); ok {
@@ -198,7 +200,7 @@ func (d *Driver) queue(q *queue, in *inputRun, e *event.Event) {
 		in.lost++
 		d.stats.dropped.Add(1)
 		if ok, held := d.limit.Allow("dropped", d.clock.Now()); ok {
-			d.log.Error("event queue full; dropping events", "source", in.cfg.Source, "pin", in.cfg.Pin, "held_back", held)
+			d.log.Error("event queue full; dropping events", "source", in.cfg.Source, "pin", in.cfg.Pin, loglimit.Held(held))
 		}
 		return
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/event"
+	"github.com/edgegw/gateway/units"
 )
 
 // want is the expected part of a gpio event.
@@ -98,7 +99,7 @@ func TestDebounceBoth(t *testing.T) {
 // TestDebounceRising counts bounces exactly: a single-edge mode has no
 // settle read, so nothing races with the edges.
 func TestDebounceRising(t *testing.T) {
-	in := Input{Pin: "GPIO5", Source: "beam", Edge: "rising", Debounce: ptr(ms(50))}
+	in := Input{Pin: "GPIO5", Source: "beam", Edge: "rising", Debounce: ptr(units.Duration(ms(50)))}
 	d, p, clk, sink, stop := edgeRig(t, in)
 	for _, at := range []int{0, 10, 40, 60, 100, 110} { // taken: 0, 60, 110
 		p.edge(t, clk, t0.Add(ms(1000+at)), gpio.High)
@@ -116,7 +117,7 @@ func TestDebounceRising(t *testing.T) {
 }
 
 func TestDebounceOff(t *testing.T) {
-	in := Input{Pin: "GPIO5", Source: "beam", Edge: "rising", Debounce: ptr(time.Duration(0))}
+	in := Input{Pin: "GPIO5", Source: "beam", Edge: "rising", Debounce: ptr(units.Duration(0))}
 	_, p, clk, sink, _ := edgeRig(t, in)
 	for i := range 3 {
 		p.edge(t, clk, t0.Add(time.Duration(i)*time.Microsecond), gpio.High)
@@ -154,7 +155,7 @@ func TestActiveLow(t *testing.T) {
 // back to back on the clock, an empty interval reports zero, and count_only
 // sends no per-edge events.
 func TestPulseCounter(t *testing.T) {
-	in := Input{Pin: "GPIO23", Source: "flow-meter", Edge: "rising", Count: &Count{Interval: 10 * time.Second}, CountOnly: true}
+	in := Input{Pin: "GPIO23", Source: "flow-meter", Edge: "rising", Count: &Count{Interval: units.Duration(10 * time.Second)}, CountOnly: true}
 	_, p, clk, sink, _ := edgeRig(t, in)
 	clk.waitFor(t, t0.Add(10*time.Second))
 	for _, at := range []int{1000, 1005, 2000, 3000, 4000, 9999} { // 1005 bounces
@@ -200,7 +201,7 @@ func checkCount(t *testing.T, e *event.Event, in Input, at time.Duration, n int6
 // TestCountWithEdges: with count but without count_only, the edges are
 // reported and counted; the reading comes after them.
 func TestCountWithEdges(t *testing.T) {
-	in := Input{Pin: "GPIO23", Source: "beam", Edge: "falling", Count: &Count{Interval: time.Minute}}
+	in := Input{Pin: "GPIO23", Source: "beam", Edge: "falling", Count: &Count{Interval: units.Duration(time.Minute)}}
 	_, p, clk, sink, _ := edgeRig(t, in)
 	clk.waitFor(t, t0.Add(time.Minute))
 	p.edge(t, clk, t0.Add(time.Second), gpio.Low)
@@ -216,7 +217,7 @@ func TestCountWithEdges(t *testing.T) {
 // TestPolling: a pin without edge detection is sampled every poll period.
 func TestPolling(t *testing.T) {
 	p := &gpiotest.Pin{N: "GPIO9", Num: 9} // no EdgesChan: In with an edge fails
-	in := Input{Pin: "GPIO9", Source: "door", Pull: "down", Poll: ms(10)}
+	in := Input{Pin: "GPIO9", Source: "door", Pull: "down", Poll: units.Duration(ms(10))}
 	clk := newFakeClock(t0)
 	d := newTestDriver(t, &Config{Inputs: []Input{in}}, testBoard{"GPIO9": p}, clk)
 	sink := newSink()
@@ -269,7 +270,7 @@ func TestEmitRetry(t *testing.T) {
 // TestQueueFull: past the queue's capacity events are dropped, counted,
 // and the next event carries the number lost.
 func TestQueueFull(t *testing.T) {
-	in := Input{Pin: "GPIO17", Source: "door", Edge: "rising", Debounce: ptr(ms(500))}
+	in := Input{Pin: "GPIO17", Source: "door", Edge: "rising", Debounce: ptr(units.Duration(ms(500)))}
 	p := newPin(in.Pin, 17)
 	clk := newFakeClock(t0)
 	d := newTestDriver(t, &Config{Inputs: []Input{in}}, testBoard{in.Pin: p}, clk)

@@ -7,6 +7,8 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/edgegw/gateway/drivers"
+	iclock "github.com/edgegw/gateway/drivers/internal/clock"
+	"github.com/edgegw/gateway/internal/loglimit"
 )
 
 // State is what the outputs follow: the gateway's view of itself.
@@ -65,7 +67,7 @@ func evaluate(r Rule, s State, known bool, now time.Time, seen *time.Time) bool 
 	if since.IsZero() {
 		since = *seen
 	}
-	return now.Sub(since) >= r.After
+	return now.Sub(since) >= r.After.D()
 }
 
 // outputs drives the output pins from the state, on every SetState and
@@ -84,7 +86,7 @@ func (d *Driver) outputs(ctx context.Context, outs []*outputRun) {
 			return
 		case <-d.stateCh:
 		case <-tick:
-			tick = d.clock.At(nextTick(start, d.evalEvery, d.clock.Now()))
+			tick = d.clock.At(iclock.NextTick(start, d.evalEvery, d.clock.Now()))
 		}
 	}
 }
@@ -96,7 +98,7 @@ func (d *Driver) drive(o *outputRun, on bool) {
 	if err := o.pin.Out(o.level(on)); err != nil {
 		d.stats.outputErrors.Add(1)
 		if ok, held := d.limit.Allow("out:"+o.cfg.Pin, d.clock.Now()); ok {
-			d.log.Error("cannot drive output; will retry", "output", o.cfg.name(), "pin", o.cfg.Pin, "err", err, "held_back", held)
+			d.log.Error("cannot drive output; will retry", "output", o.cfg.name(), "pin", o.cfg.Pin, "err", err, loglimit.Held(held))
 		}
 		return
 	}

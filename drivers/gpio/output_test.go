@@ -7,12 +7,13 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/edgegw/gateway/event"
+	"github.com/edgegw/gateway/units"
 )
 
 func TestEvaluate(t *testing.T) {
-	offline := Rule{Signal: SignalUplinkOffline, After: 5 * time.Minute}
+	offline := Rule{Signal: SignalUplinkOffline, After: units.Duration(5 * time.Minute)}
 	buffer := Rule{Signal: SignalBufferAbove, Threshold: 0.8}
-	bufferHeld := Rule{Signal: SignalBufferAbove, Threshold: 0.8, After: time.Minute}
+	bufferHeld := Rule{Signal: SignalBufferAbove, Threshold: 0.8, After: units.Duration(time.Minute)}
 	down := func(since time.Duration) State {
 		return State{UplinkOfflineSince: t0.Add(since)}
 	}
@@ -72,7 +73,7 @@ func TestEvaluate(t *testing.T) {
 func TestOutputs(t *testing.T) {
 	light, warn := newPin("GPIO27", 27), newPin("GPIO22", 22)
 	cfg := &Config{Outputs: []Output{
-		{Pin: "GPIO27", Name: "stack-light", When: Rule{Signal: SignalUplinkOffline, After: 5 * time.Minute}},
+		{Pin: "GPIO27", Name: "stack-light", When: Rule{Signal: SignalUplinkOffline, After: units.Duration(5 * time.Minute)}},
 		{Pin: "GPIO22", Name: "buffer-warning", When: Rule{Signal: SignalBufferAbove, Threshold: 0.8}, ActiveLow: true},
 	}}
 	clk := newFakeClock(t0)

@@ -8,6 +8,8 @@ import (
 
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/event"
+	"github.com/edgegw/gateway/internal/backoff"
+	"github.com/edgegw/gateway/internal/loglimit"
 )
 
 const (
@@ -91,7 +93,7 @@ func (q *queue) len() int {
 // emitter hands queued events to the sink, retrying with backoff (and
 // holding the events) while the sink refuses them.
 func (d *Driver) emitter(ctx context.Context, q *queue, sink drivers.Sink) {
-	var backoff time.Duration
+	bo := backoff.Backoff{Min: backoffMin, Max: backoffMax}
 	for {
 		batch := q.head()
 		if len(batch) == 0 {
@@ -106,25 +108,25 @@ func (d *Driver) emitter(ctx context.Context, q *queue, sink drivers.Sink) {
 		if err == nil {
 			q.remove(batch)
 			d.stats.emitted.Add(int64(len(batch)))
-			backoff = 0
+			bo.Reset()
 			continue
 		}
 		if ctx.Err() != nil {
 			return
 		}
 		d.stats.emitRetries.Add(1)
-		backoff = min(max(2*backoff, backoffMin), backoffMax)
+		wait := bo.Next()
 		if ok, held := d.limit.Allow("emit", d.clock.Now()); ok {
 			msg := "sink refused events; retrying"
 			if errors.Is(err, drivers.ErrFull) {
 				msg = "stream full; holding events and retrying"
 			}
-			d.log.Warn(msg, "err", err, "queued", q.len(), "retry_in", backoff, "held_back", held)
+			d.log.Warn(msg, "err", err, "queued", q.len(), "retry_in", wait, loglimit.Held(held))
 		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-d.clock.At(d.clock.Now().Add(backoff)):
+		case <-d.clock.At(d.clock.Now().Add(wait)):
 		}
 	}
 }

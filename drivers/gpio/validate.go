@@ -1,23 +1,12 @@
 package gpio
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/edgegw/gateway/units"
 )
-
-// ConfigError is one invalid setting. Path locates it the way the YAML nests
-// it, e.g. "inputs[1].debounce".
-type ConfigError struct {
-	Path string
-	Msg  string
-}
-
-func (e *ConfigError) Error() string { return e.Path + ": " + e.Msg }
-
-// FieldPath returns Path; the config loader turns it into a YAML line.
-func (e *ConfigError) FieldPath() string { return e.Path }
 
 var (
 	// pinRe accepts the names periph gives pins: GPIO17, P1_11, 17, PA10,
@@ -27,23 +16,25 @@ var (
 	idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$`)
 )
 
-// Validate checks the config without I/O. It returns nil or the errors.Join
-// of one *ConfigError per problem. Two names that alias the same pin (e.g.
+// Validate checks the config without I/O. It returns nil or units.Errors,
+// one *units.FieldError per problem, its Path relative to the driver's
+// section ("inputs[1].debounce"; the gateway's config loader puts the
+// source's path in front and finds the line). Two names that alias the same pin (e.g.
 // "17" and "GPIO17") are only caught by Run, which resolves them.
 func (c *Config) Validate() error {
-	var v validator
+	var v units.Errors
 	if len(c.Inputs) == 0 && len(c.Outputs) == 0 {
-		v.add("inputs", "at least one input or output is required")
+		v.Add("inputs", "at least one input or output is required")
 	}
 	pins := map[string]string{} // pin name -> path of its first use
 	usePin := func(path, pin string) {
 		switch {
 		case pin == "":
-			v.add(path, "required")
+			v.Add(path, "required")
 		case !pinRe.MatchString(pin):
-			v.add(path, "%q is not a pin name (e.g. GPIO17, P1_11, 17)", pin)
+			v.Add(path, "%q is not a pin name (e.g. GPIO17, P1_11, 17)", pin)
 		case pins[pin] != "":
-			v.add(path, "pin %q is already used by %s", pin, pins[pin])
+			v.Add(path, "pin %q is already used by %s", pin, pins[pin])
 		default:
 			pins[pin] = path
 		}
@@ -54,31 +45,31 @@ func (c *Config) Validate() error {
 		usePin(p+".pin", in.Pin)
 		switch {
 		case in.Source == "":
-			v.add(p+".source", "required (the event source, e.g. door-contact-2)")
+			v.Add(p+".source", "required (the event source, e.g. door-contact-2)")
 		case !idRe.MatchString(in.Source):
-			v.add(p+".source", "%q: use letters, digits, '.', '_' or '-'", in.Source)
+			v.Add(p+".source", "%q: use letters, digits, '.', '_' or '-'", in.Source)
 		}
 		if in.Stream != "" && !idRe.MatchString(in.Stream) {
-			v.add(p+".stream", "%q: use letters, digits, '.', '_' or '-'", in.Stream)
+			v.Add(p+".stream", "%q: use letters, digits, '.', '_' or '-'", in.Stream)
 		}
 		if _, ok := pulls[in.Pull]; !ok {
-			v.add(p+".pull", "%q: want up, down, none or float", in.Pull)
+			v.Add(p+".pull", "%q: want up, down, none or float", in.Pull)
 		}
 		if _, ok := edgeModes[in.Edge]; !ok {
-			v.add(p+".edge", "%q: want rising, falling or both", in.Edge)
+			v.Add(p+".edge", "%q: want rising, falling or both", in.Edge)
 		}
 		if d := in.debounce(); d < 0 || d > MaxDebounce {
-			v.add(p+".debounce", "%s is out of range 0s..%s", d, MaxDebounce)
+			v.Add(p+".debounce", "%s is out of range 0s..%s", d, MaxDebounce)
 		}
-		if in.Poll != 0 && (in.Poll < MinPoll || in.Poll > MaxPoll) {
-			v.add(p+".poll", "%s is out of range %s..%s", in.Poll, MinPoll, MaxPoll)
+		if in.Poll != 0 && (in.Poll.D() < MinPoll || in.Poll.D() > MaxPoll) {
+			v.Add(p+".poll", "%s is out of range %s..%s", in.Poll, MinPoll, MaxPoll)
 		}
 		if in.Count != nil {
 			if d := in.countInterval(); d < MinCountInterval || d > MaxCountInterval {
-				v.add(p+".count.interval", "%s is out of range %s..%s", d, MinCountInterval, fmtDur(MaxCountInterval))
+				v.Add(p+".count.interval", "%s is out of range %s..%s", d, MinCountInterval, fmtDur(MaxCountInterval))
 			}
 		} else if in.CountOnly {
-			v.add(p+".count_only", "needs count")
+			v.Add(p+".count_only", "needs count")
 		}
 	}
 	for i := range c.Outputs {
@@ -86,34 +77,28 @@ func (c *Config) Validate() error {
 		p := fmt.Sprintf("outputs[%d]", i)
 		usePin(p+".pin", o.Pin)
 		if o.Name != "" && !idRe.MatchString(o.Name) {
-			v.add(p+".name", "%q: use letters, digits, '.', '_' or '-'", o.Name)
+			v.Add(p+".name", "%q: use letters, digits, '.', '_' or '-'", o.Name)
 		}
 		r := &o.When
 		switch r.Signal {
 		case SignalUplinkOffline:
 			if r.Threshold != 0 {
-				v.add(p+".when.threshold", "applies only to signal %s", SignalBufferAbove)
+				v.Add(p+".when.threshold", "applies only to signal %s", SignalBufferAbove)
 			}
 		case SignalBufferAbove:
 			if !(r.Threshold > 0 && r.Threshold <= 1) {
-				v.add(p+".when.threshold", "%g: want a fill fraction in (0, 1], e.g. 0.8", r.Threshold)
+				v.Add(p+".when.threshold", "%g: want a fill fraction in (0, 1], e.g. 0.8", r.Threshold)
 			}
 		case "":
-			v.add(p+".when.signal", "required (%s or %s)", SignalUplinkOffline, SignalBufferAbove)
+			v.Add(p+".when.signal", "required (%s or %s)", SignalUplinkOffline, SignalBufferAbove)
 		default:
-			v.add(p+".when.signal", "%q: want %s or %s", r.Signal, SignalUplinkOffline, SignalBufferAbove)
+			v.Add(p+".when.signal", "%q: want %s or %s", r.Signal, SignalUplinkOffline, SignalBufferAbove)
 		}
-		if r.After < 0 || r.After > MaxAfter {
-			v.add(p+".when.after", "%s is out of range 0s..%s", r.After, fmtDur(MaxAfter))
+		if r.After < 0 || r.After.D() > MaxAfter {
+			v.Add(p+".when.after", "%s is out of range 0s..%s", r.After, fmtDur(MaxAfter))
 		}
 	}
-	return errors.Join(v.errs...)
-}
-
-type validator struct{ errs []error }
-
-func (v *validator) add(path, format string, args ...any) {
-	v.errs = append(v.errs, &ConfigError{Path: path, Msg: fmt.Sprintf(format, args...)})
+	return v.Err()
 }
 
 // fmtDur prints whole hours as "24h" rather than "24h0m0s".

@@ -4,6 +4,8 @@ import (
 	"time"
 
 	"periph.io/x/devices/v3/bmxx80"
+
+	"github.com/edgegw/gateway/units"
 )
 
 // Defaults and limits of the settings.
@@ -37,7 +39,7 @@ type Config struct {
 	// Sensor is bme280 (default) or bmp280; the chip must match.
 	Sensor string `yaml:"sensor"`
 	// Interval between readings. Default 10s; 100ms..1h.
-	Interval time.Duration `yaml:"interval"`
+	Interval units.Duration `yaml:"interval"`
 	// Source is the event source, e.g. "dock3-climate". Required.
 	Source string `yaml:"source"`
 	// Stream the readings go to. Default "telemetry".
@@ -66,7 +68,7 @@ func NewConfig() *Config {
 	return &Config{
 		Address:      DefaultAddress,
 		Sensor:       DefaultSensor,
-		Interval:     DefaultInterval,
+		Interval:     units.Duration(DefaultInterval),
 		Stream:       DefaultStream,
 		Oversampling: Oversampling{Temperature: 4, Pressure: 4, Humidity: 4},
 		ReopenAfter:  DefaultReopenAfter,
@@ -96,7 +98,7 @@ func (c *Config) opts() bmxx80.Opts {
 		o.Humidity = bmxx80.Off
 	}
 	if o.Filter != bmxx80.NoFilter {
-		o.Standby = c.Interval // bmxx80 picks the longest standby not above it
+		o.Standby = c.Interval.D() // bmxx80 picks the longest standby not above it
 	}
 	return o
 }

@@ -14,7 +14,10 @@ import (
 	"periph.io/x/devices/v3/bmxx80"
 
 	"github.com/edgegw/gateway/drivers"
+	iclock "github.com/edgegw/gateway/drivers/internal/clock"
 	"github.com/edgegw/gateway/event"
+	"github.com/edgegw/gateway/internal/backoff"
+	"github.com/edgegw/gateway/internal/loglimit"
 )
 
 func init() {
@@ -42,9 +45,9 @@ const (
 type Driver struct {
 	cfg   Config
 	log   *slog.Logger
-	clock clock
+	clock iclock.Clock
 	open  openBus
-	limit *logLimiter
+	limit *loglimit.Limiter[string]
 
 	running atomic.Bool
 	stats   counters
@@ -61,7 +64,7 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &Driver{cfg: *cfg, log: log, clock: realClock{}, open: openHostBus, limit: newLogLimiter(time.Minute)}
+	d := &Driver{cfg: *cfg, log: log, clock: iclock.Real{}, open: openHostBus, limit: loglimit.New[string](time.Minute, 0)}
 	if cfg.Simulate {
 		d.open = simBus(cfg)
 	}
@@ -118,7 +121,9 @@ func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 	}
 	d.log.Info("i2c started", "sensor", d.cfg.Sensor, "bus", d.cfg.Bus, "address", fmt.Sprintf("%#x", d.cfg.Address),
 		"interval", d.cfg.Interval, "simulate", d.cfg.Simulate)
-	p := &poller{d: d, s: s, sink: sink}
+	p := &poller{d: d, s: s, sink: sink,
+		retry: backoff.Backoff{Min: retryMin, Max: max(d.cfg.Interval.D(), retryMax)},
+		emits: backoff.Backoff{Min: backoffMin, Max: backoffMax}}
 	defer func() {
 		if p.s != nil {
 			p.s.close()
@@ -137,10 +142,12 @@ type poller struct {
 	d        *Driver
 	s        *sensor // nil while the bus is closed
 	sink     drivers.Sink
-	failures int // consecutive failed reads
+	failures int             // consecutive failed reads
+	retry    backoff.Backoff // of reads: from retryMin, doubling, up to max(interval, retryMax)
+	retryIn  time.Duration   // the wait before the next read, after a failure
 	pending  []*event.Event
-	lost     int64 // readings dropped since the last one queued
-	backoff  time.Duration
+	lost     int64           // readings dropped since the last one queued
+	emits    backoff.Backoff // of Emit retries
 }
 
 func (p *poller) run(ctx context.Context) {
@@ -160,9 +167,9 @@ func (p *poller) run(ctx context.Context) {
 		now := d.clock.Now()
 		if !now.Before(pollAt) {
 			if p.read(now) {
-				pollAt = nextTick(start, d.cfg.Interval, now)
+				pollAt = iclock.NextTick(start, d.cfg.Interval.D(), now)
 			} else {
-				pollAt = now.Add(p.retryDelay())
+				pollAt = now.Add(p.retryIn)
 			}
 		}
 		if len(p.pending) > 0 && !now.Before(emitAt) {
@@ -193,6 +200,7 @@ func (p *poller) read(now time.Time) bool {
 		return false
 	}
 	p.failures = 0
+	p.retry.Reset()
 	d.stats.reads.Add(1)
 	p.queue(d.readings(&env, d.clock.Now()))
 	return true
@@ -200,22 +208,12 @@ func (p *poller) read(now time.Time) bool {
 
 func (p *poller) fail(what string, err error, now time.Time) {
 	p.failures++
+	p.retryIn = p.retry.Next()
 	p.d.stats.readErrors.Add(1)
 	if ok, held := p.d.limit.Allow(what, now); ok {
 		p.d.log.Warn("sensor "+what+" failed; retrying", "err", err, "failures_in_a_row", p.failures,
-			"retry_in", p.retryDelay(), "held_back", held)
+			"retry_in", p.retryIn, loglimit.Held(held))
 	}
-}
-
-// retryDelay doubles from retryMin with each failure in a row, up to the
-// larger of the interval and retryMax.
-func (p *poller) retryDelay() time.Duration {
-	limit := max(p.d.cfg.Interval, retryMax)
-	delay := retryMin
-	for i := 1; i < p.failures && delay < limit; i++ {
-		delay *= 2
-	}
-	return min(delay, limit)
 }
 
 // queue adds readings to the pending ones, dropping the oldest past
@@ -231,7 +229,7 @@ func (p *poller) queue(evs []*event.Event) {
 		p.lost += int64(over)
 		p.d.stats.dropped.Add(int64(over))
 		if ok, held := p.d.limit.Allow("dropped", p.d.clock.Now()); ok {
-			p.d.log.Error("sink refuses readings for long; dropping the oldest", "dropped", over, "held_back", held)
+			p.d.log.Error("sink refuses readings for long; dropping the oldest", "dropped", over, loglimit.Held(held))
 		}
 	}
 }
@@ -243,22 +241,23 @@ func (p *poller) emit(ctx context.Context) time.Time {
 	err := p.sink.Emit(ctx, p.pending)
 	if err == nil {
 		d.stats.emitted.Add(int64(len(p.pending)))
-		p.pending, p.backoff = nil, 0
+		p.pending = nil
+		p.emits.Reset()
 		return time.Time{}
 	}
 	if ctx.Err() != nil {
 		return time.Time{}
 	}
 	d.stats.emitRetries.Add(1)
-	p.backoff = min(max(2*p.backoff, backoffMin), backoffMax)
+	wait := p.emits.Next()
 	if ok, held := d.limit.Allow("emit", d.clock.Now()); ok {
 		msg := "sink refused readings; retrying"
 		if errors.Is(err, drivers.ErrFull) {
 			msg = "stream full; holding readings and retrying"
 		}
-		d.log.Warn(msg, "err", err, "pending", len(p.pending), "retry_in", p.backoff, "held_back", held)
+		d.log.Warn(msg, "err", err, "pending", len(p.pending), "retry_in", wait, loglimit.Held(held))
 	}
-	return d.clock.Now().Add(p.backoff)
+	return d.clock.Now().Add(wait)
 }
 
 // Stats are the driver's counters since New.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/event"
+	"github.com/edgegw/gateway/units"
 )
 
 // buses hands out playbacks, one per open, and counts the opens.
@@ -138,7 +139,7 @@ func TestReadingsBME280(t *testing.T) {
 	sink := newSink()
 	stop := start(t, d, sink)
 	for i, r := range polls {
-		at := t0.Add(time.Duration(i) * cfg.Interval)
+		at := t0.Add(time.Duration(i) * cfg.Interval.D())
 		if i > 0 {
 			clk.step(t, at)
 		}
@@ -157,7 +158,7 @@ func TestReadingsBME280(t *testing.T) {
 // TestReadingsBMP280: no humidity register, no ctrl_hum, two quantities.
 func TestReadingsBMP280(t *testing.T) {
 	cfg := testConfig()
-	cfg.Sensor, cfg.Address, cfg.Interval = SensorBMP280, 0x77, time.Minute
+	cfg.Sensor, cfg.Address, cfg.Interval = SensorBMP280, 0x77, units.Duration(time.Minute)
 	o := cfg.Oversampling
 	o.Humidity = 0
 	r := raw{415148, 519888, 0}
@@ -351,7 +352,7 @@ func TestSimulate(t *testing.T) {
 			}
 			for poll := range 2 {
 				if poll > 0 {
-					clk.step(t, t0.Add(cfg.Interval))
+					clk.step(t, t0.Add(cfg.Interval.D()))
 				}
 				for _, e := range nextN(t, sink, n) {
 					m, _ := e.Attrs["metric"].(string)

@@ -1,36 +1,25 @@
 package i2c
 
 import (
-	"errors"
 	"fmt"
 	"regexp"
 	"time"
+
+	"github.com/edgegw/gateway/units"
 )
-
-// ConfigError is one invalid setting. Path locates it the way the YAML nests
-// it, e.g. "oversampling.pressure".
-type ConfigError struct {
-	Path string
-	Msg  string
-}
-
-func (e *ConfigError) Error() string { return e.Path + ": " + e.Msg }
-
-// FieldPath returns Path; the config loader turns it into a YAML line.
-func (e *ConfigError) FieldPath() string { return e.Path }
 
 var (
 	idRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$`)
 	busRe = regexp.MustCompile(`^[A-Za-z0-9/_.\-]{1,64}$`)
 )
 
-// Validate checks the config without I/O. It returns nil or the errors.Join
-// of one *ConfigError per problem.
+// Validate checks the config without I/O. It returns nil or units.Errors,
+// one *units.FieldError per problem, its Path relative to the driver's
+// section ("oversampling.pressure"; the gateway's config loader puts the
+// source's path in front and finds the line).
 func (c *Config) Validate() error {
-	var errs []error
-	add := func(path, format string, args ...any) {
-		errs = append(errs, &ConfigError{Path: path, Msg: fmt.Sprintf(format, args...)})
-	}
+	var errs units.Errors
+	add := errs.Add
 	if c.Bus != "" && !busRe.MatchString(c.Bus) {
 		add("bus", "%q is not a bus name (e.g. 1, /dev/i2c-1, I2C1)", c.Bus)
 	}
@@ -40,7 +29,7 @@ func (c *Config) Validate() error {
 	if c.Sensor != SensorBME280 && c.Sensor != SensorBMP280 {
 		add("sensor", "%q: want %s or %s", c.Sensor, SensorBME280, SensorBMP280)
 	}
-	if c.Interval < MinInterval || c.Interval > MaxInterval {
+	if c.Interval.D() < MinInterval || c.Interval.D() > MaxInterval {
 		add("interval", "%s is out of range %s..%s", c.Interval, MinInterval, fmtDur(MaxInterval))
 	}
 	switch {
@@ -73,7 +62,7 @@ func (c *Config) Validate() error {
 	if c.ReopenAfter < 1 || c.ReopenAfter > 100 {
 		add("reopen_after", "%d is out of range 1..100", c.ReopenAfter)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // fmtDur prints whole hours as "1h" rather than "1h0m0s".

@@ -10,6 +10,7 @@ import (
 
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/event"
+	"github.com/edgegw/gateway/internal/backoff"
 )
 
 // Retry waits when the sink refuses a batch (ErrFull or another error).
@@ -151,7 +152,7 @@ drain:
 			break drain
 		}
 	}
-	wait := d.cfg.AckWindow - d.now().Sub(pb.items[0].recv)
+	wait := d.cfg.AckWindow.D() - d.now().Sub(pb.items[0].recv)
 	if d.full(pb) || wait <= 0 {
 		return
 	}
@@ -300,7 +301,7 @@ func (d *Driver) quarantine(ctx context.Context, sink drivers.Sink, p pending) b
 		payload = payload[:lim]
 	}
 	reason := p.bad.String()
-	b := backoff{min: retryMin, max: retryMax}
+	b := backoff.Backoff{Min: retryMin, Max: retryMax}
 	for {
 		err := sink.Quarantine(ctx, p.it.msg.topic, payload, reason)
 		if err == nil {
@@ -313,7 +314,7 @@ func (d *Driver) quarantine(ctx context.Context, sink drivers.Sink, p pending) b
 		}
 		d.stats.emitErrors.Add(1)
 		d.log.Error("quarantine failed; retrying", "err", err)
-		if !b.sleep(ctx) {
+		if !b.Wait(ctx) {
 			return false
 		}
 	}
@@ -332,7 +333,7 @@ func (d *Driver) emit(ctx context.Context, sink drivers.Sink, ps []pending) bool
 	for i, p := range ps {
 		evs[i] = p.ev
 	}
-	b := backoff{min: retryMin, max: retryMax}
+	b := backoff.Backoff{Min: retryMin, Max: retryMax}
 	for {
 		err := sink.Emit(ctx, evs)
 		if err == nil {
@@ -387,7 +388,7 @@ func (d *Driver) emit(ctx context.Context, sink drivers.Sink, ps []pending) bool
 			d.stats.emitErrors.Add(1)
 			d.log.Error("emit failed; retrying", "err", fmt.Errorf("%d events: %w", len(evs), err))
 		}
-		if !b.sleep(ctx) {
+		if !b.Wait(ctx) {
 			return false
 		}
 	}

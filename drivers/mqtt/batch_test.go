@@ -12,6 +12,7 @@ import (
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/event"
 	"github.com/edgegw/gateway/test/testenv"
+	"github.com/edgegw/gateway/units"
 )
 
 func fakeConfig() *Config {
@@ -138,7 +139,7 @@ func TestInvalidEventIsIsolated(t *testing.T) {
 		return nil
 	}}
 	cfg := fakeConfig()
-	cfg.AckWindow = 50 * time.Millisecond
+	cfg.AckWindow = units.Duration(50 * time.Millisecond)
 	d, fc, _ := startFake(t, cfg, sink)
 	for i := 1; i <= 3; i++ {
 		fc.deliver("s/a", scanPayload(i), 1)

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/edgegw/gateway/test/testenv"
+	"github.com/edgegw/gateway/units"
 )
 
 // Device timestamps are judged against the gateway's receive time: far in
@@ -17,7 +18,7 @@ func TestDeviceTimeAgainstGatewayClock(t *testing.T) {
 	clk := &fakeClock{t: t0}
 	sink := &memSink{}
 	cfg := fakeConfig()
-	cfg.DeviceTime = DeviceTimeConfig{MaxPast: time.Hour, MaxFuture: 5 * time.Minute}
+	cfg.DeviceTime = DeviceTimeConfig{MaxPast: units.Duration(time.Hour), MaxFuture: units.Duration(5 * time.Minute)}
 	cfg.Subscriptions[0].Fields = FieldMap{Time: "ts"}
 	_, fc := startFakeClock(t, cfg, sink, clk)
 	msg := func(bc string, ts any) []byte {

@@ -1,9 +1,9 @@
 package mqtt
 
 import (
-	"errors"
-	"fmt"
 	"time"
+
+	"github.com/edgegw/gateway/units"
 )
 
 // Config is the driver's configuration, decoded from YAML (strictly, by the
@@ -30,15 +30,15 @@ type Config struct {
 	// TLS settings for ssl:// and wss:// brokers. Default: system roots.
 	TLS TLSConfig `yaml:"tls"`
 	// KeepAlive is the MQTT keepalive. Default 30s.
-	KeepAlive time.Duration `yaml:"keepalive"`
+	KeepAlive units.Duration `yaml:"keepalive"`
 	// ConnectTimeout bounds one connection attempt. Default 10s.
-	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	ConnectTimeout units.Duration `yaml:"connect_timeout"`
 	// ReconnectMax is the longest wait between reconnection attempts (the
 	// wait doubles from 1s up to it). Default 1m.
-	ReconnectMax time.Duration `yaml:"reconnect_max"`
+	ReconnectMax units.Duration `yaml:"reconnect_max"`
 	// MaxPayload: larger payloads are quarantined (their first MaxPayload
 	// bytes are kept). Default 64KiB, at most 512KiB.
-	MaxPayload ByteSize `yaml:"max_payload"`
+	MaxPayload units.ByteSize `yaml:"max_payload"`
 	// AckBatch is the most messages emitted as one batch (one commit) and
 	// then acknowledged together. 0 (the default): half of BrokerInflight,
 	// at least 256 and at most MaxPending, so that the broker keeps sending
@@ -46,7 +46,7 @@ type Config struct {
 	AckBatch int `yaml:"ack_batch"`
 	// AckWindow is how long a batch may wait for more messages after its
 	// first one. 0 emits whatever has arrived at once. Default 5ms.
-	AckWindow time.Duration `yaml:"ack_window"`
+	AckWindow units.Duration `yaml:"ack_window"`
 	// BrokerInflight is the broker's in-flight window for this client (QoS
 	// 1/2 messages it sends before waiting for acks: Mosquitto's
 	// max_inflight_messages, default 20). A batch holding that many is
@@ -84,8 +84,8 @@ type TLSConfig struct {
 // the device's value and attrs["time_flag"] is "implausible" (or
 // "unparseable" when it is not a time at all).
 type DeviceTimeConfig struct {
-	MaxPast   time.Duration `yaml:"max_past"`   // default 24h
-	MaxFuture time.Duration `yaml:"max_future"` // default 24h
+	MaxPast   units.Duration `yaml:"max_past"`   // default 24h
+	MaxFuture units.Duration `yaml:"max_future"` // default 24h
 }
 
 // Embedded is the broker name that stands for the gateway's embedded broker.
@@ -129,7 +129,7 @@ type Subscription struct {
 	RateLimit *RateLimit `yaml:"rate_limit"`
 	// MaxPayload of this subscription's messages, at most the driver's
 	// max_payload; larger payloads are quarantined. Default: the driver's.
-	MaxPayload ByteSize `yaml:"max_payload"`
+	MaxPayload units.ByteSize `yaml:"max_payload"`
 }
 
 // FieldMap names the payload fields (a dotted path reaches into nested
@@ -163,38 +163,30 @@ type FieldMap struct {
 // NewConfig returns a Config with every default set.
 func NewConfig() *Config {
 	return &Config{
-		KeepAlive:      30 * time.Second,
-		ConnectTimeout: 10 * time.Second,
-		ReconnectMax:   time.Minute,
-		MaxPayload:     64 * KiB,
+		KeepAlive:      units.Duration(30 * time.Second),
+		ConnectTimeout: units.Duration(10 * time.Second),
+		ReconnectMax:   units.Duration(time.Minute),
+		MaxPayload:     64 * units.KiB,
 		AckBatch:       0,
-		AckWindow:      5 * time.Millisecond,
+		AckWindow:      units.Duration(5 * time.Millisecond),
 		BrokerInflight: 20,
 		MaxPending:     4096,
-		DeviceTime:     DeviceTimeConfig{MaxPast: 24 * time.Hour, MaxFuture: 24 * time.Hour},
+		DeviceTime:     DeviceTimeConfig{MaxPast: units.Duration(24 * time.Hour), MaxFuture: units.Duration(24 * time.Hour)},
 		BrokerDrops:    BrokerDrops{Topic: MosquittoDropped},
 	}
 }
 
-// ConfigError is one invalid setting. Path locates it the way the YAML
-// nests it, e.g. "subscriptions[1].qos", so a caller can map it to a line.
-type ConfigError struct {
-	Path string
-	Msg  string
-}
-
-func (e *ConfigError) Error() string { return e.Path + ": " + e.Msg }
-
-// Validate checks the config without I/O. It returns nil or the errors.Join
-// of one *ConfigError per problem (errors.As finds the first).
+// Validate checks the config without I/O. It returns nil or units.Errors,
+// one *units.FieldError per problem, its Path relative to the driver's
+// section ("subscriptions[1].qos"; errors.As finds the first); the
+// gateway's config loader puts the source's path in front and finds the
+// line.
 func (c *Config) Validate() error {
 	var v validator
 	c.validate(&v)
-	return errors.Join(v.errs...)
+	return v.errs.Err()
 }
 
-type validator struct{ errs []error }
+type validator struct{ errs units.Errors }
 
-func (v *validator) add(path, format string, args ...any) {
-	v.errs = append(v.errs, &ConfigError{Path: path, Msg: fmt.Sprintf(format, args...)})
-}
+func (v *validator) add(path, format string, args ...any) { v.errs.Add(path, format, args...) }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/edgegw/gateway/units"
 )
 
 const exampleYAML = `
@@ -50,8 +52,8 @@ func TestConfigYAML(t *testing.T) {
 	if err := c.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if c.MaxPayload != 32*KiB || c.AckWindow != 2*time.Millisecond || c.ReconnectMax != time.Minute ||
-		*c.Subscriptions[1].QoS != 0 || c.Subscriptions[0].Fields.Attrs[1] != "meta.fw" || c.DeviceTime.MaxPast != 12*time.Hour {
+	if c.MaxPayload != 32*units.KiB || c.AckWindow.D() != 2*time.Millisecond || c.ReconnectMax.D() != time.Minute ||
+		*c.Subscriptions[1].QoS != 0 || c.Subscriptions[0].Fields.Attrs[1] != "meta.fw" || c.DeviceTime.MaxPast.D() != 12*time.Hour {
 		t.Fatalf("decoded %+v", c)
 	}
 	if _, err := decodeStrict(t, "brokers: [tcp://a:1]\npassword: x\n"); err == nil {
@@ -81,12 +83,12 @@ func TestValidate(t *testing.T) {
 		{"brokers[0]", func(c *Config) { c.Brokers = []string{"tcp://u:p@x:1"} }},
 		{"tls", func(c *Config) { c.TLS.CertFile = "c.pem" }},
 		{"keepalive", func(c *Config) { c.KeepAlive = 0 }},
-		{"ack_window", func(c *Config) { c.AckWindow = 2 * time.Second }},
+		{"ack_window", func(c *Config) { c.AckWindow = units.Duration(2 * time.Second) }},
 		{"ack_batch", func(c *Config) { c.AckBatch = -1 }},
-		{"max_payload", func(c *Config) { c.MaxPayload = MiB }},
+		{"max_payload", func(c *Config) { c.MaxPayload = units.MiB }},
 		{"max_pending", func(c *Config) { c.AckBatch, c.MaxPending = 256, 10 }},
 		{"broker_inflight", func(c *Config) { c.BrokerInflight = -1 }},
-		{"device_time.max_past", func(c *Config) { c.DeviceTime.MaxPast = -time.Second }},
+		{"device_time.max_past", func(c *Config) { c.DeviceTime.MaxPast = units.Duration(-time.Second) }},
 		{"subscriptions", func(c *Config) { c.Subscriptions = nil }},
 		{"subscriptions[1].qos", func(c *Config) {
 			c.Subscriptions = append(c.Subscriptions, Subscription{Topic: "b", Kind: "scan", QoS: qos(3)})
@@ -113,9 +115,12 @@ func TestValidate(t *testing.T) {
 			c := validConfig()
 			tc.mod(c)
 			err := c.Validate()
-			var ce *ConfigError
+			var ce *units.FieldError
 			if !errors.As(err, &ce) {
-				t.Fatalf("err = %v, want a *ConfigError", err)
+				t.Fatalf("err = %v, want a *units.FieldError", err)
+			}
+			if ce.Line != 0 || ce.Error() != tc.path+": "+ce.Msg {
+				t.Fatalf("error %q, want %q and no line (the loader locates it)", ce.Error(), tc.path+": "+ce.Msg)
 			}
 			if ce.Path != tc.path {
 				t.Fatalf("path = %q, want %q (%v)", ce.Path, tc.path, err)
@@ -127,20 +132,43 @@ func TestValidate(t *testing.T) {
 	}
 }
 
-func TestByteSize(t *testing.T) {
-	for in, want := range map[string]ByteSize{"65536": 65536, "64KiB": 65536, "1MiB": MiB, "10KB": 10000, "1.5KiB": 1536, "7B": 7} {
-		got, err := ParseByteSize(in)
-		if err != nil || got != want {
-			t.Errorf("ParseByteSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
+// Durations take the shared syntax, days included; sizes too.
+func TestDurationsAndSizesYAML(t *testing.T) {
+	c, err := decodeStrict(t, "keepalive: 1h30m\nreconnect_max: 90s\nmax_payload: 64KiB\ndevice_time: {max_past: 7d, max_future: 1d12h}\n")
+	if err != nil {
+		t.Fatal(err)
 	}
-	for _, bad := range []string{"", "-1", "1XB", "KiB"} {
-		if _, err := ParseByteSize(bad); err == nil {
-			t.Errorf("ParseByteSize(%q) succeeded", bad)
-		}
+	if c.KeepAlive.D() != 90*time.Minute || c.ReconnectMax.D() != 90*time.Second || c.MaxPayload != 64<<10 ||
+		c.DeviceTime.MaxPast.D() != 7*24*time.Hour || c.DeviceTime.MaxFuture.D() != 36*time.Hour {
+		t.Fatalf("decoded keepalive %v reconnect_max %v max_payload %v device_time %+v", c.KeepAlive, c.ReconnectMax, c.MaxPayload, c.DeviceTime)
 	}
-	if s := (64 * KiB).String(); s != "64KiB" {
-		t.Errorf("String = %q", s)
+	_, err = decodeStrict(t, "\nkeepalive: soon\n")
+	if err == nil || !strings.Contains(err.Error(), `line 2: "soon" is not a duration`) {
+		t.Fatalf("err = %v, want the line and the value", err)
+	}
+}
+
+// A Validate error of a section carries its path relative to the section
+// and every problem at once.
+func TestValidateReportsEveryProblem(t *testing.T) {
+	c := validConfig()
+	c.KeepAlive = 0
+	c.Subscriptions[0].Format = "xml"
+	var es units.Errors
+	if err := c.Validate(); !errors.As(err, &es) {
+		t.Fatalf("err = %T %v, want units.Errors", err, err)
+	}
+	want := units.Errors{
+		{Path: "keepalive", Msg: "0s is outside [1s, 18h12m15s]"},
+		{Path: "subscriptions[0].format", Msg: `"xml": want one of json, cbor, text, raw`},
+	}
+	if len(es) != len(want) {
+		t.Fatalf("errors %q, want %q", es, want)
+	}
+	for i := range want {
+		if *es[i] != *want[i] {
+			t.Errorf("error %d = %+v, want %+v", i, *es[i], *want[i])
+		}
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/event"
 	"github.com/edgegw/gateway/test/testenv"
+	"github.com/edgegw/gateway/units"
 	"github.com/fxamacker/cbor/v2"
 )
 
@@ -256,7 +257,7 @@ func TestCounterValidate(t *testing.T) {
 
 func containsPath(err error, path string) bool {
 	for _, e := range err.(interface{ Unwrap() []error }).Unwrap() {
-		if ce, ok := e.(*ConfigError); ok && ce.Path == path {
+		if ce, ok := e.(*units.FieldError); ok && ce.Path == path {
 			return true
 		}
 	}

@@ -3,7 +3,6 @@ package mqtt
 import (
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +14,8 @@ import (
 	"time"
 
 	"github.com/edgegw/gateway/drivers"
+	"github.com/edgegw/gateway/internal/backoff"
+	"github.com/edgegw/gateway/internal/tlsfiles"
 )
 
 // Driver is one MQTT input: a persistent-session subscriber that turns
@@ -86,7 +87,7 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 			return nil, errNoInbox
 		}
 		d.newClient = newInboxClient(env.Inbox)
-		d.opts = clientOptions{brokers: []string{Embedded}, clientID: Embedded, connectTimeout: cfg.ConnectTimeout, reconnectMax: cfg.ReconnectMax}
+		d.opts = clientOptions{brokers: []string{Embedded}, clientID: Embedded, connectTimeout: cfg.ConnectTimeout.D(), reconnectMax: cfg.ReconnectMax.D()}
 		return d, nil
 	}
 	id := cfg.ClientID
@@ -116,7 +117,7 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 	}
 	d.opts = clientOptions{
 		brokers: slices.Clone(cfg.Brokers), clientID: id, username: cfg.Username, password: password,
-		tls: tlsConf, keepAlive: cfg.KeepAlive, connectTimeout: cfg.ConnectTimeout, reconnectMax: cfg.ReconnectMax,
+		tls: tlsConf, keepAlive: cfg.KeepAlive.D(), connectTimeout: cfg.ConnectTimeout.D(), reconnectMax: cfg.ReconnectMax.D(),
 	}
 	return d, nil
 }
@@ -135,23 +136,10 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 	if !secure {
 		return nil, nil
 	}
-	t := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.TLS.ServerName, InsecureSkipVerify: c.TLS.InsecureSkipVerify} //nolint:gosec // opt-in, documented as for tests
-	if c.TLS.CAFile != "" {
-		pem, err := os.ReadFile(c.TLS.CAFile)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt: tls.ca_file: %w", err)
-		}
-		t.RootCAs = x509.NewCertPool()
-		if !t.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("mqtt: tls.ca_file: no PEM certificate in %s", c.TLS.CAFile)
-		}
-	}
-	if c.TLS.CertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.TLS.CertFile, c.TLS.KeyFile)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt: tls.cert_file/key_file: %w", err)
-		}
-		t.Certificates = []tls.Certificate{cert}
+	t, err := tlsfiles.Client{CAFile: c.TLS.CAFile, CertFile: c.TLS.CertFile, KeyFile: c.TLS.KeyFile,
+		ServerName: c.TLS.ServerName, Insecure: c.TLS.InsecureSkipVerify}.Config()
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: tls.%w", err)
 	}
 	return t, nil
 }
@@ -223,7 +211,7 @@ func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 // ReconnectMax; later reconnections are the client's. It reports false when
 // ctx ended first.
 func (d *Driver) connect(ctx context.Context, cl client) bool {
-	b := backoff{min: time.Second, max: d.cfg.ReconnectMax}
+	b := backoff.Backoff{Min: time.Second, Max: d.cfg.ReconnectMax.D()}
 	for {
 		err := cl.Connect(ctx)
 		if err == nil {
@@ -234,12 +222,13 @@ func (d *Driver) connect(ctx context.Context, cl client) bool {
 			return false
 		}
 		d.stats.connectErrors.Add(1)
+		wait := b.Next()
 		if h := connectHint(err, d.opts.tls != nil); h != "" {
-			d.log.Error("connect failed; retrying", "err", err, "hint", h, "retry_in", b.next())
+			d.log.Error("connect failed; retrying", "err", err, "hint", h, "retry_in", wait)
 		} else {
-			d.log.Error("connect failed; retrying", "err", err, "retry_in", b.next())
+			d.log.Error("connect failed; retrying", "err", err, "retry_in", wait)
 		}
-		if !b.sleep(ctx) {
+		if !backoff.Sleep(ctx, wait) {
 			return false
 		}
 	}
@@ -258,7 +247,7 @@ func (d *Driver) subscribe(ctx context.Context, cl client) {
 	for _, s := range d.subs {
 		filters[s.pat.filter] = s.qos
 	}
-	sctx, cancel := context.WithTimeout(ctx, d.cfg.ConnectTimeout)
+	sctx, cancel := context.WithTimeout(ctx, d.cfg.ConnectTimeout.D())
 	defer cancel()
 	refused, err := cl.Subscribe(sctx, filters)
 	if err != nil {
@@ -272,29 +261,5 @@ func (d *Driver) subscribe(ctx context.Context, cl client) {
 	if len(refused) > 0 {
 		d.stats.subRefused.Add(uint64(len(refused)))
 		d.log.Error("broker refused subscriptions (check its ACL)", "filters", refused)
-	}
-}
-
-// backoff doubles a wait from min to max.
-type backoff struct{ min, max, cur time.Duration }
-
-func (b *backoff) next() time.Duration {
-	if b.cur == 0 {
-		return b.min
-	}
-	return b.cur
-}
-
-// sleep waits the next interval; false when ctx ended.
-func (b *backoff) sleep(ctx context.Context) bool {
-	d := b.next()
-	b.cur = min(2*d, b.max)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/event"
 	"github.com/edgegw/gateway/test/testenv"
+	"github.com/edgegw/gateway/units"
 )
 
 // These tests run against the real Mosquitto that test/mosquitto.sh starts
@@ -227,7 +228,7 @@ func TestIntegrationAckAfterEmitRedelivery(t *testing.T) {
 		return nil
 	}}
 	cfg := it.config(it.clientID("drv"))
-	cfg.KeepAlive = 2 * time.Second
+	cfg.KeepAlive = units.Duration(2 * time.Second)
 	d, _ := it.run(cfg, sink, wrap)
 	it.publish(it.publisher(), it.prefix+"/d1/scan", scanPayload(1))
 	testenv.Eventually(t, 20*time.Second, "redelivery", func() bool { return sink.count() >= 2 })

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/edgegw/gateway/event"
+	"github.com/edgegw/gateway/units"
 	"github.com/fxamacker/cbor/v2"
 )
 
@@ -39,7 +40,7 @@ func TestParse(t *testing.T) {
 	mapped := scan
 	mapped.Fields = FieldMap{Barcode: "code", Symbology: "sym", Time: "meta.ts", Attrs: []string{"battery", "meta.fw", "extra"}}
 	reading := Subscription{Topic: "t/+dev", Kind: "reading", Source: "temp-{dev}"}
-	dt := DeviceTimeConfig{MaxPast: time.Hour, MaxFuture: time.Minute}
+	dt := DeviceTimeConfig{MaxPast: units.Duration(time.Hour), MaxFuture: units.Duration(time.Minute)}
 	devTime := recv.Add(-10 * time.Minute)
 	for _, tc := range []struct {
 		name    string
@@ -203,7 +204,7 @@ func BenchmarkParseJSONScan(b *testing.B) {
 	s := mustSub(&testing.T{}, Subscription{Topic: "site/+dock/scanner/+device", Kind: "scan", Source: "{dock}-scanner"})
 	topic := "site/3/scanner/sc-41"
 	vals, _ := s.pat.match(topic)
-	dt := DeviceTimeConfig{MaxPast: time.Hour, MaxFuture: time.Minute}
+	dt := DeviceTimeConfig{MaxPast: units.Duration(time.Hour), MaxFuture: units.Duration(time.Minute)}
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, rej := s.parse(topic, vals, benchScan, recv, dt); rej != nil {

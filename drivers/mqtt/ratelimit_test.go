@@ -11,6 +11,7 @@ import (
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/event"
 	"github.com/edgegw/gateway/test/testenv"
+	"github.com/edgegw/gateway/units"
 )
 
 // fakeClock is an injected wall clock that only moves when told.
@@ -230,7 +231,7 @@ func TestRateLimitValidate(t *testing.T) {
 	} {
 		c := fakeConfig()
 		tc.mod(c)
-		var ce *ConfigError
+		var ce *units.FieldError
 		if err := c.Validate(); !errors.As(err, &ce) || ce.Path != tc.path {
 			t.Errorf("%s: %v", tc.path, err)
 		}

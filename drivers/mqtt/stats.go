@@ -2,12 +2,15 @@ package mqtt
 
 import (
 	"maps"
+	"slices"
 	"sync"
 	"sync/atomic"
+
+	"github.com/edgegw/gateway/drivers"
 )
 
-// Stats are the driver's counters since New, as a plain value the caller
-// can export (e.g. as edge_gateway_mqtt_*_total). Counters only grow.
+// Stats are the driver's counters since New, as a plain value. Counters
+// only grow. Metrics exports them to /metrics under names of their own.
 type Stats struct {
 	Received     uint64            // messages handed over by the client
 	Redelivered  uint64            // of those, flagged DUP by the broker
@@ -84,4 +87,65 @@ func (d *Driver) Stats() Stats {
 		BrokerDropped: c.brokerDropped.Load(), BrokerGaps: c.brokerGaps.Load(), BrokerReadings: c.brokerReadings.Load(),
 		DeviceLost: c.deviceLost.Load(), DeviceGaps: c.deviceGaps.Load(), DeviceResets: c.deviceResets.Load(),
 	}
+}
+
+// quarantineReasons are the Reason* constants a message can be quarantined
+// for: edge_gateway_mqtt_quarantined_total has a series for each from the
+// start.
+var quarantineReasons = []string{
+	ReasonOversize, ReasonEmpty, ReasonMalformed, ReasonNotObject,
+	ReasonMissingField, ReasonBadField, ReasonUnsubscribed, ReasonInvalidEvent,
+}
+
+// Metrics lists the driver's metrics for the gateway's /metrics (which adds
+// the label source). The names are the product's: do not rename them.
+func (d *Driver) Metrics() []drivers.Metric {
+	s := d.Stats()
+	counter := func(name, help string, v uint64) drivers.Metric {
+		return drivers.Metric{Name: name, Help: help, Kind: drivers.Counter, Value: float64(v)}
+	}
+	paused := 0.0
+	if s.Paused {
+		paused = 1
+	}
+	ms := []drivers.Metric{
+		counter("edge_gateway_mqtt_received_total", "Messages the MQTT client handed to the driver.", s.Received),
+		counter("edge_gateway_mqtt_redelivered_total", "Received messages the broker flagged DUP (a re-delivery).", s.Redelivered),
+		counter("edge_gateway_mqtt_accepted_total", "Events the sink committed.", s.Accepted),
+		counter("edge_gateway_mqtt_acked_total", "Messages acknowledged to the broker (accepted, quarantined or rate limited; all QoS).", s.Acked),
+		counter("edge_gateway_mqtt_rate_limited_total", "Messages acknowledged and dropped by the per-source rate limit.", s.RateLimited),
+		counter("edge_gateway_mqtt_rate_reports_total", "Events emitted to report rate-limited messages.", s.RateReports),
+		counter("edge_gateway_mqtt_batches_total", "Successful Emit calls (batches committed).", s.Batches),
+		counter("edge_gateway_mqtt_full_retries_total", "Emit calls refused because the stream was full (ingest paused and retried).", s.FullRetries),
+		counter("edge_gateway_mqtt_refused_total", "Messages refused to their MQTT 5 device (quota exceeded) because the stream was full.", s.Refused),
+		counter("edge_gateway_mqtt_emit_errors_total", "Emit or Quarantine calls that failed for another reason (retried).", s.EmitErrors),
+		counter("edge_gateway_mqtt_connects_total", "Successful connections to the broker, the first and reconnections.", s.Connects),
+		counter("edge_gateway_mqtt_connect_fails_total", "Failed first-connection attempts (retried with backoff).", s.ConnectFails),
+		counter("edge_gateway_mqtt_lost_total", "Connections to the broker lost.", s.Lost),
+		counter("edge_gateway_mqtt_subscribes_total", "Subscribe rounds the broker answered (one per connection).", s.Subscribes),
+		counter("edge_gateway_mqtt_sub_refused_total", "Subscriptions the broker refused.", s.SubRefused),
+		{Name: "edge_gateway_mqtt_paused", Help: "1 while the driver waits for the sink to take a batch (stream full), else 0.", Kind: drivers.Gauge, Value: paused},
+		{Name: "edge_gateway_mqtt_pending", Help: "Messages received and not yet acknowledged.", Kind: drivers.Gauge, Value: float64(s.Pending)},
+		counter("edge_gateway_mqtt_broker_dropped_total", "Messages the site broker reported dropped (rises of its $SYS drop counter).", s.BrokerDropped),
+		counter("edge_gateway_mqtt_broker_gaps_total", "Gap events (reason broker-dropped) reporting the site broker's drops.", s.BrokerGaps),
+		counter("edge_gateway_mqtt_broker_readings_total", "Readings of the site broker's drop counter taken.", s.BrokerReadings),
+		counter("edge_gateway_mqtt_device_lost_total", "Messages missing from devices' own counters (jumps).", s.DeviceLost),
+		counter("edge_gateway_mqtt_device_gaps_total", "Gap events (reason device-counter) reporting them.", s.DeviceGaps),
+		counter("edge_gateway_mqtt_device_resets_total", "Device counter restarts seen (rebased, no gap).", s.DeviceResets),
+	}
+	// Every known reason, zeros included, then any other the map holds.
+	reasons := slices.Clone(quarantineReasons)
+	for r := range s.Quarantined {
+		if !slices.Contains(quarantineReasons, r) {
+			reasons = append(reasons, r)
+		}
+	}
+	slices.Sort(reasons[len(quarantineReasons):])
+	for _, r := range reasons {
+		ms = append(ms, drivers.Metric{
+			Name: "edge_gateway_mqtt_quarantined_total", Help: "Messages quarantined (acknowledged, stored aside, not emitted), by reason.",
+			Kind: drivers.Counter, Labels: []drivers.Label{{Name: "reason", Value: r}}, Value: float64(s.Quarantined[r]),
+		})
+	}
+	return ms
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/event"
+	"github.com/edgegw/gateway/internal/backoff"
 )
 
 // BrokerDrops watches a site broker's counter of the messages it dropped
@@ -174,7 +175,7 @@ func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClien
 	var cl client
 	var refusedOnce sync.Once
 	opts.onConnect = func() {
-		sctx, cancel := context.WithTimeout(ctx, d.cfg.ConnectTimeout)
+		sctx, cancel := context.WithTimeout(ctx, d.cfg.ConnectTimeout.D())
 		defer cancel()
 		refused, err := cl.Subscribe(sctx, map[string]byte{b.Topic: 0})
 		switch {
@@ -188,7 +189,7 @@ func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClien
 	}
 	opts.onLost = func(err error) { d.log.Info("broker drop watch: connection lost; reconnecting", "err", err) }
 	cl = newClient(opts)
-	bo := backoff{min: time.Second, max: d.cfg.ReconnectMax}
+	bo := backoff.Backoff{Min: time.Second, Max: d.cfg.ReconnectMax.D()}
 	for {
 		err := cl.Connect(ctx)
 		if err == nil {
@@ -197,8 +198,9 @@ func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClien
 		if ctx.Err() != nil {
 			return
 		}
-		d.log.Warn("broker drop watch: connect failed; retrying", "client_id", opts.clientID, "err", err, "retry_in", bo.next())
-		if !bo.sleep(ctx) {
+		wait := bo.Next()
+		d.log.Warn("broker drop watch: connect failed; retrying", "client_id", opts.clientID, "err", err, "retry_in", wait)
+		if !backoff.Sleep(ctx, wait) {
 			return
 		}
 	}
@@ -249,7 +251,7 @@ func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClien
 // emitReport emits one report event, retrying until the sink takes it or
 // ctx ends (false); an event refused as invalid is logged and dropped.
 func (d *Driver) emitReport(ctx context.Context, sink drivers.Sink, ev *event.Event) bool {
-	bo := backoff{min: retryMin, max: retryMax}
+	bo := backoff.Backoff{Min: retryMin, Max: retryMax}
 	for {
 		err := sink.Emit(ctx, []*event.Event{ev})
 		switch {
@@ -266,7 +268,7 @@ func (d *Driver) emitReport(ctx context.Context, sink drivers.Sink, ev *event.Ev
 			d.stats.emitErrors.Add(1)
 			d.log.Error("broker drop gap: emit failed; retrying", "err", err)
 		}
-		if !bo.sleep(ctx) {
+		if !bo.Wait(ctx) {
 			return false
 		}
 	}

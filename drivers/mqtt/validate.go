@@ -8,11 +8,12 @@ import (
 	"time"
 
 	"github.com/edgegw/gateway/event"
+	"github.com/edgegw/gateway/units"
 )
 
 // maxMaxPayload keeps an event with its raw payload well inside
 // event.MaxSize.
-const maxMaxPayload = 512 * KiB
+const maxMaxPayload = 512 * units.KiB
 
 var (
 	schemes     = []string{"tcp", "mqtt", "ssl", "tls", "mqtts", "ws", "wss"}
@@ -52,23 +53,23 @@ func (c *Config) validate(v *validator) {
 	}
 	durs := []struct {
 		path     string
-		d        time.Duration
+		d        units.Duration
 		min, max time.Duration
 	}{
 		{"keepalive", c.KeepAlive, time.Second, 65535 * time.Second},
 		{"connect_timeout", c.ConnectTimeout, 100 * time.Millisecond, 10 * time.Minute},
 		{"reconnect_max", c.ReconnectMax, time.Second, time.Hour},
 		{"ack_window", c.AckWindow, 0, time.Second},
-		{"device_time.max_past", c.DeviceTime.MaxPast, 0, 100 * 365 * 24 * time.Hour},
-		{"device_time.max_future", c.DeviceTime.MaxFuture, 0, 100 * 365 * 24 * time.Hour},
+		{"device_time.max_past", c.DeviceTime.MaxPast, 0, 100 * 365 * units.Day},
+		{"device_time.max_future", c.DeviceTime.MaxFuture, 0, 100 * 365 * units.Day},
 	}
 	for _, d := range durs {
-		if d.d < d.min || d.d > d.max {
-			v.add(d.path, "%s is outside [%s, %s]", d.d, d.min, d.max)
+		if d.d.D() < d.min || d.d.D() > d.max {
+			v.add(d.path, "%s is outside [%s, %s]", d.d, units.Duration(d.min), units.Duration(d.max))
 		}
 	}
 	if c.MaxPayload < 1 || c.MaxPayload > maxMaxPayload {
-		v.add("max_payload", "%s is outside [1, %s]", c.MaxPayload, ByteSize(maxMaxPayload))
+		v.add("max_payload", "%s is outside [1, %s]", c.MaxPayload, units.ByteSize(maxMaxPayload))
 	}
 	if c.AckBatch < 0 || c.AckBatch > 65535 {
 		v.add("ack_batch", "%d is outside [0 (auto), 65535]", c.AckBatch)

@@ -121,7 +121,7 @@ func applyDeviceTime(ev *event.Event, attrs map[string]any, v any, format string
 			attrs["device_time"] = a
 		}
 		attrs["time_flag"] = TimeUnparseable
-	case t.Before(recv.Add(-dt.MaxPast)) || t.After(recv.Add(dt.MaxFuture)):
+	case t.Before(recv.Add(-dt.MaxPast.D())) || t.After(recv.Add(dt.MaxFuture.D())):
 		attrs["device_time"] = attrTime(t)
 		attrs["time_flag"] = TimeImplausible
 	default:

@@ -146,7 +146,7 @@ func (b *Broker) Start(ctx context.Context) error {
 	// The device listener is ours: it caps the connections and gives each
 	// a deadline for its TLS handshake and CONNECT (listener.go); the hook
 	// tells it the client ID a connection's CONNECT named, for its logs.
-	b.devices = newConnListener(deviceListener, b.cfg.Listen, b.tls, b.cfg.MaxConnections, b.cfg.ConnectTimeout, b.log)
+	b.devices = newConnListener(deviceListener, b.cfg.Listen, b.tls, b.cfg.MaxConnections, b.cfg.ConnectTimeout.D(), b.log)
 	if err := srv.AddHook(&connTracker{l: b.devices}, nil); err != nil {
 		return fmt.Errorf("mqttbroker: %w", err)
 	}

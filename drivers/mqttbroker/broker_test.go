@@ -14,6 +14,7 @@ import (
 
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/test/testenv"
+	"github.com/edgegw/gateway/units"
 )
 
 func testLogger() *slog.Logger {
@@ -215,13 +216,29 @@ func TestValidate(t *testing.T) {
 		{"anonymous.subscribe[0]", Config{AllowAnonymous: true, Anonymous: ACL{Subscribe: []string{"a+"}}}},
 	} {
 		err := tc.cfg.Validate()
-		var ce *ConfigError
-		if !errors.As(err, &ce) || ce.Path != tc.path {
+		var ce *units.FieldError
+		if !errors.As(err, &ce) || ce.Path != tc.path || ce.Line != 0 {
 			t.Errorf("%s: err = %v", tc.path, err)
 		}
 	}
 	if err := (Config{Users: []User{ok}}).Validate(); err != nil {
 		t.Fatal(err)
+	}
+	// Every problem at once, each with its path relative to the section.
+	var es units.Errors
+	err := (Config{Listen: "1883", MaxInflight: -1, ConnectTimeout: units.Duration(time.Hour), Users: []User{ok}}).Validate()
+	want := units.Errors{
+		{Path: "listen", Msg: `want host:port, got "1883"`},
+		{Path: "max_inflight", Msg: "-1 is outside [1, 65535]"},
+		{Path: "connect_timeout", Msg: "1h0m0s is outside [100ms, 5m0s]"},
+	}
+	if !errors.As(err, &es) || len(es) != len(want) {
+		t.Fatalf("err = %v, want %v", err, want)
+	}
+	for i := range want {
+		if *es[i] != *want[i] {
+			t.Errorf("error %d = %+v, want %+v", i, *es[i], *want[i])
+		}
 	}
 }
 

@@ -1,7 +1,6 @@
 package mqttbroker
 
 import (
-	"errors"
 	"fmt"
 	"net"
 	"strings"
@@ -46,7 +45,7 @@ type Config struct {
 	// CONNECT the client's keepalive (1.5 times it) takes over. Written
 	// as a duration ("10s", "500ms"). Default 10s; from 100ms to 5m; it
 	// cannot be turned off.
-	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	ConnectTimeout units.Duration `yaml:"connect_timeout"`
 	// MaxConnections caps the open connections of the device listener,
 	// counting those still in their TLS handshake or CONNECT. A connection
 	// beyond it is closed as soon as it is accepted, counted, and logged (one
@@ -109,15 +108,6 @@ const (
 	maxMaxConnections = 1 << 20
 )
 
-// ConfigError is one invalid setting; Path is its place in the YAML, e.g.
-// "users[2].publish[0]".
-type ConfigError struct {
-	Path string
-	Msg  string
-}
-
-func (e *ConfigError) Error() string { return e.Path + ": " + e.Msg }
-
 // withDefaults fills zero fields. The YAML decoder may start from a zero
 // Config, so New applies this too.
 func (c Config) withDefaults() Config {
@@ -137,7 +127,7 @@ func (c Config) withDefaults() Config {
 		c.MaxPacketSize = DefaultMaxPacketSize
 	}
 	if c.ConnectTimeout == 0 {
-		c.ConnectTimeout = DefaultConnectTimeout
+		c.ConnectTimeout = units.Duration(DefaultConnectTimeout)
 	}
 	if c.MaxConnections == 0 {
 		c.MaxConnections = DefaultMaxConnections
@@ -149,13 +139,13 @@ func (c Config) withDefaults() Config {
 }
 
 // Validate checks c (with defaults for zero fields) without I/O. It returns
-// nil or the errors.Join of *ConfigError values.
+// nil or units.Errors, one *units.FieldError per problem, its Path relative
+// to the broker: section ("users[2].publish[0]"; the gateway's config
+// loader puts "broker." in front and finds the line).
 func (c Config) Validate() error {
 	c = c.withDefaults()
-	var errs []error
-	add := func(path, format string, args ...any) {
-		errs = append(errs, &ConfigError{Path: path, Msg: fmt.Sprintf(format, args...)})
-	}
+	var errs units.Errors
+	add := errs.Add
 	if _, port, err := net.SplitHostPort(c.Listen); err != nil || port == "" {
 		add("listen", "want host:port, got %q", c.Listen)
 	}
@@ -177,7 +167,7 @@ func (c Config) Validate() error {
 	if c.MaxPacketSize < 1024 || c.MaxPacketSize > 256<<20 {
 		add("max_packet_size", "%d is outside [1024, %d]", c.MaxPacketSize, 256<<20)
 	}
-	if c.ConnectTimeout < minConnectTimeout || c.ConnectTimeout > maxConnectTimeout {
+	if c.ConnectTimeout.D() < minConnectTimeout || c.ConnectTimeout.D() > maxConnectTimeout {
 		add("connect_timeout", "%v is outside [%v, %v]", c.ConnectTimeout, minConnectTimeout, maxConnectTimeout)
 	}
 	if c.MaxConnections < 1 || c.MaxConnections > maxMaxConnections {
@@ -221,7 +211,7 @@ func (c Config) Validate() error {
 		}
 		checkACL(path, u.ACL)
 	}
-	return errors.Join(errs...)
+	return errs.Err()
 }
 
 // validFilter: non-empty, '+' and '#' only as whole levels, '#' last.

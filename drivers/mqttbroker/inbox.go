@@ -57,8 +57,8 @@ type inbox struct {
 // its ack queue is full it is disconnected instead.
 type device struct {
 	window *budget
-	acks   chan packets.Packet
-	gone   chan struct{} // closed when the device disconnects
+	acks   chan *packets.Packet // pointers: a slot is 8 bytes, a Packet hundreds
+	gone   chan struct{}        // closed when the device disconnects
 }
 
 // route is one Attach.
@@ -243,7 +243,7 @@ func (h *inbox) device(cl *mochi.Client) *device {
 	if d == nil {
 		// Acks can outnumber the window: a slot is free again once its ack
 		// is queued, before it is written.
-		d = &device{window: newBudget(int64(h.window)), acks: make(chan packets.Packet, 2*h.window), gone: make(chan struct{})}
+		d = &device{window: newBudget(int64(h.window)), acks: make(chan *packets.Packet, 2*h.window), gone: make(chan struct{})}
 		h.devices[cl] = d
 		go d.writeAcks(cl, h.closed)
 	}
@@ -255,7 +255,7 @@ func (d *device) writeAcks(cl *mochi.Client, closed <-chan struct{}) {
 	for {
 		select {
 		case pk := <-d.acks:
-			_ = cl.WritePacket(pk) // a device that is gone sends the publish again
+			_ = cl.WritePacket(*pk) // a device that is gone sends the publish again
 		case <-d.gone:
 			return
 		case <-closed:
@@ -270,7 +270,7 @@ func (d *device) writeAcks(cl *mochi.Client, closed <-chan struct{}) {
 // committer.
 func (f *inflight) send(pk packets.Packet) {
 	select {
-	case f.dev.acks <- pk:
+	case f.dev.acks <- &pk:
 	case <-f.dev.gone:
 	default:
 		f.cl.Stop(errors.New("device does not read its acks"))

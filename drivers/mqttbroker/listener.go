@@ -16,6 +16,8 @@ import (
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/edgegw/gateway/internal/loglimit"
 )
 
 // connListener is the device listener: a mochi listeners.Listener (in
@@ -23,7 +25,7 @@ import (
 //
 //   - caps the open connections at Config.MaxConnections: one over the cap is
 //     closed as soon as it is accepted (not left in the kernel's backlog),
-//     counted, and logged at most once per refusedLogEvery with the count;
+//     counted, and logged at most once per refusedLogEvery (loglimit.Summary);
 //   - gives every connection a deadline of Config.ConnectTimeout from accept
 //     for its TLS handshake and its CONNECT packet (mochi reads CONNECT with
 //     no deadline of its own, and resets the deadline to 1.5 x keepalive
@@ -53,7 +55,7 @@ type connListener struct {
 	closed bool
 	conns  map[net.Conn]*connInfo // key: the conn given to mochi
 
-	refusedLog, noConnectLog, tlsLog, errLog, endLog, acceptLog *rateLog
+	refusedLog, noConnectLog, tlsLog, errLog, endLog, acceptLog *loglimit.Summary
 }
 
 // connInfo is what the listener knows of one open connection.
@@ -65,8 +67,8 @@ type connInfo struct {
 }
 
 // How often each kind of connection event is logged at most. Between lines
-// the events are counted and the next line gives the count and the latest
-// event's details.
+// the events are held, and the next line gives the latest event's details
+// and how many others were held back (loglimit.Key).
 const (
 	refusedLogEvery = 5 * time.Second
 	eventLogEvery   = 5 * time.Second
@@ -76,18 +78,15 @@ const (
 func newConnListener(id, addr string, tlsCfg *tls.Config, maxConns int, timeout time.Duration, log *slog.Logger) *connListener {
 	l := &connListener{id: id, addr: addr, tls: tlsCfg, max: maxConns, timeout: timeout, done: make(chan struct{}), conns: map[net.Conn]*connInfo{}}
 	l.log = log.With("listener", id)
-	l.refusedLog = &rateLog{log: l.log, level: slog.LevelWarn, every: refusedLogEvery,
-		msg: "embedded broker: connections refused: max_connections reached"}
-	l.noConnectLog = &rateLog{log: l.log, level: slog.LevelInfo, every: eventLogEvery,
-		msg: "embedded broker: closed connections that sent no CONNECT within connect_timeout"}
-	l.tlsLog = &rateLog{log: l.log, level: slog.LevelInfo, every: eventLogEvery,
-		msg: "embedded broker: TLS handshake failed"}
-	l.endLog = &rateLog{log: l.log, level: slog.LevelInfo, every: eventLogEvery,
-		msg: "embedded broker: client timed out (no packet within 1.5 x keepalive)"}
-	l.errLog = &rateLog{log: l.log, level: slog.LevelWarn, every: errLogEvery,
-		msg: "embedded broker: connection closed on error"}
-	l.acceptLog = &rateLog{log: l.log, level: slog.LevelError, every: eventLogEvery,
-		msg: "embedded broker: accept failed; retrying"}
+	l.refusedLog = loglimit.NewSummary(l.log, slog.LevelWarn,
+		"embedded broker: connections refused: max_connections reached", refusedLogEvery)
+	l.noConnectLog = loglimit.NewSummary(l.log, slog.LevelInfo,
+		"embedded broker: closed connections that sent no CONNECT within connect_timeout", eventLogEvery)
+	l.tlsLog = loglimit.NewSummary(l.log, slog.LevelInfo, "embedded broker: TLS handshake failed", eventLogEvery)
+	l.endLog = loglimit.NewSummary(l.log, slog.LevelInfo,
+		"embedded broker: client timed out (no packet within 1.5 x keepalive)", eventLogEvery)
+	l.errLog = loglimit.NewSummary(l.log, slog.LevelWarn, "embedded broker: connection closed on error", errLogEvery)
+	l.acceptLog = loglimit.NewSummary(l.log, slog.LevelError, "embedded broker: accept failed; retrying", eventLogEvery)
 	return l
 }
 
@@ -143,7 +142,7 @@ func (l *connListener) Serve(establish listeners.EstablishFn) {
 			}
 			// EMFILE, ENFILE, ENOBUFS...: wait and try again, like net/http.
 			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			l.acceptLog.event("error", err, "retry_in", delay)
+			l.acceptLog.Event("error", err, "retry_in", delay)
 			t := time.NewTimer(delay)
 			select {
 			case <-l.done:
@@ -177,7 +176,7 @@ func (l *connListener) admit(raw net.Conn) (net.Conn, bool) {
 		}
 		_ = raw.Close()
 		if !closed {
-			l.refusedLog.event("max_connections", l.max, "refused_total", n, "remote", remote)
+			l.refusedLog.Event("max_connections", l.max, "refused_total", n, "remote", remote)
 		}
 		return nil, false
 	}
@@ -204,7 +203,7 @@ func (l *connListener) handle(c net.Conn, establish listeners.EstablishFn) {
 				l.log.Debug("embedded broker: connection closed during TLS handshake", "remote", info.remote, "error", err)
 				return
 			}
-			l.tlsLog.event("remote", info.remote, "error", err)
+			l.tlsLog.Event("remote", info.remote, "error", err)
 			return
 		}
 	}
@@ -219,19 +218,19 @@ func (l *connListener) ended(info connInfo, err error) {
 	case err == nil:
 		return
 	case !info.connected && errors.Is(err, os.ErrDeadlineExceeded):
-		l.noConnectLog.event("connect_timeout", l.timeout, "remote", info.remote)
+		l.noConnectLog.Event("connect_timeout", l.timeout, "remote", info.remote)
 	case isDisconnect(err):
 		l.log.Debug("embedded broker: connection closed", "client", info.client, "remote", info.remote, "error", err)
 	case errors.Is(err, packets.ErrBadUsernameOrPassword), errors.Is(err, packets.ErrNotAuthorized):
 		l.log.Debug("embedded broker: connection refused", "client", info.client, "remote", info.remote, "error", err)
 	case errors.Is(err, os.ErrDeadlineExceeded):
-		l.endLog.event("client", info.client, "remote", info.remote)
+		l.endLog.Event("client", info.client, "remote", info.remote)
 	default:
 		client := info.client
 		if !info.connected {
 			client = info.remote // no CONNECT yet: the address is all we know
 		}
-		l.errLog.event("client", client, "remote", info.remote, "error", err)
+		l.errLog.Event("client", client, "remote", info.remote, "error", err)
 	}
 }
 
@@ -288,8 +287,8 @@ func (l *connListener) Close(closeClients listeners.CloseFn) {
 		for _, r := range raws {
 			_ = r.Close()
 		}
-		for _, r := range []*rateLog{l.refusedLog, l.noConnectLog, l.tlsLog, l.errLog, l.endLog, l.acceptLog} {
-			r.stop()
+		for _, r := range []*loglimit.Summary{l.refusedLog, l.noConnectLog, l.tlsLog, l.errLog, l.endLog, l.acceptLog} {
+			r.Stop()
 		}
 	})
 }
@@ -310,74 +309,4 @@ func (h *connTracker) OnConnect(cl *mochi.Client, _ packets.Packet) error {
 		h.l.connected(cl.Net.Conn, cl.ID)
 	}
 	return nil
-}
-
-// rateLog logs one kind of event at most once per every: the first event
-// after a quiet spell at once, later ones as one line (when every has
-// passed) with their count and the latest event's attributes.
-type rateLog struct {
-	log   *slog.Logger
-	level slog.Level
-	msg   string
-	every time.Duration
-
-	mu      sync.Mutex
-	last    time.Time
-	count   int
-	attrs   []any
-	timer   *time.Timer
-	stopped bool
-}
-
-func (r *rateLog) event(attrs ...any) {
-	r.mu.Lock()
-	r.count++
-	r.attrs = attrs
-	if r.timer != nil && !r.stopped {
-		r.mu.Unlock()
-		return
-	}
-	if wait := r.every - time.Since(r.last); wait > 0 && !r.stopped {
-		r.timer = time.AfterFunc(wait, r.flush)
-		r.mu.Unlock()
-		return
-	}
-	n, a := r.take()
-	r.mu.Unlock()
-	r.emit(n, a)
-}
-
-func (r *rateLog) take() (int, []any) {
-	n, a := r.count, r.attrs
-	r.count, r.attrs, r.last = 0, nil, time.Now()
-	return n, a
-}
-
-func (r *rateLog) flush() {
-	r.mu.Lock()
-	r.timer = nil
-	n, a := r.take()
-	r.mu.Unlock()
-	r.emit(n, a)
-}
-
-// stop writes what is pending; later events are logged as they come.
-func (r *rateLog) stop() {
-	r.mu.Lock()
-	r.stopped = true
-	var n int
-	var a []any
-	if r.timer != nil && r.timer.Stop() {
-		r.timer = nil
-		n, a = r.take()
-	}
-	r.mu.Unlock()
-	r.emit(n, a)
-}
-
-func (r *rateLog) emit(n int, attrs []any) {
-	if n == 0 {
-		return
-	}
-	r.log.Log(context.Background(), r.level, r.msg, append(attrs, "count", n)...)
 }

@@ -8,17 +8,19 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+
+	"github.com/edgegw/gateway/units"
 )
 
 // fieldErrors parses doc and returns its errors, failing the test if it is
 // accepted or the error is not Errors.
-func fieldErrors(t *testing.T, doc string) Errors {
+func fieldErrors(t *testing.T, doc string) units.Errors {
 	t.Helper()
 	c, err := Parse([]byte(doc))
 	if err == nil {
 		t.Fatalf("accepted (%+v)", c.Gateway)
 	}
-	var es Errors
+	var es units.Errors
 	if !errors.As(err, &es) {
 		t.Fatalf("error %T %q is not Errors", err, err)
 	}
@@ -41,7 +43,7 @@ func TestTypeErrorsNameKeyAndLine(t *testing.T) {
 		{"flow style", "  - name: scans\n    priority: 10\n    max_age: 168h\n", "  - {name: scans, priority: [1], max_age: 168h}\n", "streams[0].priority", 10, "want an integer, got a sequence"},
 		{"scalar for list", "groups: [east]", "groups: east", "gateway.groups", 4, `want a sequence, got "east"`},
 		{"list for struct", "buffer:\n  path: /var/lib/edgegw/buffer.db\n  disk_budget: 256MiB\n  commit_window: 3ms\n", "buffer: [1]\n\n\n\n", "buffer", 5, "want a mapping, got a sequence"},
-		{"mapping for duration", "commit_window: 3ms", "commit_window: {a: 1}", "buffer.commit_window", 8, "want a duration (e.g. 500ms, 30s, 5m, 168h), got a mapping"},
+		{"mapping for duration", "commit_window: 3ms", "commit_window: {a: 1}", "buffer.commit_window", 8, "want a duration (e.g. 500ms, 30s, 1h30m, 90d), got a mapping"},
 		{"sequence for byte size", "max_bytes: 16MiB", "max_bytes: [1]", "streams[1].max_bytes", 15, "a byte size must be a number"},
 		{"string for bool", "driver: fake\n", "driver: fake\n    optional: maybe\n", "sources[0].optional", 19, `want true or false, got "maybe"`},
 		{"in a driver section", "inner: {depth: 3}", "inner: {depth: [3]}", "sources[0].fake.inner.depth", 21, "want an integer, got a sequence"},
@@ -287,7 +289,7 @@ func TestBrokerSectionNeedsEmbeddedBuild(t *testing.T) {
 		}
 		return
 	}
-	var es Errors
+	var es units.Errors
 	if !errors.As(err, &es) || len(es) != 1 || es[0].Path != "broker" || es[0].Line != 23 ||
 		es[0].Msg != "this build has no embedded broker (built with -tags noembedded)" {
 		t.Fatalf("got %v", err)

@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/edgegw/gateway/units"
 )
 
 // clipLen is the most bytes of a user value an error message repeats.
@@ -13,7 +15,7 @@ const clipLen = 64
 // maxMsg bounds a whole error message, whatever it quotes.
 const maxMsg = 1024
 
-// maxErrors is the most field errors one Errors reports.
+// maxErrors is the most field errors one units.Errors reports.
 const maxErrors = 100
 
 // clip shortens a user value to clipLen bytes (on a rune boundary) and
@@ -93,6 +95,6 @@ func clipMsg(msg string) string {
 // fieldError is the one constructor of the field errors this package
 // reports: it bounds the path and the message, so that no error repeats
 // more than a clipped piece of any value from the document.
-func fieldError(path string, line int, msg string) *FieldError {
-	return &FieldError{Path: clipTo(path, 4*clipLen), Line: line, Msg: clipMsg(msg)}
+func fieldError(path string, line int, msg string) *units.FieldError {
+	return &units.FieldError{Path: clipTo(path, 4*clipLen), Line: line, Msg: clipMsg(msg)}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/edgegw/gateway/drivers/mqtt"
 	"github.com/edgegw/gateway/drivers/mqttbroker"
 	"github.com/edgegw/gateway/edge/logging"
+	"github.com/edgegw/gateway/units"
 	"github.com/edgegw/gateway/uplink"
 )
 
@@ -57,23 +58,23 @@ type Buffer struct {
 	// Path of the bbolt file (required).
 	Path string `yaml:"path"`
 	// DiskBudget bounds the live data of all streams together; default 1GiB.
-	DiskBudget ByteSize `yaml:"disk_budget"`
+	DiskBudget units.ByteSize `yaml:"disk_budget"`
 	// MaxFileSize bounds the file; default 2× disk_budget.
-	MaxFileSize ByteSize `yaml:"max_file_size"`
+	MaxFileSize units.ByteSize `yaml:"max_file_size"`
 	// CommitWindow is the group-commit wait; default 2ms.
-	CommitWindow Duration `yaml:"commit_window"`
+	CommitWindow units.Duration `yaml:"commit_window"`
 	// MaxBatch is the most records per commit; default 1024.
 	MaxBatch int `yaml:"max_batch"`
 }
 
 // Stream is one named queue of events.
 type Stream struct {
-	Name      string   `yaml:"name"`
-	Priority  int      `yaml:"priority"`   // higher drains first; default 0
-	MaxBytes  ByteSize `yaml:"max_bytes"`  // 0 = only the disk budget
-	MaxEvents int64    `yaml:"max_events"` // 0 = unlimited
-	MaxAge    Duration `yaml:"max_age"`    // 0 = no TTL
-	Overflow  string   `yaml:"overflow"`   // reject-new (default) or drop-oldest
+	Name      string         `yaml:"name"`
+	Priority  int            `yaml:"priority"`   // higher drains first; default 0
+	MaxBytes  units.ByteSize `yaml:"max_bytes"`  // 0 = only the disk budget
+	MaxEvents int64          `yaml:"max_events"` // 0 = unlimited
+	MaxAge    units.Duration `yaml:"max_age"`    // 0 = no TTL ("7d", "336h")
+	Overflow  string         `yaml:"overflow"`   // reject-new (default) or drop-oldest
 }
 
 // Source is one input: a driver instance.
@@ -111,7 +112,7 @@ func Defaults() *Config {
 	return &Config{
 		Buffer: Buffer{
 			DiskBudget:   1 << 30,
-			CommitWindow: Duration(2e6),
+			CommitWindow: units.Duration(2e6),
 			MaxBatch:     1024,
 		},
 		Uplink: uplink.DefaultOptions(),
@@ -195,7 +196,7 @@ func Parse(b []byte) (*Config, error) { return ParseWith(b, nil) }
 // pushed fleet document).
 //
 // A document over MaxSize is refused before it is parsed. Otherwise every
-// problem is reported at once, as Errors in file order: unknown and
+// problem is reported at once, as units.Errors in file order: unknown and
 // repeated keys and values of the wrong type (each with its key path and
 // line), then what Validate finds in the rest of the document.
 func ParseWith(b []byte, preset func(*Config)) (*Config, error) {
@@ -236,7 +237,7 @@ func ParseWith(b []byte, preset func(*Config)) (*Config, error) {
 	}
 	c.root = &root
 	if complete {
-		var ves Errors
+		var ves units.Errors
 		if err := c.Validate(); errors.As(err, &ves) {
 			es = append(es, uncovered(ves, es)...)
 		} else if err != nil {
@@ -244,7 +245,7 @@ func ParseWith(b []byte, preset func(*Config)) (*Config, error) {
 		}
 	}
 	if len(es) > 0 {
-		return nil, es.finish()
+		return nil, finish(es)
 	}
 	return c, nil
 }
@@ -257,13 +258,13 @@ func syntaxError(err error) error {
 		line, _ = strconv.Atoi(sm[1])
 		m = m[len(sm[0]):]
 	}
-	return Errors{fieldError("", line, m)}
+	return units.Errors{fieldError("", line, m)}
 }
 
 // uncovered is the validation errors that are not about a setting that
 // did not decode (whose zero value Validate may complain about).
-func uncovered(ves, decodeErrs Errors) Errors {
-	var out Errors
+func uncovered(ves, decodeErrs units.Errors) units.Errors {
+	var out units.Errors
 next:
 	for _, v := range ves {
 		for _, d := range decodeErrs {
@@ -279,41 +280,12 @@ next:
 // Root is the parsed YAML document, for locating fields.
 func (c *Config) Root() *yaml.Node { return c.root }
 
-// FieldError is one invalid setting.
-type FieldError struct {
-	Path string // e.g. "streams[1].overflow"
-	Line int    // 0 when unknown
-	Msg  string
-}
-
-func (e *FieldError) Error() string {
-	s := e.Msg
-	if e.Path != "" {
-		s = e.Path + ": " + s
-	}
-	if e.Line > 0 {
-		s = fmt.Sprintf("line %d: %s", e.Line, s)
-	}
-	return s
-}
-
-// Errors is every problem found in a config, in file order.
-type Errors []*FieldError
-
-func (es Errors) Error() string {
-	s := make([]string, len(es))
-	for i, e := range es {
-		s[i] = e.Error()
-	}
-	return strings.Join(s, "\n")
-}
-
 // finish sorts es into file order (errors without a line first) and
 // bounds it to maxErrors, saying how many more there were.
-func (es Errors) finish() Errors {
-	sort.SliceStable(es, func(i, j int) bool { return es[i].Line < es[j].Line })
+func finish(es units.Errors) units.Errors {
+	es.SortByLine()
 	if n := len(es) - maxErrors; n > 0 {
-		es = append(es[:maxErrors:maxErrors], &FieldError{Msg: fmt.Sprintf("and %d more errors", n)})
+		es = append(es[:maxErrors:maxErrors], &units.FieldError{Msg: fmt.Sprintf("and %d more errors", n)})
 	}
 	return es
 }
@@ -326,9 +298,9 @@ var idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 // broker a source uses is configured and built in), so that a config that
 // validates does not fail at start for a reason the file alone shows.
 func (c *Config) Validate() error {
-	var es Errors
+	var es units.Errors
 	add := func(path, format string, args ...any) {
-		es = append(es, fieldError(path, Locate(c.root, path), fmt.Sprintf(format, args...)))
+		es = append(es, fieldError(path, units.Locate(c.root, path), fmt.Sprintf(format, args...)))
 	}
 	if c.Gateway.ID == "" {
 		add("gateway.id", "required")
@@ -404,18 +376,24 @@ func (c *Config) Validate() error {
 				add(join(p, clip(k)), "unknown field (the settings of driver %s go under %s)", quote(s.Driver), quote(s.Driver))
 			}
 		}
+		// The driver's section: its unknown keys and values that do not
+		// decode, and what its Validate finds in the rest, reported
+		// together (Validate's paths are relative to the section).
 		cfg := reg.NewConfig()
+		var des units.Errors
+		complete := true
 		if node, ok := s.Settings[s.Driver]; ok {
-			if des := decodeStrict(&node, cfg, p+"."+s.Driver); len(des) > 0 {
-				es = append(es, des...)
+			des, complete = decodeSection(&node, cfg, p+"."+s.Driver)
+			es = append(es, des...)
+		}
+		if v, ok := cfg.(drivers.Validator); ok && complete {
+			if ves := c.sectionErrors(p+"."+s.Driver, v.Validate()); len(ves) > 0 {
+				es = append(es, uncovered(ves, des)...)
 				continue
 			}
 		}
-		if v, ok := cfg.(drivers.Validator); ok {
-			if err := v.Validate(); err != nil {
-				es = append(es, c.driverErrors(p+"."+s.Driver, err)...)
-				continue
-			}
+		if len(des) > 0 {
+			continue
 		}
 		// The pipeline refuses to start an MQTT source on the embedded
 		// broker when there is none.
@@ -430,11 +408,11 @@ func (c *Config) Validate() error {
 			add("broker", "this build has no embedded broker (built with -tags noembedded)")
 		}
 		if err := c.Broker.Validate(); err != nil {
-			es = append(es, c.driverErrors("broker", err)...)
+			es = append(es, c.sectionErrors("broker", err)...)
 		}
 	}
 	if err := c.Uplink.Validate(); err != nil {
-		es = append(es, c.driverErrors("uplink", err)...)
+		es = append(es, c.sectionErrors("uplink", err)...)
 	}
 	if l := c.HTTP.Listen; l != "" && l != "off" {
 		if problem := listenProblem(l); problem != "" {
@@ -449,7 +427,7 @@ func (c *Config) Validate() error {
 	}
 	c.Fleet.validate(add)
 	if len(es) > 0 {
-		return es.finish()
+		return finish(es)
 	}
 	return nil
 }
@@ -482,27 +460,14 @@ func listenProblem(addr string) string {
 	return ""
 }
 
-// driverErrors maps a driver's Validate error to field errors with lines. A
-// driver error that carries a Path (any error with a `FieldPath() string`
-// method, or one per line "path: message") is located in the document.
-func (c *Config) driverErrors(prefix string, err error) Errors {
-	var out Errors
-	var joined interface{ Unwrap() []error }
-	errs := []error{err}
-	if errors.As(err, &joined) {
-		errs = joined.Unwrap()
-	}
-	for _, e := range errs {
-		var fp interface{ FieldPath() string }
-		path := prefix
-		msg := e.Error()
-		if errors.As(e, &fp) && fp.FieldPath() != "" {
-			path = prefix + "." + fp.FieldPath()
-			msg = strings.TrimPrefix(msg, fp.FieldPath()+": ")
-		} else if k, rest, ok := strings.Cut(msg, ": "); ok && !strings.ContainsAny(k, " \t") {
-			path, msg = prefix+"."+k, rest
-		}
-		out = append(out, fieldError(path, Locate(c.root, path), msg))
+// sectionErrors turns the error of a section's Validate (a driver's, the
+// broker's, the uplink's), whose paths are relative to the section, into
+// errors of the document: each path gets prefix, the section's path, in
+// front and is located in the document; messages are clipped.
+func (c *Config) sectionErrors(prefix string, err error) units.Errors {
+	var out units.Errors
+	for _, e := range units.Under(prefix, err) {
+		out = append(out, fieldError(e.Path, units.Locate(c.root, e.Path), e.Msg))
 	}
 	return out
 }

@@ -5,8 +5,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/edgegw/gateway/drivers"
+	"github.com/edgegw/gateway/drivers/mqtt"
+	"github.com/edgegw/gateway/units"
 )
 
 type fakeCfg struct {
@@ -17,16 +20,17 @@ type fakeCfg struct {
 	} `yaml:"inner"`
 }
 
-type pathErr struct{ path, msg string }
-
-func (e pathErr) Error() string     { return e.path + ": " + e.msg }
-func (e pathErr) FieldPath() string { return e.path }
-
+// Validate reports as every driver does: units.Errors, paths relative to
+// the section, no lines.
 func (c *fakeCfg) Validate() error {
+	var es units.Errors
 	if c.QoS > 2 {
-		return pathErr{"qos", "must be 0, 1 or 2"}
+		es.Add("qos", "must be 0, 1 or 2")
 	}
-	return nil
+	if c.Inner.Depth < 0 {
+		es.Add("inner.depth", "must not be negative, got %d", c.Inner.Depth)
+	}
+	return es.Err()
 }
 
 func init() {
@@ -130,16 +134,92 @@ func TestHostileDocumentsNeverPanic(t *testing.T) {
 	}
 }
 
-func TestByteSizes(t *testing.T) {
-	for in, want := range map[string]int64{"4096": 4096, "64KiB": 64 << 10, "256MiB": 256 << 20, "1GB": 1e9, "1.5GiB": 3 << 29, "8m": 8 << 20} {
-		got, err := ParseByteSize(in)
-		if err != nil || int64(got) != want {
-			t.Errorf("%s: got %d, %v; want %d", in, got, err, want)
+// A driver section with an unknown key and a bad value, a bad value in
+// the uplink, an unknown key in the uplink and a duration elsewhere: every
+// problem is reported, in file order, each with its line and full path.
+func TestDriverAndUplinkErrorsReportedTogether(t *testing.T) {
+	doc := strings.Replace(good, "      topic: a/b\n", "      topik: a/b\n      qos: 7\n", 1)
+	doc = strings.Replace(doc, "inner: {depth: 3}", "inner: {depth: -1}", 1)
+	doc = strings.Replace(doc, "max_age: 168h", "max_age: a week", 1)
+	doc = strings.Replace(doc, "service_url: pulsar://127.0.0.1:6650", "service_url: http://127.0.0.1:6650\n  send_timeout: 1d12h\n  compresion: lz4", 1)
+	es := fieldErrors(t, doc)
+	want := units.Errors{
+		{Path: "streams[0].max_age", Line: 12, Msg: `"a week" is not a duration (use e.g. 500ms, 30s, 1h30m, 90d)`},
+		{Path: "sources[0].fake.topik", Line: 20, Msg: `unknown field "topik"`},
+		{Path: "sources[0].fake.qos", Line: 21, Msg: "must be 0, 1 or 2"},
+		{Path: "sources[0].fake.inner.depth", Line: 22, Msg: "must not be negative, got -1"},
+		{Path: "uplink.service_url", Line: 24, Msg: `scheme must be pulsar:// or pulsar+ssl://, not "http"`},
+		{Path: "uplink.compresion", Line: 26, Msg: `unknown field "compresion"`},
+	}
+	if len(es) != len(want) {
+		t.Fatalf("errors:\n%v\nwant:\n%v", es, want)
+	}
+	for i := range want {
+		if *es[i] != *want[i] {
+			t.Errorf("error %d = %+v\nwant       %+v", i, *es[i], *want[i])
 		}
 	}
-	for _, in := range []string{"", "-1", "lots", "1XB"} {
-		if _, err := ParseByteSize(in); err == nil {
-			t.Errorf("%q accepted", in)
+}
+
+// Durations take the shared syntax everywhere, days included.
+func TestDurations(t *testing.T) {
+	doc := strings.Replace(good, "max_age: 168h", "max_age: 7d", 1)
+	doc = strings.Replace(doc, "commit_window: 3ms", "commit_window: 1ms", 1)
+	doc += "  send_timeout: 1h30m\nfleet:\n  probation: 90s\n"
+	c, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Streams[0].MaxAge.D() != 7*24*time.Hour || c.Uplink.SendTimeout.D() != 90*time.Minute || c.Fleet.Probation.D() != 90*time.Second {
+		t.Fatalf("max_age %v send_timeout %v probation %v", c.Streams[0].MaxAge, c.Uplink.SendTimeout, c.Fleet.Probation)
+	}
+}
+
+// The real MQTT driver's section: an unknown key, a value its Validate
+// refuses and one that does not decode are all reported, with the source's
+// path in front and the line; days are a duration unit in the section too.
+func TestMQTTSectionErrors(t *testing.T) {
+	doc := `gateway: {id: gw-1}
+buffer: {path: /tmp/b.db}
+streams:
+  - {name: scans, max_age: 7d}
+sources:
+  - name: scanners
+    driver: mqtt
+    mqtt:
+      brokers: [tcp://127.0.0.1:1883]
+      keepalive: 90s
+      device_time: {max_past: 7d}
+      subscriptionz: []
+      subscriptions:
+        - topic: a/+dock
+          kind: scan
+          qos: 5
+uplink:
+  service_url: pulsar://127.0.0.1:6650
+  admin_url: http://127.0.0.1:8080
+`
+	es := fieldErrors(t, doc)
+	want := units.Errors{
+		{Path: "sources[0].mqtt.subscriptionz", Line: 12, Msg: `unknown field "subscriptionz"`},
+		{Path: "sources[0].mqtt.subscriptions[0].qos", Line: 16, Msg: "must be 0, 1 or 2"},
+	}
+	if len(es) != len(want) {
+		t.Fatalf("errors:\n%v\nwant:\n%v", es, want)
+	}
+	for i := range want {
+		if *es[i] != *want[i] {
+			t.Errorf("error %d = %+v\nwant       %+v", i, *es[i], *want[i])
 		}
+	}
+	doc = strings.Replace(doc, "      subscriptionz: []\n", "", 1)
+	doc = strings.Replace(doc, "qos: 5", "qos: 1", 1)
+	c, err := Parse([]byte(doc))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mc := c.Sources[0].Parsed.(*mqtt.Config)
+	if mc.DeviceTime.MaxPast.D() != 7*24*time.Hour || mc.KeepAlive.D() != 90*time.Second || c.Streams[0].MaxAge.D() != 7*24*time.Hour {
+		t.Fatalf("max_past %v keepalive %v max_age %v", mc.DeviceTime.MaxPast, mc.KeepAlive, c.Streams[0].MaxAge)
 	}
 }

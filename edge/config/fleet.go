@@ -3,6 +3,8 @@ package config
 import (
 	"regexp"
 	"time"
+
+	"github.com/edgegw/gateway/units"
 )
 
 // Fleet is how the gateway takes configuration from the fleet (signed
@@ -20,11 +22,11 @@ type Fleet struct {
 	// Probation is how long a newly applied config has to show a healthy
 	// uplink before it becomes the last known good; otherwise the gateway
 	// returns to the previous config. Default 60s; between 1s and 1h.
-	Probation Duration `yaml:"probation"`
+	Probation units.Duration `yaml:"probation"`
 	// Heartbeat is the interval of the status heartbeat; the gateway also
 	// reports at every config state change. Default 10s; 0 turns heartbeats
 	// (and the status topic) off.
-	Heartbeat Duration `yaml:"heartbeat"`
+	Heartbeat units.Duration `yaml:"heartbeat"`
 	// ConfigTopic is the name of the compacted config topic in the uplink's
 	// tenant and namespace (as set in the local file). Default "config".
 	ConfigTopic string `yaml:"config_topic"`
@@ -35,8 +37,8 @@ type Fleet struct {
 // DefaultFleet returns the defaults documented on Fleet.
 func DefaultFleet() Fleet {
 	return Fleet{
-		Probation:   Duration(60 * time.Second),
-		Heartbeat:   Duration(10 * time.Second),
+		Probation:   units.Duration(60 * time.Second),
+		Heartbeat:   units.Duration(10 * time.Second),
 		ConfigTopic: "config",
 		StatusTopic: "status",
 	}

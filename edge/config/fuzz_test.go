@@ -11,6 +11,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/edgegw/gateway/drivers/mqtt" // a real driver section to decode
+	"github.com/edgegw/gateway/units"
 )
 
 // mqttDoc is a complete config with a real driver section, the seed the
@@ -192,7 +193,7 @@ func TestParseSecureDoc(t *testing.T) {
 	}
 	mc, ok := c.Sources[0].Parsed.(*mqtt.Config)
 	if !ok || mc.RateLimit.EventsPerSecond != 200 || mc.RateLimit.Burst != 400 || mc.TLS.CertFile == "" ||
-		mc.Subscriptions[0].RateLimit == nil || mc.Subscriptions[0].RateLimit.EventsPerSecond != 50 || mc.Subscriptions[0].MaxPayload != 4*mqtt.KiB {
+		mc.Subscriptions[0].RateLimit == nil || mc.Subscriptions[0].RateLimit.EventsPerSecond != 50 || mc.Subscriptions[0].MaxPayload != 4*units.KiB {
 		t.Fatalf("mqtt section %+v", c.Sources[0].Parsed)
 	}
 	if c.Uplink.AuthTokenFile == "" || c.Uplink.TLSCAFile == "" || len(c.Broker.Users) != 1 {

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/edgegw/gateway/units"
 )
 
 var (
@@ -22,7 +24,7 @@ var (
 // DecodeStrict decodes n into v (a pointer), refusing keys that v's type does
 // not declare. yaml.v3 applies KnownFields only to a whole document; driver
 // sections are decoded on their own, so this walks the node against the type
-// first. Its error is Errors: one *FieldError per unknown or repeated key and
+// first. Its error is units.Errors: one *units.FieldError per unknown or repeated key and
 // per value of the wrong type, each with its path (under path) and line.
 func DecodeStrict(n *yaml.Node, v any, path string) error {
 	if es := decodeStrict(n, v, path); len(es) > 0 {
@@ -31,16 +33,27 @@ func DecodeStrict(n *yaml.Node, v any, path string) error {
 	return nil
 }
 
-func decodeStrict(n *yaml.Node, v any, path string) Errors {
+func decodeStrict(n *yaml.Node, v any, path string) units.Errors {
+	es, _ := decodeSection(n, v, path)
+	return es
+}
+
+// decodeSection is decodeStrict that goes on past the errors: the values
+// that do not decode are left at their defaults and the rest is decoded,
+// so that the section's Validate can report on it too. complete is false
+// when the decoder stopped early (then v is not worth validating).
+func decodeSection(n *yaml.Node, v any, path string) (es units.Errors, complete bool) {
 	var w walker
 	w.check(n, reflect.TypeOf(v), path)
-	if len(w.errs) > 0 {
-		return w.errs
+	w.blank() // n is the caller's; the document keeps every line
+	err := n.Decode(v)
+	es = w.errs
+	if err != nil {
+		var te *yaml.TypeError
+		complete = errors.As(err, &te)
+		return append(es, yamlErrors(n, err, path, es)...), complete
 	}
-	if err := n.Decode(v); err != nil {
-		return yamlErrors(n, err, path, nil)
-	}
-	return nil
+	return es, true
 }
 
 // walker checks a node tree against a Go type the way yaml.v3 will decode
@@ -51,7 +64,7 @@ func decodeStrict(n *yaml.Node, v any, path string) Errors {
 // decoder expands them within its own limits; what it refuses there is
 // located by line, see yamlErrors), so it is linear in the document.
 type walker struct {
-	errs Errors
+	errs units.Errors
 	bad  []*yaml.Node // values that do not decode
 }
 
@@ -302,7 +315,7 @@ func unmarshalerMsg(err error) string {
 // entry of a *yaml.TypeError (or the one fatal error) is located by the
 // line it names, under base. Entries on a line that have already holds an
 // error in have are dropped: the walker reported them with a better path.
-func yamlErrors(root *yaml.Node, err error, base string, have Errors) Errors {
+func yamlErrors(root *yaml.Node, err error, base string, have units.Errors) units.Errors {
 	msgs := []string{err.Error()}
 	var te *yaml.TypeError
 	if errors.As(err, &te) {
@@ -314,7 +327,7 @@ func yamlErrors(root *yaml.Node, err error, base string, have Errors) Errors {
 	}
 	var index map[int]string
 	seen := map[string]bool{}
-	var out Errors
+	var out units.Errors
 	for _, m := range msgs {
 		m = strings.TrimPrefix(m, "yaml: ")
 		line := 0
@@ -328,7 +341,7 @@ func yamlErrors(root *yaml.Node, err error, base string, have Errors) Errors {
 		path := base
 		if line > 0 {
 			if index == nil {
-				index = lineIndex(root, base)
+				index = units.PathsByLine(root, base)
 			}
 			if p, ok := index[line]; ok {
 				path = p
@@ -380,43 +393,6 @@ func wantName(goType string) string {
 	return "a value of type " + goType
 }
 
-// lineIndex maps each line of the tree under n (aliases not followed) to
-// the path of the deepest key or sequence item on it.
-func lineIndex(n *yaml.Node, base string) map[int]string {
-	idx := map[int]string{}
-	var visit func(n *yaml.Node, path string)
-	visit = func(n *yaml.Node, path string) {
-		switch n.Kind {
-		case yaml.DocumentNode:
-			for _, c := range n.Content {
-				visit(c, path)
-			}
-		case yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				k, v := n.Content[i], n.Content[i+1]
-				p := join(path, clip(k.Value))
-				if k.ShortTag() == "!!merge" {
-					p = path // merged keys belong to the mapping
-				}
-				idx[k.Line] = p
-				visit(v, p)
-			}
-		case yaml.SequenceNode:
-			for i, c := range n.Content {
-				p := fmt.Sprintf("%s[%d]", path, i)
-				if n.Style&yaml.FlowStyle == 0 { // [a, b] on one line: the key names it
-					idx[c.Line] = p
-				}
-				visit(c, p)
-			}
-		}
-	}
-	if n != nil {
-		visit(n, base)
-	}
-	return idx
-}
-
 func join(path, key string) string {
 	if path == "" {
 		return key
@@ -464,84 +440,4 @@ func yamlFields(t reflect.Type) (fields map[string]reflect.Type, rest reflect.Ty
 		fields[name] = f.Type
 	}
 	return fields, rest
-}
-
-// Locate returns the line of the node at path ("sources[1].mqtt.qos") in the
-// document, or of the deepest node found on the way; 0 if none.
-func Locate(root *yaml.Node, path string) int {
-	n := root
-	if n != nil && n.Kind == yaml.DocumentNode && len(n.Content) == 1 {
-		n = n.Content[0]
-	}
-	line := 0
-	if n != nil {
-		line = n.Line
-	}
-	for _, part := range splitPath(path) {
-		if n == nil {
-			break
-		}
-		for n.Kind == yaml.AliasNode && n.Alias != nil {
-			n = n.Alias
-		}
-		var next *yaml.Node
-		switch {
-		case part.index >= 0 && n.Kind == yaml.SequenceNode:
-			if part.index < len(n.Content) {
-				next = n.Content[part.index]
-			}
-		case part.index < 0 && n.Kind == yaml.MappingNode:
-			for i := 0; i+1 < len(n.Content); i += 2 {
-				if n.Content[i].Value == part.key {
-					line = n.Content[i].Line
-					next = n.Content[i+1]
-					break
-				}
-			}
-		}
-		if next == nil {
-			break
-		}
-		n = next
-		if n.Kind != yaml.MappingNode || part.index >= 0 {
-			line = n.Line
-		}
-	}
-	return line
-}
-
-type pathPart struct {
-	key   string
-	index int
-}
-
-func splitPath(path string) []pathPart {
-	var out []pathPart
-	for _, seg := range strings.Split(path, ".") {
-		if seg == "" {
-			continue
-		}
-		for {
-			open := strings.IndexByte(seg, '[')
-			if open < 0 {
-				out = append(out, pathPart{key: seg, index: -1})
-				break
-			}
-			if open > 0 {
-				out = append(out, pathPart{key: seg[:open], index: -1})
-			}
-			end := strings.IndexByte(seg[open:], ']')
-			if end < 0 {
-				break
-			}
-			var idx int
-			fmt.Sscanf(seg[open+1:open+end], "%d", &idx)
-			out = append(out, pathPart{index: idx})
-			seg = seg[open+end+1:]
-			if seg == "" {
-				break
-			}
-		}
-	}
-	return out
 }

@@ -179,11 +179,7 @@ func TestRateLimitBoundedKeys(t *testing.T) {
 			clk.Advance(2 * time.Second)
 		}
 	}
-	lim := h.(*rateLimited).lim
-	lim.mu.Lock()
-	n := len(lim.seen)
-	lim.mu.Unlock()
-	if n > 10 {
+	if n := h.(*rateLimited).lim.Len(); n > 10 {
 		t.Fatalf("%d keys remembered, MaxKeys 10", n)
 	}
 }

@@ -3,8 +3,9 @@ package logging
 import (
 	"context"
 	"log/slog"
-	"sync"
 	"time"
+
+	"github.com/edgegw/gateway/internal/loglimit"
 )
 
 // ComponentKey is the attribute that names the part of the gateway a record
@@ -12,8 +13,9 @@ import (
 const ComponentKey = "component"
 
 // SuppressedKey is the attribute that carries how many records of the same
-// message and component were held back before this one.
-const SuppressedKey = "suppressed"
+// message and component were held back before this one: loglimit.Key, the
+// name every rate-limited log line of the gateway uses.
+const SuppressedKey = loglimit.Key
 
 // RateLimitOptions configure RateLimit.
 type RateLimitOptions struct {
@@ -49,12 +51,14 @@ func RateLimit(next slog.Handler, o RateLimitOptions) slog.Handler {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	return &rateLimited{next: next, lim: &limiter{o: o, seen: map[limitKey]*limitEntry{}}}
+	return &rateLimited{next: next, lim: loglimit.New[limitKey](o.Every, o.MaxKeys), minLevel: o.MinLevel, now: o.Now}
 }
 
 type rateLimited struct {
 	next      slog.Handler
-	lim       *limiter
+	lim       *loglimit.Limiter[limitKey] // shared by the handlers derived from one
+	minLevel  slog.Level
+	now       func() time.Time
 	component string // from WithAttrs, outside any group
 	grouped   bool   // a WithGroup happened: later attrs are not top-level
 }
@@ -66,7 +70,7 @@ func (h *rateLimited) Enabled(ctx context.Context, l slog.Level) bool {
 }
 
 func (h *rateLimited) Handle(ctx context.Context, r slog.Record) error {
-	if r.Level < h.lim.o.MinLevel {
+	if r.Level < h.minLevel {
 		return h.next.Handle(ctx, r)
 	}
 	comp := h.component
@@ -79,13 +83,13 @@ func (h *rateLimited) Handle(ctx context.Context, r slog.Record) error {
 			return true
 		})
 	}
-	ok, held := h.lim.allow(limitKey{msg: r.Message, component: comp})
+	ok, held := h.lim.Allow(limitKey{msg: r.Message, component: comp}, h.now())
 	if !ok {
 		return nil
 	}
 	if held > 0 {
 		r = r.Clone()
-		r.AddAttrs(slog.Int(SuppressedKey, held))
+		r.AddAttrs(loglimit.Held(held))
 	}
 	return h.next.Handle(ctx, r)
 }
@@ -114,52 +118,3 @@ func (h *rateLimited) WithGroup(name string) slog.Handler {
 }
 
 type limitKey struct{ msg, component string }
-
-type limitEntry struct {
-	last time.Time // when a record of the key was last written
-	held int       // records held back since
-}
-
-// limiter is the state shared by a handler and those derived from it.
-type limiter struct {
-	o    RateLimitOptions
-	mu   sync.Mutex
-	seen map[limitKey]*limitEntry
-}
-
-// allow reports whether a record of k may be written now and, if so, how
-// many were held back before it.
-func (l *limiter) allow(k limitKey) (bool, int) {
-	now := l.o.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	e, ok := l.seen[k]
-	if ok && now.Sub(e.last) < l.o.Every {
-		e.held++
-		return false, 0
-	}
-	if !ok {
-		if len(l.seen) >= l.o.MaxKeys {
-			l.prune(now)
-		}
-		e = &limitEntry{}
-		l.seen[k] = e
-	}
-	held := e.held
-	e.last, e.held = now, 0
-	return true, held
-}
-
-// prune forgets the keys whose interval has passed; if none has, it forgets
-// them all (their held counts are lost: a storm of distinct messages is not
-// what the limit is for).
-func (l *limiter) prune(now time.Time) {
-	for k, e := range l.seen {
-		if now.Sub(e.last) >= l.o.Every {
-			delete(l.seen, k)
-		}
-	}
-	if len(l.seen) >= l.o.MaxKeys {
-		clear(l.seen)
-	}
-}

@@ -30,10 +30,9 @@ import (
 
 // embeddedSetup is a gateway whose devices publish to its own broker.
 type embeddedSetup struct {
-	gw        *harness.Gateway
-	broker    string // tcp://host:port of the embedded broker
-	bufferDB  string
-	scansFull string
+	gw       *harness.Gateway
+	broker   string // tcp://host:port of the embedded broker
+	bufferDB string
 }
 
 func newEmbedded(t *testing.T, dir, extraStreams string) *embeddedSetup {

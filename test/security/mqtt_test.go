@@ -16,6 +16,7 @@ import (
 	"github.com/edgegw/gateway/drivers/mqtt"
 	"github.com/edgegw/gateway/event"
 	"github.com/edgegw/gateway/test/testenv"
+	"github.com/edgegw/gateway/units"
 )
 
 // sliceSink is a drivers.Sink in memory.
@@ -119,8 +120,8 @@ func gatewayConfig(t *testing.T, m *Mosquitto, ca *CA, password string) *mqtt.Co
 	cfg.PasswordFile = writeSecret(t, dir, "mqtt.pass", password)
 	cfg.TLS.CAFile = ca.WriteCert(t, dir, "ca")
 	cfg.TLS.CertFile, cfg.TLS.KeyFile = ca.Client(t, "gateway").Write(t, dir, "gateway")
-	cfg.ReconnectMax = time.Second
-	cfg.ConnectTimeout = 5 * time.Second
+	cfg.ReconnectMax = units.Duration(time.Second)
+	cfg.ConnectTimeout = units.Duration(5 * time.Second)
 	cfg.BrokerInflight = 1000
 	cfg.Subscriptions = []mqtt.Subscription{{Topic: "site/+dock/scanner/+device", Kind: "scan", Source: "{dock}-{device}"}}
 	return cfg

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 
+	"github.com/edgegw/gateway/units"
 	"github.com/edgegw/gateway/uplink"
 )
 
@@ -39,7 +40,7 @@ func TestPulsarSecureUplink(t *testing.T) {
 	opts.ServiceURL, opts.AdminURL = p.ServiceURL, p.AdminURL
 	opts.Tenant, opts.Namespace = tenant, namespace
 	opts.TLSCAFile, opts.AuthTokenFile = p.CAFile, tokenFile
-	opts.SendTimeout, opts.OperationTimeout = 20*time.Second, 20*time.Second
+	opts.SendTimeout, opts.OperationTimeout = units.Duration(20*time.Second), units.Duration(20*time.Second)
 
 	t.Run("the gateway role may not read namespace policies (require_dedup)", func(t *testing.T) {
 		c, err := uplink.New(opts, nil)

@@ -1,11 +1,9 @@
-// Package clock is the time source and log limiter the field I/O drivers share;
-// tests inject a fake clock so that they never sleep.
+// Package clock is the time source the field I/O drivers share; tests inject
+// a fake clock so that they never sleep. (Their log limiter is
+// internal/loglimit's, which takes the time from this clock.)
 package clock
 
-import (
-	"sync"
-	"time"
-)
+import "time"
 
 // Clock is a driver's time source; tests inject a fake one so that they
 // never sleep.
@@ -30,34 +28,4 @@ func NextTick(start time.Time, period time.Duration, now time.Time) time.Time {
 	}
 	k := now.Sub(start)/period + 1
 	return start.Add(k * period)
-}
-
-// LogLimiter lets a message through at most once per period per key, and
-// says how many it held back meanwhile.
-type LogLimiter struct {
-	period time.Duration
-
-	mu   sync.Mutex
-	last map[string]time.Time
-	held map[string]int
-}
-
-// NewLogLimiter lets each key through at most once per period.
-func NewLogLimiter(period time.Duration) *LogLimiter {
-	return &LogLimiter{period: period, last: map[string]time.Time{}, held: map[string]int{}}
-}
-
-// Allow reports whether to log key now, and how many were suppressed since
-// the last one logged.
-func (l *LogLimiter) Allow(key string, now time.Time) (bool, int) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if t, ok := l.last[key]; ok && now.Sub(t) < l.period {
-		l.held[key]++
-		return false, 0
-	}
-	n := l.held[key]
-	l.last[key] = now
-	l.held[key] = 0
-	return true, n
 }

@@ -9,14 +9,15 @@ import (
 	"github.com/edgegw/gateway/event"
 )
 
-// Hooks through which the pipeline feeds the status page and the metrics.
-// startPipeline calls them:
+// The per-source wrapper on the ingest path: every event a driver emits
+// passes through observe's sink, which hands it to the ingest sink and then
+// counts the outcome per source and notes committed scans. startPipeline
+// wraps each source's sink with it:
 //
-//	up.OnReceiptLatency(g.metrics.observeReceipt)        // after uplink.New
 //	runDriver(ctx, d, g.observe(ctx, src, d, sink), …)   // per source
 //
-// Without them the page and /metrics still work, without the latest scans,
-// per-source counts, driver stats and the receipt-latency histogram.
+// (and hooks the receipt-latency histogram with
+// up.OnReceiptLatency(g.metrics.observeReceipt) after uplink.New).
 
 // observe wraps the sink handed to the driver d of source src: it counts
 // results per source (edge_gateway_source_events_total), notes committed
