@@ -66,6 +66,17 @@ type Env struct {
 	// Inbox is the gateway's embedded MQTT broker when it runs one, else
 	// nil. MQTT sources whose broker is "embedded" take their input from it.
 	Inbox Inbox
+	// Store keeps the source's small state across restarts (nil: none).
+	Store Store
+}
+
+// Store durably keeps a driver's small state (e.g. the last value of an
+// upstream counter) across restarts of the driver and the gateway. Keys are
+// private to the source. Put returns once the value is on disk; it costs a
+// commit, so write on change, not per event.
+type Store interface {
+	Get(key string) ([]byte, error) // nil, nil when the key is not set
+	Put(key string, val []byte) error
 }
 
 // Inbox is an in-process MQTT broker that makes the gateway the ingest

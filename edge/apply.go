@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/edgegw/gateway/buffer"
+	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/edge/config"
 	"github.com/edgegw/gateway/edge/fleet"
 	"github.com/edgegw/gateway/uplink"
@@ -47,7 +48,7 @@ func (g *Gateway) fleetStartConfig(db *buffer.DB, local *config.Config) *config.
 		Logger:   log,
 		Now:      g.now,
 		OnChange: func(st fleet.ConfigStatus) { g.fleetChanged(f, st) },
-	}, fleetStore{db}, fleetRuntime{g})
+	}, metaStore{db: db}, fleetRuntime{g})
 	cfg := f.agent.Start()
 	g.mu.Lock()
 	g.cfg = cfg
@@ -302,15 +303,24 @@ func (r fleetRuntime) UplinkHealthy() (bool, string) {
 	return len(bad) == 0, strings.Join(bad, "; ")
 }
 
-// fleetStore keeps the agent's state in the buffer's metadata.
-type fleetStore struct{ db *buffer.DB }
+// metaStore keeps small state (the fleet agent's, a source's) in the
+// buffer's metadata, under keys that start with prefix.
+type metaStore struct {
+	db     *buffer.DB
+	prefix string
+}
 
-func (s fleetStore) Get(key string) ([]byte, error) {
-	b, err := s.db.GetMeta(key)
+func (s metaStore) Get(key string) ([]byte, error) {
+	b, err := s.db.GetMeta(s.prefix + key)
 	if errors.Is(err, buffer.ErrNotFound) {
 		return nil, nil
 	}
 	return b, err
 }
 
-func (s fleetStore) Put(key string, val []byte) error { return s.db.PutMeta(key, val) }
+func (s metaStore) Put(key string, val []byte) error { return s.db.PutMeta(s.prefix+key, val) }
+
+// sourceStore is a source's drivers.Store.
+func sourceStore(db *buffer.DB, source string) drivers.Store {
+	return metaStore{db: db, prefix: "source/" + source + "/"}
+}

@@ -63,7 +63,7 @@ func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config) (_ *
 	for _, src := range cfg.Sources {
 		reg, _ := drivers.Lookup(src.Driver)
 		log := g.log.With("component", src.Driver, "source", src.Name)
-		d, err := reg.New(src.Parsed, drivers.Env{Gateway: cfg.Gateway.ID, Logger: log, Inbox: inbox})
+		d, err := reg.New(src.Parsed, drivers.Env{Gateway: cfg.Gateway.ID, Logger: log, Inbox: inbox, Store: sourceStore(db, src.Name)})
 		if err != nil {
 			if src.Optional {
 				log.Warn("optional source failed to start; continuing without it", "err", err)

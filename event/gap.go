@@ -22,6 +22,11 @@ const (
 // One gap event may report a long run of drops; a gap event's own seq comes
 // after the range it reports.
 //
+// For losses upstream of the gateway the range is not the stream's: a gap
+// of reason "broker-dropped" counts a site broker's dropped-message counter
+// (From..To are its values), one of reason "device-counter" a device's own
+// message counter (source: the device). Count is exact in every case.
+//
 // On the wire a gap is an event of kind "gap" with the attributes
 //
 //	from:   uint, first lost seq

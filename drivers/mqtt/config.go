@@ -172,7 +172,7 @@ func NewConfig() *Config {
 		BrokerInflight: 20,
 		MaxPending:     4096,
 		DeviceTime:     DeviceTimeConfig{MaxPast: units.Duration(24 * time.Hour), MaxFuture: units.Duration(24 * time.Hour)},
-		BrokerDrops:    BrokerDrops{Topic: MosquittoDropped},
+		BrokerDrops:    BrokerDrops{Topic: MosquittoDropped, UptimeTopic: MosquittoUptime},
 	}
 }
 

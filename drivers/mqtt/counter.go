@@ -94,7 +94,7 @@ type upstream struct {
 }
 
 func (d *Driver) upstream() *upstream {
-	u := &d.stats.up
+	u := &d.up
 	u.once.Do(func() {
 		u.counters = make([]counterConfig, len(d.subs))
 		u.trackers = make([]*counterTracker, len(d.subs))

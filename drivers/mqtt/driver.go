@@ -31,6 +31,8 @@ type Driver struct {
 	running   atomic.Bool
 	ready     atomic.Bool // connected and subscribed
 	stats     counters
+	store     drivers.Store // the source's durable state; nil: none
+	up        upstream      // loss upstream of the gateway (counter.go, sysdrops.go)
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -54,7 +56,7 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("mqtt: invalid config: %w", err)
 	}
-	d := &Driver{cfg: *cfg, log: env.Logger, newClient: newPahoClient, now: time.Now}
+	d := &Driver{cfg: *cfg, log: env.Logger, newClient: newPahoClient, now: time.Now, store: env.Store}
 	embedded := len(cfg.Brokers) == 1 && cfg.Brokers[0] == Embedded
 	if embedded {
 		d.cfg.BrokerInflight = 0 // the window is the embedded broker's max_inflight

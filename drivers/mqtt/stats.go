@@ -50,9 +50,6 @@ type counters struct {
 
 	brokerDropped, brokerGaps, brokerReadings atomic.Uint64
 	deviceLost, deviceGaps, deviceResets      atomic.Uint64
-	// up is the upstream-loss state (device counters, broker drop watch),
-	// kept here with its counters so that it needs no field of Driver.
-	up upstream
 
 	mu          sync.Mutex
 	quarantined map[string]uint64

@@ -2,11 +2,14 @@ package mqtt
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgegw/gateway/drivers"
@@ -32,9 +35,17 @@ import (
 // Stream, counts n in Stats.BrokerDropped, and logs a warning (at most every
 // 10s, with what was dropped since the last one). A reading below the
 // previous one (the broker restarted) is a new baseline. The watch starts
-// with the driver's first batch and lasts while the driver runs; the
-// baseline is kept across reconnections of the watch (the count is the
-// broker's since its start).
+// when the driver connects and lasts while it runs.
+//
+// The baseline is kept in the source's durable store (drivers.Env.Store),
+// so drops while the gateway was stopped or reconfigured are reported at
+// the first reading after it comes back. To tell those from a broker that
+// restarted meanwhile (its counter starts again at 0), the watch also reads
+// UptimeTopic: when the broker's start time (now - uptime) moved, the
+// counter counts from 0 since that start, and all of it is reported. A gap
+// event carries a key made of the counter's topic, the baseline's broker
+// start and its range, so a gap emitted again after a crash (before the
+// new baseline was stored) is recognised by the buffer and not stored twice.
 //
 // Mosquitto's counter is broker-wide: it counts what the broker dropped for
 // any client, not only for this gateway's session. The gateway reports it
@@ -54,11 +65,18 @@ type BrokerDrops struct {
 	// ClientID of the watch's connection. Default the driver's client ID
 	// with "-sys" appended.
 	ClientID string `yaml:"client_id"`
+	// UptimeTopic is the broker's uptime in seconds ("123 seconds"), to
+	// tell a broker restart from drops while the gateway was away. Default
+	// "$SYS/broker/uptime" (Mosquitto); "off": only a counter that went
+	// backwards says the broker restarted.
+	UptimeTopic string `yaml:"uptime_topic"`
 }
 
 const (
 	// MosquittoDropped is Mosquitto's $SYS counter of dropped messages.
 	MosquittoDropped = "$SYS/broker/publish/messages/dropped"
+	// MosquittoUptime is Mosquitto's $SYS uptime, "<n> seconds".
+	MosquittoUptime = "$SYS/broker/uptime"
 	// GapBrokerDropped is the reason of a gap the broker's counter shows.
 	GapBrokerDropped = "broker-dropped"
 
@@ -71,6 +89,9 @@ func (b *BrokerDrops) validate(v *validator, path string) {
 	}
 	if strings.ContainsAny(b.Topic, "+#\x00") {
 		v.add(path+".topic", "%q: a topic name, without wildcards", b.Topic)
+	}
+	if strings.ContainsAny(b.UptimeTopic, "+#\x00") {
+		v.add(path+".uptime_topic", "%q: a topic name, without wildcards", b.UptimeTopic)
 	}
 	if len(b.ClientID) > 65535 {
 		v.add(path+".client_id", "longer than 65535 bytes")
@@ -109,7 +130,22 @@ type brokerWatch struct {
 	// uses paho, else (a test's fake transport) no watch.
 	newClient newClientFunc
 	counter   dropCounter // kept across runs and reconnections
+	start     int64       // the broker's start (unix s) the counter counts from; 0: unknown
+	loaded    bool        // counter and start were read from the store
 }
+
+// dropBaseline is the watch's state in the source's store.
+type dropBaseline struct {
+	Value uint64 `json:"value"`
+	Start int64  `json:"start,omitempty"` // broker start, unix seconds
+}
+
+const dropBaselineKey = "broker-drops"
+
+// restartSlack is how far two estimates of the broker's start (now -
+// uptime, with uptime published every sys_interval) may differ without
+// meaning a restart.
+const restartSlack = 2 * time.Minute
 
 // watchBrokerDrops starts the broker drop watch for the Run whose ctx this
 // is, unless it runs already or is off. Run calls it once connected.
@@ -156,8 +192,28 @@ func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClien
 		opts.clientID = d.opts.clientID + "-sys"
 	}
 	opts.wrapConn = nil
+	uptimeTopic := b.UptimeTopic
+	if uptimeTopic == "off" {
+		uptimeTopic = ""
+	}
 	latest := make(chan uint64, 1) // the newest reading not yet taken
+	var started atomic.Int64       // the broker's start from its latest uptime, unix s; 0: none yet
+	uptimeSeen := make(chan struct{})
+	var uptimeOnce sync.Once
 	opts.onMessage = func(m message) {
+		if uptimeTopic != "" && m.topic == uptimeTopic {
+			f := strings.Fields(string(m.payload))
+			if len(f) == 0 {
+				return
+			}
+			up, err := strconv.ParseInt(f[0], 10, 64)
+			if err != nil || up < 0 {
+				return
+			}
+			started.Store(d.now().Unix() - up)
+			uptimeOnce.Do(func() { close(uptimeSeen) })
+			return
+		}
 		if m.topic != b.Topic {
 			return
 		}
@@ -177,7 +233,11 @@ func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClien
 	opts.onConnect = func() {
 		sctx, cancel := context.WithTimeout(ctx, d.cfg.ConnectTimeout.D())
 		defer cancel()
-		refused, err := cl.Subscribe(sctx, map[string]byte{b.Topic: 0})
+		filters := map[string]byte{b.Topic: 0}
+		if uptimeTopic != "" {
+			filters[uptimeTopic] = 0
+		}
+		refused, err := cl.Subscribe(sctx, filters)
 		switch {
 		case err != nil && ctx.Err() == nil:
 			d.log.Warn("broker drop watch: subscribe failed", "topic", b.Topic, "err", err)
@@ -206,6 +266,21 @@ func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClien
 	}
 	defer cl.Disconnect(100 * time.Millisecond)
 	w := &d.upstream().watch
+	d.loadDropBaseline(w)
+	if uptimeTopic != "" {
+		// Mosquitto sends both retained values at once on subscribe; a
+		// broker without an uptime topic costs this wait once.
+		t := time.NewTimer(uptimeWait)
+		select {
+		case <-uptimeSeen:
+		case <-t.C:
+			d.log.Info("broker drop watch: no uptime reading; a broker restart shows only as its counter going backwards", "topic", uptimeTopic)
+		case <-ctx.Done():
+			t.Stop()
+			return
+		}
+		t.Stop()
+	}
 	var warned time.Time
 	var unwarned uint64 // dropped since the last warning
 	for {
@@ -217,8 +292,16 @@ func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClien
 		}
 		d.stats.brokerReadings.Add(1)
 		w.mu.Lock()
-		c := w.counter // advanced only once the gap is recorded
+		c, start := w.counter, w.start // advanced only once the gap is recorded
 		w.mu.Unlock()
+		keyStart := start
+		if now := started.Load(); now != 0 {
+			if start != 0 && c.have && absDiff(now, start) > int64(restartSlack/time.Second) {
+				d.log.Info("the broker restarted since the last reading: its drops are counted from 0", "topic", b.Topic, "value", v)
+				c = dropCounter{have: true} // the new broker's count starts at 0
+			}
+			start = now
+		}
 		g, rose, back := c.reading(v)
 		if back {
 			d.log.Info("broker drop counter went backwards (broker restarted?): new baseline", "topic", b.Topic, "value", v)
@@ -229,6 +312,10 @@ func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClien
 			if err == nil { // always: reading returns valid gaps
 				ev.Received = now
 				ev.Attrs["topic"] = b.Topic
+				// Emitted again after a crash before the baseline below was
+				// stored, it has the same key: the buffer keeps one.
+				ev.DedupKey = dedupKey(b.Topic, fmt.Appendf(nil, "%d/%d-%d", keyStart, g.From, g.To))
+				ev.Redelivered = true
 				if !d.emitReport(ctx, sink, ev) {
 					return
 				}
@@ -243,8 +330,61 @@ func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClien
 			}
 		}
 		w.mu.Lock()
-		w.counter = c
+		changed := w.counter != c || w.start != start
+		w.counter, w.start = c, start
 		w.mu.Unlock()
+		if changed {
+			d.saveDropBaseline(dropBaseline{Value: c.last, Start: start})
+		}
+	}
+}
+
+// uptimeWait bounds how long the watch waits for the broker's uptime before
+// its first counter reading.
+const uptimeWait = 15 * time.Second
+
+func absDiff(a, b int64) int64 {
+	if a > b {
+		return a - b
+	}
+	return b - a
+}
+
+// loadDropBaseline takes the baseline from the source's store, once per
+// driver (later runs keep the one in memory, which is as new).
+func (d *Driver) loadDropBaseline(w *brokerWatch) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.loaded || d.store == nil {
+		return
+	}
+	w.loaded = true
+	raw, err := d.store.Get(dropBaselineKey)
+	if err != nil {
+		d.log.Warn("broker drop watch: stored baseline unreadable; the first reading is a new baseline", "err", err)
+		return
+	}
+	if raw == nil {
+		return
+	}
+	var bl dropBaseline
+	if err := json.Unmarshal(raw, &bl); err != nil {
+		d.log.Warn("broker drop watch: stored baseline unreadable; the first reading is a new baseline", "err", err)
+		return
+	}
+	w.counter, w.start = dropCounter{last: bl.Value, have: true}, bl.Start
+}
+
+// saveDropBaseline stores the baseline; a failure is logged (the next
+// change tries again; a restart before then reports the same gap again,
+// which the gap's key makes harmless).
+func (d *Driver) saveDropBaseline(bl dropBaseline) {
+	if d.store == nil {
+		return
+	}
+	raw, _ := json.Marshal(bl)
+	if err := d.store.Put(dropBaselineKey, raw); err != nil {
+		d.log.Warn("broker drop watch: baseline not stored", "err", err)
 	}
 }
 

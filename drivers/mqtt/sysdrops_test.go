@@ -3,6 +3,7 @@ package mqtt
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"os"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -325,4 +327,115 @@ func TestIntegrationBrokerDrops(t *testing.T) {
 	if received == 0 || received == published {
 		t.Fatalf("received %d of %d: the broker dropped nothing or everything", received, published)
 	}
+}
+
+// memStore is a drivers.Store in memory (the gateway's lives in the buffer).
+type memStore struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (s *memStore) Get(key string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[key], nil
+}
+
+func (s *memStore) Put(key string, val []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string][]byte{}
+	}
+	s.m[key] = append([]byte(nil), val...)
+	return nil
+}
+
+// TestIntegrationBrokerDropsWhileAway: the broker drops messages for the
+// gateway's session while the gateway is stopped; the next driver (a
+// gateway restart: new driver, same store) reports them at its first
+// reading, as one gap of exactly the counter's rise.
+func TestIntegrationBrokerDropsWhileAway(t *testing.T) {
+	const published = 60
+	url := startMosquitto(t, "max_queued_messages 10\nmax_inflight_messages 1\nsys_interval 1")
+	store := &memStore{}
+	cfg := NewConfig()
+	cfg.Brokers = []string{url}
+	cfg.ClientID = "edgegw-away-test"
+	cfg.Subscriptions = []Subscription{{Topic: "site/+dev/scan", Kind: "scan", Source: "{dev}"}}
+	run := func(sink *memSink) (*Driver, func()) {
+		d, err := New(cfg, drivers.Env{Gateway: "gw-test", Logger: testLogger(), Store: store})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx, sink) }()
+		return d, func() { cancel(); <-done }
+	}
+	// First run: the session and the baseline exist, then the gateway stops.
+	d1, stop1 := run(&memSink{})
+	testenv.Eventually(t, 20*time.Second, "baseline stored", func() bool {
+		raw, _ := store.Get(dropBaselineKey)
+		return d1.Stats().Subscribes > 0 && raw != nil
+	})
+	stop1()
+	var before dropBaseline
+	raw, _ := store.Get(dropBaselineKey)
+	if err := json.Unmarshal(raw, &before); err != nil || before.Start == 0 {
+		t.Fatalf("stored baseline %s: %v (want a broker start from its uptime)", raw, err)
+	}
+
+	// While it is away, the broker keeps 10 for its session and drops the rest.
+	mon := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("away-mon").SetCleanSession(true))
+	if tok := mon.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer mon.Disconnect(100)
+	var counter atomic.Uint64
+	if tok := mon.Subscribe(MosquittoDropped, 0, func(_ paho.Client, m paho.Message) {
+		v, _ := strconv.ParseUint(string(m.Payload()), 10, 64)
+		counter.Store(v)
+	}); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	pub := paho.NewClient(paho.NewClientOptions().AddBroker(url).SetClientID("away-pub").SetCleanSession(true))
+	if tok := pub.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatal(tok.Error())
+	}
+	defer pub.Disconnect(100)
+	for i := range published {
+		if tok := pub.Publish("site/d1/scan", 1, false, fmt.Sprintf(`{"barcode":"A%03d"}`, i)); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+	testenv.Eventually(t, 15*time.Second, "the broker counted its drops", func() bool {
+		return counter.Load() >= before.Value+published-10
+	})
+	rise := counter.Load() - before.Value
+
+	// The gateway comes back.
+	sink := &memSink{}
+	d2, stop2 := run(sink)
+	defer stop2()
+	testenv.Eventually(t, 20*time.Second, "the drops while away reported", func() bool { return d2.Stats().BrokerGaps >= 1 })
+	testenv.Eventually(t, 20*time.Second, "the kept messages delivered", func() bool { return d2.Stats().Accepted >= published-rise })
+	evs, _, _ := sink.snapshot()
+	var gaps []event.Gap
+	scans := 0
+	for _, e := range evs {
+		if e.Kind == event.KindGap {
+			g, err := event.GapOf(e)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gaps = append(gaps, g)
+		} else {
+			scans++
+		}
+	}
+	if len(gaps) != 1 || gaps[0].Count != rise || gaps[0].From != before.Value+1 || uint64(scans)+rise != published {
+		t.Fatalf("gaps %+v, scans %d; want one gap of the counter's rise %d (from %d), scans + rise = %d", gaps, scans, rise, before.Value+1, published)
+	}
+	t.Logf("away: %d published, %d kept by the broker and delivered, %d dropped and reported as one gap %d-%d", published, scans, rise, gaps[0].From, gaps[0].To)
 }
