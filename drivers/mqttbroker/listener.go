@@ -54,6 +54,10 @@ type connListener struct {
 	mu     sync.Mutex
 	closed bool
 	conns  map[net.Conn]*connInfo // key: the conn given to mochi
+	// handlers counts the running handle goroutines. Close waits for them:
+	// mochi's CloseAll waits on a WaitGroup that each establish adds to, so
+	// no establish may start once Close returns.
+	handlers sync.WaitGroup
 
 	refusedLog, noConnectLog, tlsLog, errLog, endLog, acceptLog *loglimit.Summary
 }
@@ -185,6 +189,7 @@ func (l *connListener) admit(raw net.Conn) (net.Conn, bool) {
 		c = tls.Server(raw, l.tls)
 	}
 	l.conns[c] = &connInfo{raw: raw, remote: remote}
+	l.handlers.Add(1) // under mu: Close sees it or refuses the conn
 	l.mu.Unlock()
 	// On the TCP conn: it bounds the TLS handshake too. mochi replaces it
 	// with its keepalive deadline once it has read the CONNECT.
@@ -195,6 +200,7 @@ func (l *connListener) admit(raw net.Conn) (net.Conn, bool) {
 // handle runs one connection: TLS handshake, then mochi; it logs how the
 // connection ended and unregisters it.
 func (l *connListener) handle(c net.Conn, establish listeners.EstablishFn) {
+	defer l.handlers.Done()
 	defer l.release(c)
 	if tc, ok := c.(*tls.Conn); ok {
 		if err := tc.HandshakeContext(context.Background()); err != nil {
@@ -287,6 +293,7 @@ func (l *connListener) Close(closeClients listeners.CloseFn) {
 		for _, r := range raws {
 			_ = r.Close()
 		}
+		l.handlers.Wait() // their connections are closed: they end
 		for _, r := range []*loglimit.Summary{l.refusedLog, l.noConnectLog, l.tlsLog, l.errLog, l.endLog, l.acceptLog} {
 			r.Stop()
 		}
