@@ -6,9 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
-	"strconv"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -277,7 +274,7 @@ func decodeConfig(b []byte) (cfg Config, root *yaml.Node, es units.Errors, compl
 	cfg = DefaultConfig()
 	root = new(yaml.Node)
 	if err := yaml.Unmarshal(b, root); err != nil {
-		return cfg, root, decodeErrors(nil, err), false
+		return cfg, root, units.YAMLErrors(err, nil, ""), false
 	}
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
@@ -286,40 +283,7 @@ func decodeConfig(b []byte) (cfg Config, root *yaml.Node, es units.Errors, compl
 		return cfg, root, nil, true
 	}
 	var te *yaml.TypeError
-	return cfg, root, decodeErrors(root, err), errors.As(err, &te)
-}
-
-var (
-	lineRe     = regexp.MustCompile(`^line (\d+): `)
-	notFoundRe = regexp.MustCompile(`^field (.*) not found in type \S+$`)
-)
-
-// decodeErrors maps an error of yaml's decoder to field errors: each
-// entry names its line, and the key on that line gives the path.
-func decodeErrors(root *yaml.Node, err error) units.Errors {
-	msgs := []string{err.Error()}
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	var idx map[int]string
-	if root != nil {
-		idx = units.PathsByLine(root, "")
-	}
-	var es units.Errors
-	for _, m := range msgs {
-		m = strings.TrimPrefix(m, "yaml: ")
-		line := 0
-		if sm := lineRe.FindStringSubmatch(m); sm != nil {
-			line, _ = strconv.Atoi(sm[1])
-			m = m[len(sm[0]):]
-		}
-		if sm := notFoundRe.FindStringSubmatch(m); sm != nil {
-			m = "unknown field " + strconv.Quote(sm[1])
-		}
-		es = append(es, &units.FieldError{Path: idx[line], Line: line, Msg: m})
-	}
-	return es
+	return cfg, root, units.YAMLErrors(err, root, ""), errors.As(err, &te)
 }
 
 // LoadConfig reads and validates the YAML file at path. A file over
@@ -349,7 +313,7 @@ func LoadConfig(path string) (Config, error) {
 		var ves units.Errors
 		if errors.As(cfg.Validate(), &ves) {
 			units.LocateAll(root, ves)
-			es = append(es, uncovered(ves, es)...)
+			es = append(es, units.Uncovered(ves, es)...)
 		}
 	}
 	if len(es) > 0 {
@@ -357,22 +321,6 @@ func LoadConfig(path string) (Config, error) {
 		return Config{}, es.InFile(path)
 	}
 	return cfg, nil
-}
-
-// uncovered is the validation errors that are not about a setting that
-// did not decode (whose default Validate may complain about).
-func uncovered(ves, decodeErrs units.Errors) units.Errors {
-	var out units.Errors
-next:
-	for _, v := range ves {
-		for _, d := range decodeErrs {
-			if d.Path == "" || v.Path == d.Path || strings.HasPrefix(v.Path, d.Path+".") || strings.HasPrefix(v.Path, d.Path+"[") {
-				continue next
-			}
-		}
-		out = append(out, v)
-	}
-	return out
 }
 
 // DeadLetter returns the dead-letter topic, resolving the default.

@@ -75,7 +75,7 @@ func parseDuration(s string) (Duration, error) {
 // rest of the document (a plain error would stop it there).
 func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return typeError(n, "want a duration (e.g. 500ms, 30s, 1h30m, 90d), got "+kind(n))
+		return typeError(n, "want a duration (e.g. 500ms, 30s, 1h30m, 90d), got "+Describe(n))
 	}
 	v, err := ParseDuration(n.Value)
 	if err != nil {

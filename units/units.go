@@ -84,7 +84,7 @@ func (b ByteSize) String() string {
 // rest of the document (a plain error would stop it there).
 func (b *ByteSize) UnmarshalYAML(n *yaml.Node) error {
 	if n.Kind != yaml.ScalarNode {
-		return typeError(n, "a byte size must be a number or a string like 64KiB, not "+kind(n))
+		return typeError(n, "a byte size must be a number or a string like 64KiB, not "+Describe(n))
 	}
 	v, err := ParseByteSize(n.Value)
 	if err != nil {
@@ -101,19 +101,6 @@ func (b ByteSize) MarshalYAML() (any, error) { return b.String(), nil }
 // *yaml.TypeError, which names n's line and lets the decoder go on.
 func typeError(n *yaml.Node, msg string) error {
 	return &yaml.TypeError{Errors: []string{fmt.Sprintf("line %d: %s", n.Line, msg)}}
-}
-
-// kind names a node that is not a scalar.
-func kind(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		return "a sequence"
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	return "nothing"
 }
 
 // clipLen is the most bytes of a user value an error message repeats.

@@ -239,7 +239,7 @@ func ParseWith(b []byte, preset func(*Config)) (*Config, error) {
 	if complete {
 		var ves units.Errors
 		if err := c.Validate(); errors.As(err, &ves) {
-			es = append(es, uncovered(ves, es)...)
+			es = append(es, units.Uncovered(ves, es)...)
 		} else if err != nil {
 			return nil, err
 		}
@@ -252,29 +252,11 @@ func ParseWith(b []byte, preset func(*Config)) (*Config, error) {
 
 // syntaxError is a YAML parse error as field errors: its line, no path.
 func syntaxError(err error) error {
-	m := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
-	if sm := lineRe.FindStringSubmatch(m); sm != nil {
-		line, _ = strconv.Atoi(sm[1])
-		m = m[len(sm[0]):]
+	es := units.YAMLMessages(err)
+	for i, e := range es {
+		es[i] = fieldError("", e.Line, e.Msg)
 	}
-	return units.Errors{fieldError("", line, m)}
-}
-
-// uncovered is the validation errors that are not about a setting that
-// did not decode (whose zero value Validate may complain about).
-func uncovered(ves, decodeErrs units.Errors) units.Errors {
-	var out units.Errors
-next:
-	for _, v := range ves {
-		for _, d := range decodeErrs {
-			if d.Path == "" || v.Path == d.Path || strings.HasPrefix(v.Path, d.Path+".") || strings.HasPrefix(v.Path, d.Path+"[") {
-				continue next
-			}
-		}
-		out = append(out, v)
-	}
-	return out
+	return es
 }
 
 // Root is the parsed YAML document, for locating fields.
@@ -388,7 +370,7 @@ func (c *Config) Validate() error {
 		}
 		if v, ok := cfg.(drivers.Validator); ok && complete {
 			if ves := c.sectionErrors(p+"."+s.Driver, v.Validate()); len(ves) > 0 {
-				es = append(es, uncovered(ves, des)...)
+				es = append(es, units.Uncovered(ves, des)...)
 				continue
 			}
 		}

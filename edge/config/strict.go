@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
-	"strconv"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
@@ -114,7 +113,7 @@ func (w *walker) check(n *yaml.Node, t reflect.Type, path string) {
 	switch t.Kind() {
 	case reflect.Struct:
 		if n.Kind != yaml.MappingNode {
-			w.fail(n, path, n.Line, "want %s, got %s", want(t), describe(n))
+			w.fail(n, path, n.Line, "want %s, got %s", want(t), units.Describe(n))
 			return
 		}
 		fields, rest := yamlFields(t)
@@ -126,13 +125,13 @@ func (w *walker) check(n *yaml.Node, t reflect.Type, path string) {
 		})
 	case reflect.Map:
 		if n.Kind != yaml.MappingNode {
-			w.fail(n, path, n.Line, "want %s, got %s", want(t), describe(n))
+			w.fail(n, path, n.Line, "want %s, got %s", want(t), units.Describe(n))
 			return
 		}
 		w.mapping(n, path, func(string) (reflect.Type, bool) { return t.Elem(), true })
 	case reflect.Slice, reflect.Array:
 		if n.Kind != yaml.SequenceNode {
-			w.fail(n, path, n.Line, "want %s, got %s", want(t), describe(n))
+			w.fail(n, path, n.Line, "want %s, got %s", want(t), units.Describe(n))
 			return
 		}
 		for i, c := range n.Content {
@@ -151,7 +150,7 @@ func (w *walker) mapping(n *yaml.Node, path string, field func(key string) (refl
 			continue // merged in by the decoder, which refuses unknown keys there
 		}
 		if k.Kind != yaml.ScalarNode {
-			w.fail(nil, path, k.Line, "want a plain key, got %s", describe(k))
+			w.fail(nil, path, k.Line, "want a plain key, got %s", units.Describe(k))
 			continue
 		}
 		p := join(path, clip(k.Value))
@@ -195,7 +194,7 @@ func (w *walker) alias(n *yaml.Node, t reflect.Type, path string) {
 		ok = a.Kind == yaml.ScalarNode && a.Decode(reflect.New(t).Interface()) == nil
 	}
 	if !ok {
-		w.fail(n, path, n.Line, "want %s, got %s (through alias *%s)", want(t), describe(a), clip(n.Value))
+		w.fail(n, path, n.Line, "want %s, got %s (through alias *%s)", want(t), units.Describe(a), clip(n.Value))
 	}
 }
 
@@ -216,7 +215,7 @@ func (w *walker) leaf(n *yaml.Node, t reflect.Type, path string) {
 		!(isUnsigned(t) && strings.HasPrefix(n.Value, "-")):
 		msg = fmt.Sprintf("%s is out of range for %s", clip(n.Value), t.Kind())
 	default:
-		msg = fmt.Sprintf("want %s, got %s", want(t), describe(n))
+		msg = fmt.Sprintf("want %s, got %s", want(t), units.Describe(n))
 	}
 	w.fail(n, path, n.Line, "%s", msg)
 }
@@ -261,93 +260,36 @@ func want(t reflect.Type) string {
 	return "a " + t.String()
 }
 
-// describe names what the document has at n, quoting a clipped value.
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.SequenceNode:
-		return "a sequence"
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.AliasNode:
-		return "an alias"
-	case yaml.ScalarNode:
-		switch tag := n.ShortTag(); tag {
-		case "!!str":
-			return quote(n.Value)
-		case "!!null":
-			return "null"
-		case "!!binary":
-			return "binary data"
-		case "!!int", "!!float", "!!bool", "!!timestamp":
-			return clip(n.Value)
-		default:
-			return "a value tagged " + clip(tag)
-		}
-	}
-	return "nothing"
-}
-
-var (
-	lineRe      = regexp.MustCompile(`^line (\d+): `)
-	notFoundRe  = regexp.MustCompile(`^field (.*) not found in type \S+$`)
-	unmarshalRe = regexp.MustCompile("^cannot unmarshal (\\S+)( `[^`]*`)? into (.+)$")
-)
+var unmarshalRe = regexp.MustCompile("^cannot unmarshal (\\S+)( `[^`]*`)? into (.+)$")
 
 // unmarshalerMsg is the message of a custom unmarshaler's error, without
 // the line it names (a FieldError carries it).
 func unmarshalerMsg(err error) string {
-	msgs := []string{err.Error()}
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
-	for i, m := range msgs {
-		m = strings.TrimPrefix(m, "yaml: ")
-		if sm := lineRe.FindString(m); sm != "" {
-			m = m[len(sm):]
-		}
-		msgs[i] = m
+	ms := units.YAMLMessages(err)
+	msgs := make([]string, len(ms))
+	for i, m := range ms {
+		msgs[i] = m.Msg
 	}
 	return strings.Join(msgs, "; ")
 }
 
-// yamlErrors maps an error of yaml.v3's decoder to field errors: each
-// entry of a *yaml.TypeError (or the one fatal error) is located by the
-// line it names, under base. Entries on a line that have already holds an
-// error in have are dropped: the walker reported them with a better path.
+// yamlErrors maps an error of yaml.v3's decoder to field errors (see
+// units.YAMLErrors) in the words of the walker's, each bounded by
+// fieldError, and without repeats. Entries on a line that already holds
+// an error in have are dropped: the walker reported them with a better
+// path.
 func yamlErrors(root *yaml.Node, err error, base string, have units.Errors) units.Errors {
-	msgs := []string{err.Error()}
-	var te *yaml.TypeError
-	if errors.As(err, &te) {
-		msgs = te.Errors
-	}
 	reported := map[int]bool{}
 	for _, e := range have {
 		reported[e.Line] = true
 	}
-	var index map[int]string
 	seen := map[string]bool{}
 	var out units.Errors
-	for _, m := range msgs {
-		m = strings.TrimPrefix(m, "yaml: ")
-		line := 0
-		if sm := lineRe.FindStringSubmatch(m); sm != nil {
-			line, _ = strconv.Atoi(sm[1])
-			m = m[len(sm[0]):]
-		}
-		if line > 0 && reported[line] {
+	for _, e := range units.YAMLErrors(err, root, base) {
+		if e.Line > 0 && reported[e.Line] {
 			continue
 		}
-		path := base
-		if line > 0 {
-			if index == nil {
-				index = units.PathsByLine(root, base)
-			}
-			if p, ok := index[line]; ok {
-				path = p
-			}
-		}
-		fe := fieldError(path, line, humanize(m))
+		fe := fieldError(e.Path, e.Line, humanize(e.Msg))
 		if k := fe.Error(); !seen[k] {
 			seen[k] = true
 			out = append(out, fe)
@@ -356,11 +298,10 @@ func yamlErrors(root *yaml.Node, err error, base string, have units.Errors) unit
 	return out
 }
 
-// humanize rewrites yaml.v3's messages in the words of the walker's.
+// humanize rewrites yaml.v3's messages in the words of the walker's
+// (units.YAMLErrors has said an unknown field so already; fieldError clips
+// the field's name as quote would).
 func humanize(m string) string {
-	if sm := notFoundRe.FindStringSubmatch(m); sm != nil {
-		return "unknown field " + quote(sm[1])
-	}
 	if sm := unmarshalRe.FindStringSubmatch(m); sm != nil {
 		got := map[string]string{"!!seq": "a sequence", "!!map": "a mapping", "!!str": "a string", "!!int": "an integer",
 			"!!float": "a number", "!!bool": "a boolean", "!!null": "null", "!!binary": "binary data"}[sm[1]]
