@@ -62,7 +62,7 @@ func (g *Gateway) fleetStartConfig(db *buffer.DB, local *config.Config) *config.
 // rolled back and the local file is started instead, so that a bundle can
 // never keep a gateway from starting.
 func (g *Gateway) fleetStartPipeline(ctx context.Context, cfg *config.Config) (*pipeline, *config.Config, error) {
-	p, err := g.startPipeline(ctx, cfg)
+	p, err := g.startPipeline(ctx, cfg, nil)
 	g.mu.Lock()
 	f, db := g.fleet, g.db
 	g.mu.Unlock()
@@ -77,7 +77,7 @@ func (g *Gateway) fleetStartPipeline(ctx context.Context, cfg *config.Config) (*
 	g.mu.Lock()
 	g.cfg = local
 	g.mu.Unlock()
-	p, err = g.startPipeline(ctx, local)
+	p, err = g.startPipeline(ctx, local, nil)
 	return p, local, err
 }
 

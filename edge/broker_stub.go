@@ -21,6 +21,8 @@ type embeddedBroker struct{}
 
 func (*embeddedBroker) Start(context.Context) error { return errNoEmbeddedBroker }
 func (*embeddedBroker) Close() error                { return nil }
+func (*embeddedBroker) Hold()                       {}
+func (*embeddedBroker) Release()                    {}
 func (*embeddedBroker) Attach([]string, func(drivers.Publish)) (func(), error) {
 	return nil, errNoEmbeddedBroker
 }

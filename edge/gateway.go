@@ -131,12 +131,15 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 		return err
 	}
 	// Stop the old pipeline's inputs first so two MQTT sessions with the
-	// same client ID never fight; buffered events are untouched.
+	// same client ID never fight; buffered events are untouched. An
+	// embedded broker whose section did not change survives the swap, with
+	// its devices' connections.
+	keep := old.handOverBroker(cur, cfg)
 	old.stop()
-	p, err := g.startPipeline(ctx, cfg)
+	p, err := g.startPipeline(ctx, cfg, keep)
 	if err != nil {
 		g.log.Error("new config failed to start; restarting the previous one", "err", err)
-		p2, err2 := g.startPipeline(ctx, cur)
+		p2, err2 := g.startPipeline(ctx, cur, nil)
 		if err2 != nil {
 			return errors.Join(err, fmt.Errorf("restart previous config: %w", err2))
 		}

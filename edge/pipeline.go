@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"reflect"
 	"sort"
 	"sync"
 	"time"
@@ -29,7 +30,10 @@ type pipeline struct {
 	readiers map[string]drivers.Readier
 }
 
-func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config) (_ *pipeline, err error) {
+// keep, when not nil, is the running embedded broker of the pipeline this
+// one replaces, held (Hold) so that its devices stay connected: the new
+// pipeline takes it over and releases it once its sources have attached.
+func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config, keep *embeddedBroker) (_ *pipeline, err error) {
 	ctx, cancel := context.WithCancel(parent)
 	p := &pipeline{cancel: cancel}
 	defer func() {
@@ -42,7 +46,10 @@ func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config) (_ *
 	g.mu.Unlock()
 
 	var inbox drivers.Inbox
-	if cfg.Broker != nil {
+	switch {
+	case keep != nil:
+		p.broker, inbox = keep, keep
+	case cfg.Broker != nil:
 		b, err := newBroker(*cfg.Broker, g.log.With("component", "broker"))
 		if err != nil {
 			return nil, fmt.Errorf("embedded broker: %w", err)
@@ -89,13 +96,16 @@ func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config) (_ *
 	}
 
 	if p.broker != nil {
-		// Devices may connect only once every source the broker feeds has
+		// Devices may publish only once every source the broker feeds has
 		// attached: a publish on an event topic before that would be an
-		// ordinary broker message, acked with nobody taking custody.
+		// ordinary broker message, acked with nobody taking custody. A new
+		// broker starts then; a kept one was held since the swap began.
 		if !waitReady(ctx, inboxSources, attachWait) {
 			g.log.Error("embedded broker: sources not attached in time; starting anyway", "waited", attachWait)
 		}
-		if err := p.broker.Start(ctx); err != nil {
+		if keep != nil {
+			keep.Release()
+		} else if err := p.broker.Start(parent); err != nil {
 			return nil, fmt.Errorf("embedded broker: %w", err)
 		}
 	}
@@ -162,6 +172,20 @@ func (p *pipeline) run(f func()) {
 		defer p.wg.Done()
 		f()
 	}()
+}
+
+// handOverBroker takes the running embedded broker out of p when next (the
+// config replacing p's) has the same broker section, and holds it: devices
+// stay connected, their publishes wait until the next pipeline's sources
+// attach. It returns nil (the broker stops with p) otherwise.
+func (p *pipeline) handOverBroker(cur, next *config.Config) *embeddedBroker {
+	if p == nil || p.broker == nil || cur.Broker == nil || next.Broker == nil || !reflect.DeepEqual(*cur.Broker, *next.Broker) {
+		return nil
+	}
+	b := p.broker
+	b.Hold()
+	p.broker = nil
+	return b
 }
 
 // stop cancels every part and waits for it; idempotent.

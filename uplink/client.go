@@ -22,6 +22,11 @@ var (
 	// ErrSendTimeout ends a producer session whose oldest in-flight message
 	// had no receipt within Options.SendTimeout; the forwarder reconnects.
 	ErrSendTimeout = errors.New("uplink: no receipt within send_timeout")
+	// ErrStaleBrokerSeq ends a session whose first event, sent alone after
+	// skipping what the broker said it had, came back as a duplicate: writes
+	// of a previous producer were still landing. The next session starts
+	// from what the broker then has.
+	ErrStaleBrokerSeq = errors.New("uplink: the broker had more than its last sequence ID said")
 )
 
 // Client is the gateway's connection to Pulsar: one pulsar-client-go client

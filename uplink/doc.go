@@ -3,9 +3,27 @@
 //
 // A Client holds one pulsar-client-go client for all streams. For each
 // stream, Forward runs a forwarder: one producer per (gateway, stream) with
-// the stable name "<gateway>/<stream>", batching off, each message carrying
-// SequenceID = the event's seq, key = its source, event time = its time and
-// properties gateway, kind and stream; the payload is the stored CBOR as-is.
+// the stable name "<gateway>/<stream>", each message carrying SequenceID = the
+// event's seq, key = its source, event time = its time and properties
+// gateway, kind and stream; the payload is the stored CBOR as-is.
+//
+// Batching (Options.BatchMaxMessages > 1, the default; zstd): events go in
+// Pulsar batches, still one Pulsar message per event for consumers. It is
+// safe only with the patched client in third_party/pulsar-client-go (see its
+// PATCH.md; go.mod replaces the module): batches carry their highest
+// sequence ID, and the producer reports the broker's last sequence ID
+// (ProducerSuccess.last_sequence_id). The broker drops a whole batch whose
+// first ID is at or below what it has, new events included (pulsar-client-go
+// issues 1395, 1407; uplink/traps_test.go), so each session acks without
+// sending the entries up to the broker's last ID (StreamState.Skipped), sends
+// the next event alone and waits for its receipt (if it is a duplicate, a
+// dead producer's writes were still landing: the session ends and the next
+// one asks again), and only then batches. Within a session the library
+// re-sends whole pending batches after a reconnect, which the broker stores
+// or drops whole. With batching each message also gets ordering key
+// "<gateway>/<stream>": Key_Shared dispatches a batch by it, so a gateway's
+// stream (and each of its sources) stays in order at one sink instance, and
+// sink instances share the load by gateway.
 // Messages go out asynchronously in seq order within a window of
 // Options.MaxPending; the backlog (see Backlog) is acked up to the highest
 // seq below which every message has a receipt, coalesced every few ms.

@@ -52,6 +52,8 @@ func (p *fakeProducer) SendAsync(_ context.Context, m *pulsar.ProducerMessage, c
 	cb(id, m, err) // in order, like the library's receipt handler
 }
 func (p *fakeProducer) LastSequenceID() int64                  { return -1 }
+func (p *fakeProducer) BrokerLastSequenceID() int64            { return -1 }
+func (p *fakeProducer) SentBytes() uint64                      { return 0 }
 func (p *fakeProducer) Flush() error                           { return nil }
 func (p *fakeProducer) FlushWithCtx(ctx context.Context) error { return nil }
 func (p *fakeProducer) Close() {
@@ -76,6 +78,9 @@ func fakeClient(t *testing.T, mk func(session int) *fakeProducer) *Client {
 	t.Helper()
 	o := DefaultOptions()
 	o.ServiceURL, o.RequireDedup = "pulsar://127.0.0.1:1", false
+	// The fakes model the unbatched protocol (batch_max_messages 0): each
+	// message its own receipt, re-sends dropped as duplicates.
+	o.BatchMaxMessages = 0
 	c := newClient(t, o)
 	c.backoffMin, c.backoffMax = time.Millisecond, 5*time.Millisecond
 	var mu sync.Mutex

@@ -86,9 +86,9 @@ func compressionType(name string) (pulsar.CompressionType, error) {
 	switch name {
 	case "none":
 		return pulsar.NoCompression, nil
-	case "lz4", "":
+	case "lz4":
 		return pulsar.LZ4, nil
-	case "zstd":
+	case "zstd", "":
 		return pulsar.ZSTD, nil
 	}
 	return 0, fmt.Errorf("unknown compression %q (none, lz4 or zstd)", name)

@@ -42,6 +42,14 @@ func TestValidate(t *testing.T) {
 		{"cert without key", func(o *Options) { o.ServiceURL, o.TLSCertFile = "pulsar+ssl://b:6651", "c.pem" }, []string{"tls_cert_file"}},
 		{"tls settings without tls", func(o *Options) { o.TLSCAFile = "ca.pem" }, []string{"tls_ca_file"}},
 		{"tiny bandwidth", func(o *Options) { o.BandwidthLimit = 10 }, []string{"bandwidth_limit"}},
+		{"batching off", func(o *Options) { o.BatchMaxMessages, o.BatchMaxBytes, o.BatchLinger = 0, 0, 0 }, nil},
+		{"batch limits", func(o *Options) { o.BatchMaxMessages, o.BatchMaxBytes, o.BatchLinger = -1, 5<<20, -1 },
+			[]string{"batch_max_messages", "batch_max_bytes", "batch_linger"}},
+		{"linger beyond send timeout", func(o *Options) {
+			o.BatchLinger = units.Duration(5 * time.Second)
+			o.SendTimeout = units.Duration(time.Second)
+		},
+			[]string{"batch_linger"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			o := validOptions()
@@ -91,6 +99,9 @@ tls_allow_insecure: false
 tls_validate_hostname: true
 auth_token_file: token
 bandwidth_limit: 512KiB
+batch_max_messages: 500
+batch_max_bytes: 64KiB
+batch_linger: 1s
 require_dedup: true
 `
 	o := DefaultOptions()
@@ -102,7 +113,8 @@ require_dedup: true
 	if err := o.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	if o.SendTimeout.D() != 90*time.Minute || o.OperationTimeout.D() != 24*time.Hour || o.ConnectionTimeout.D() != 5*time.Second || o.BandwidthLimit != 512<<10 || o.Compression != "zstd" || o.MaxPending != 500 {
+	if o.SendTimeout.D() != 90*time.Minute || o.OperationTimeout.D() != 24*time.Hour || o.ConnectionTimeout.D() != 5*time.Second || o.BandwidthLimit != 512<<10 || o.Compression != "zstd" || o.MaxPending != 500 ||
+		o.BatchMaxMessages != 500 || o.BatchMaxBytes != 64<<10 || o.BatchLinger.D() != time.Second || !o.Batching() {
 		t.Errorf("decoded %+v", o)
 	}
 	if got := o.Topic("scans"); got != "persistent://acme/edge/ev-scans" {
@@ -119,7 +131,8 @@ require_dedup: true
 
 func TestDefaults(t *testing.T) {
 	o := DefaultOptions()
-	if o.Tenant != "public" || o.Namespace != "default" || o.TopicPrefix != "events-" || o.Compression != "lz4" ||
+	if o.Tenant != "public" || o.Namespace != "default" || o.TopicPrefix != "events-" || o.Compression != "zstd" ||
+		o.BatchMaxMessages != 1000 || o.BatchMaxBytes != 128<<10 || o.BatchLinger.D() != 10*time.Millisecond ||
 		o.SendTimeout.D() != 30*time.Second || o.MaxPending != 1000 || !o.TLSValidateHostname || o.TLSAllowInsecure ||
 		!o.RequireDedup || o.BandwidthLimit != 0 {
 		t.Errorf("defaults %+v", o)

@@ -132,7 +132,11 @@ func (f *faultProducer) SendAsync(ctx context.Context, m *pulsar.ProducerMessage
 // topic holds every seq exactly once.
 func TestForwardLostReceipts(t *testing.T) {
 	ns := newNamespace(t, true)
-	c := newClient(t, ns.options())
+	// The unbatched protocol (batch_max_messages 0), whose re-sends the
+	// broker drops one by one; TestBatchedFaults covers batching.
+	o := ns.options()
+	o.BatchMaxMessages = 0
+	c := newClient(t, o)
 	faults := []struct{ from, n int }{{100, 50}, {1, 200}, {300, 1}}
 	var mu sync.Mutex
 	sessions := 0
@@ -165,8 +169,10 @@ func TestForwardLostReceipts(t *testing.T) {
 	// and stores up to 299 unreceipted; session 3 re-sends from 100: 200
 	// duplicates, stores 300..399 and loses 399's receipt; session 4
 	// re-sends 399: one more.
-	if st.Duplicates != 201 {
-		t.Errorf("duplicates = %d, want 201", st.Duplicates)
+	// re-sends 399: one more (or, with the real producer of session 4,
+	// skips it: the broker's last sequence ID says it has it).
+	if st.Duplicates+st.Skipped != 201 {
+		t.Errorf("duplicates %d + skipped %d, want 201", st.Duplicates, st.Skipped)
 	}
 	if st.Resent < st.Duplicates {
 		t.Errorf("resent %d < duplicates %d", st.Resent, st.Duplicates)

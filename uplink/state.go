@@ -31,6 +31,16 @@ type StreamState struct {
 	InFlight    int    // sent, no receipt yet
 	Undecodable uint64 // entries whose CBOR could not be decoded (sent anyway, without key, time or kind)
 	SentBytes   uint64 // payload bytes handed to the producer
+	// WireBytes is what the stream's producers wrote to Pulsar: message
+	// frames (send command, metadata, compressed batch), re-sends included,
+	// before TLS and TCP. The cost of the link, per stream.
+	WireBytes uint64
+	// Skipped counts entries the broker already had when a producer was
+	// created (its last sequence ID), acked without being sent again.
+	Skipped uint64
+	// StaleBrokerSeq counts sessions ended because the first event came
+	// back as a duplicate (see ErrStaleBrokerSeq).
+	StaleBrokerSeq uint64
 
 	LastReceiptLatency time.Duration // send to receipt, of the latest receipt
 }

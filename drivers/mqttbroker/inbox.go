@@ -1,8 +1,10 @@
 package mqttbroker
 
 import (
+	"cmp"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -44,10 +46,17 @@ type inbox struct {
 	bytes    *budget
 	closed   chan struct{}
 	closeOne sync.Once
+	// gate, when set, holds every device publish until it is closed
+	// (Broker.Hold/Release: a config apply swapping the sources).
+	gate atomic.Pointer[chan struct{}]
 
 	mu      sync.RWMutex
 	routes  []*route
 	devices map[*mochi.Client]*device
+	// orphans are publishes a detached route took and never settled,
+	// waiting (while held) for the next route that matches them.
+	orphans []*inflight
+	seq     uint64
 }
 
 // device is what the inbox keeps per connected device that publishes
@@ -74,9 +83,11 @@ type route struct {
 // inflight is one publish between the hook and its ack.
 type inflight struct {
 	cl      *mochi.Client
-	r       *route
+	r       atomic.Pointer[route] // the route that has it; another after a hand-over
 	dev     *device
 	size    int64
+	seq     uint64          // arrival order, across devices
+	pub     drivers.Publish // as delivered, for a hand-over
 	settled atomic.Bool
 }
 
@@ -110,14 +121,54 @@ func (h *inbox) Attach(filters []string, deliver func(drivers.Publish)) (func(),
 	r := &route{filters: append([]string(nil), filters...), deliver: deliver, open: map[*inflight]struct{}{}}
 	h.mu.Lock()
 	h.routes = append(h.routes, r)
+	var mine []*inflight
+	rest := h.orphans[:0]
+	for _, f := range h.orphans {
+		if r.matches(f.pub.Topic) && !f.cl.Closed() {
+			mine = append(mine, f)
+		} else {
+			rest = append(rest, f)
+		}
+	}
+	h.orphans = rest
 	h.mu.Unlock()
+	// Publishes the previous source took but did not commit go to this one
+	// first, in the order they arrived, flagged as possibly seen before (it
+	// may have committed one without acking it: the duplicate check finds
+	// it). New publishes are held until the swap ends, so they follow.
+	slices.SortFunc(mine, func(a, b *inflight) int { return cmp.Compare(a.seq, b.seq) })
+	for _, f := range mine {
+		r.mu.Lock()
+		r.open[f] = struct{}{}
+		r.mu.Unlock()
+		f.r.Store(r)
+		p := f.pub
+		p.Dup = true
+		r.deliver(p)
+	}
 	return func() { h.detach(r) }, nil
 }
 
-// detach removes r. The devices with publishes r took but never settled
-// are disconnected, so that they send those again (to whatever attaches
-// next), and their room is given back.
+func (r *route) matches(topic string) bool {
+	for _, f := range r.filters {
+		if covers(f, topic) {
+			return true
+		}
+	}
+	return false
+}
+
+// detach removes r. Publishes r took but never settled are handed to the
+// next route that matches them when the broker is held (a config apply
+// swapping the sources); otherwise, or if none matches by Release, their
+// devices are disconnected, so that they send them again, and their room
+// is given back.
 func (h *inbox) detach(r *route) {
+	r.mu.Lock()
+	r.detached = true
+	open := r.open
+	r.open = nil
+	r.mu.Unlock()
 	h.mu.Lock()
 	for i, x := range h.routes {
 		if x == r {
@@ -125,15 +176,28 @@ func (h *inbox) detach(r *route) {
 			break
 		}
 	}
-	h.mu.Unlock()
-	r.mu.Lock()
-	r.detached = true
-	open := r.open
-	r.open = nil
-	r.mu.Unlock()
-	kicked := map[*mochi.Client]bool{}
 	for f := range open {
-		if !f.settle() {
+		if !f.settled.Load() {
+			h.orphans = append(h.orphans, f)
+		}
+	}
+	held := h.gate.Load() != nil
+	h.mu.Unlock()
+	if !held {
+		h.kickOrphans()
+	}
+}
+
+// kickOrphans gives up the publishes no route took over: their devices are
+// disconnected and send them again.
+func (h *inbox) kickOrphans() {
+	h.mu.Lock()
+	orphans := h.orphans
+	h.orphans = nil
+	h.mu.Unlock()
+	kicked := map[*mochi.Client]bool{}
+	for _, f := range orphans {
+		if !f.settled.CompareAndSwap(false, true) {
 			continue
 		}
 		f.release(h)
@@ -148,10 +212,8 @@ func (h *inbox) match(topic string) *route {
 	h.mu.RLock()
 	defer h.mu.RUnlock()
 	for _, r := range h.routes {
-		for _, f := range r.filters {
-			if covers(f, topic) {
-				return r
-			}
+		if r.matches(topic) {
+			return r
 		}
 	}
 	return nil
@@ -180,11 +242,15 @@ func (h *inbox) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, 
 	if cl.Net.Inline {
 		return pk, nil // our own re-publish to local subscribers (route)
 	}
+	if !h.pass(cl) {
+		return pk, packets.ErrRejectPacket // the device or the broker went away: no ack
+	}
 	r := h.match(pk.TopicName)
 	if r == nil {
 		return pk, nil // not an event: an ordinary broker message
 	}
-	f := &inflight{cl: cl, r: r, size: int64(len(pk.Payload) + len(pk.TopicName))}
+	f := &inflight{cl: cl, size: int64(len(pk.Payload) + len(pk.TopicName))}
+	f.r.Store(r)
 	if !h.take(f) {
 		return pk, packets.ErrRejectPacket // the device or the broker went away: no ack
 	}
@@ -195,10 +261,14 @@ func (h *inbox) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, 
 		return pk, packets.ErrRejectPacket
 	}
 	r.open[f] = struct{}{}
+	h.mu.Lock()
+	h.seq++
+	f.seq = h.seq
+	h.mu.Unlock()
 	r.mu.Unlock()
 	qos, id, retain := pk.FixedHeader.Qos, pk.PacketID, pk.FixedHeader.Retain
 	topic, payload := pk.TopicName, pk.Payload
-	r.deliver(drivers.Publish{
+	f.pub = drivers.Publish{
 		Client: cl.ID, Listener: cl.Net.Listener, Topic: topic, Payload: payload,
 		QoS: qos, Dup: pk.FixedHeader.Dup, Retain: retain,
 		Ack: func() {
@@ -217,8 +287,49 @@ func (h *inbox) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, 
 			f.send(refusal(id, qos, reason, reasonText(reason)))
 			return true
 		},
-	})
+	}
+	r.deliver(f.pub)
 	return pk, packets.ErrRejectPacket
+}
+
+// hold makes device publishes wait (before they are matched to a source)
+// until release; release lets them go. While the sources are swapped no
+// publish can be taken for an ordinary broker message for want of a route.
+func (h *inbox) hold() {
+	ch := make(chan struct{})
+	if old := h.gate.Swap(&ch); old != nil {
+		close(*old)
+	}
+}
+
+func (h *inbox) release() {
+	if ch := h.gate.Swap(nil); ch != nil {
+		close(*ch)
+	}
+	h.kickOrphans() // what no new source took over
+}
+
+// pass waits while publishes are held; false when the device or the
+// broker went away meanwhile.
+func (h *inbox) pass(cl *mochi.Client) bool {
+	for {
+		ch := h.gate.Load()
+		if ch == nil {
+			return true
+		}
+		t := time.NewTimer(gonePoll)
+		select {
+		case <-*ch:
+		case <-h.closed:
+			t.Stop()
+			return false
+		case <-t.C:
+			if cl.Closed() {
+				return false
+			}
+		}
+		t.Stop()
+	}
 }
 
 // OnDisconnect forgets a device and stops its ack writer. Publishes it
@@ -298,11 +409,12 @@ func (f *inflight) settle() bool {
 	if !f.settled.CompareAndSwap(false, true) {
 		return false
 	}
-	f.r.mu.Lock()
-	if f.r.open != nil {
-		delete(f.r.open, f)
+	r := f.r.Load()
+	r.mu.Lock()
+	if r.open != nil {
+		delete(r.open, f)
 	}
-	f.r.mu.Unlock()
+	r.mu.Unlock()
 	return true
 }
 
@@ -449,3 +561,11 @@ func (b *Broker) Attach(filters []string, deliver func(drivers.Publish)) (detach
 }
 
 var _ drivers.Inbox = (*Broker)(nil)
+
+// Hold makes the devices' publishes wait until Release, keeping their
+// connections: for swapping the sources attached to a running broker (a
+// config apply) without a moment where a publish finds no source.
+func (b *Broker) Hold() { b.inbox.hold() }
+
+// Release ends Hold.
+func (b *Broker) Release() { b.inbox.release() }
