@@ -83,6 +83,7 @@ var (
 	descUpDups      = prometheus.NewDesc("edge_gateway_uplink_duplicate_receipts_total", "Receipts for events the broker dropped as duplicates (already persisted).", []string{"stream"}, nil)
 	descUpAcked     = prometheus.NewDesc("edge_gateway_uplink_acked_events_total", "Events acknowledged by Pulsar and released from the buffer; rate() is the acks per second.", []string{"stream"}, nil)
 	descUpBytes     = prometheus.NewDesc("edge_gateway_uplink_sent_bytes_total", "Payload bytes handed to the Pulsar producer.", []string{"stream"}, nil)
+	descUpWireBytes = prometheus.NewDesc("edge_gateway_uplink_wire_bytes_total", "Bytes the Pulsar producer wrote to the connection (batched, compressed, with framing): what the link carries.", []string{"stream"}, nil)
 	descUpInFlight  = prometheus.NewDesc("edge_gateway_uplink_in_flight_events", "Events sent and awaiting a receipt.", []string{"stream"}, nil)
 	descUpSessions  = prometheus.NewDesc("edge_gateway_uplink_sessions_total", "Producers created.", []string{"stream"}, nil)
 	descUpErrors    = prometheus.NewDesc("edge_gateway_uplink_errors_total", "Producer sessions (or attempts to start one) that ended in an error.", []string{"stream"}, nil)
@@ -90,7 +91,7 @@ var (
 )
 
 func (c uplinkCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descUpConnected, descUpSince, descUpSent, descUpResent, descUpReceipts, descUpDups, descUpAcked, descUpBytes, descUpInFlight, descUpSessions, descUpErrors, descUpUndec} {
+	for _, d := range []*prometheus.Desc{descUpConnected, descUpSince, descUpSent, descUpResent, descUpReceipts, descUpDups, descUpAcked, descUpBytes, descUpWireBytes, descUpInFlight, descUpSessions, descUpErrors, descUpUndec} {
 		ch <- d
 	}
 	brokerCollector(c).Describe(ch)
@@ -132,6 +133,7 @@ func collectUplink(ch chan<- prometheus.Metric, streams []uplink.StreamState, cf
 		counter(descUpDups, s.Duplicates)
 		counter(descUpAcked, s.Acked)
 		counter(descUpBytes, s.SentBytes)
+		counter(descUpWireBytes, s.WireBytes)
 		counter(descUpSessions, s.Sessions)
 		counter(descUpErrors, s.Errors)
 		counter(descUpUndec, s.Undecodable)

@@ -91,6 +91,7 @@ var gatewayMetricNames = []string{
 	"edge_gateway_uplink_receipts_total",
 	"edge_gateway_uplink_resent_events_total",
 	"edge_gateway_uplink_sent_bytes_total",
+	"edge_gateway_uplink_wire_bytes_total",
 	"edge_gateway_uplink_sent_events_total",
 	"edge_gateway_uplink_sessions_total",
 	"edge_gateway_uplink_state_since_timestamp_seconds",

@@ -26,17 +26,18 @@
 // # Subscription type: Key_Shared
 //
 // Several sink instances share one subscription. Key_Shared (the default)
-// spreads the messages of each topic over all instances by message key, and
-// the key is the event's source, so every instance gets work even when there
-// is only one topic per stream, while all events of one source go to the same
-// instance in publication order. Failover would also keep order, but gives
+// spreads the messages of each topic over all instances by key. The gateways
+// batch, and a batch carries the ordering key "<gateway>/<stream>" (each
+// message keeps key = source), which Key_Shared routes by: every instance
+// gets work as long as there are more gateways than instances, and all events
+// of one gateway's stream (so of each of its sources) go to one instance in
+// publication order. Failover would also keep order, but gives
 // each non-partitioned topic to a single active consumer: with a handful of
 // streams, most instances would stand idle, and a hot stream could not be
 // spread. Order is kept in delivery; within one instance rows are written
 // concurrently, which is harmless because no row depends on another (each is
-// keyed by its event). Producers must batch by key (pulsar-client-go's
-// KeyBasedBatchBuilder) or not batch: the broker dispatches a batch as a
-// whole by its first key.
+// keyed by its event). Producers must give a batch one ordering key (as
+// the gateway does) or not batch: the broker dispatches a batch as a whole.
 //
 // # Tables
 //
