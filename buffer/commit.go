@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
 
@@ -21,6 +22,7 @@ type request struct {
 	solo  func() error
 	state atomic.Int32 // reqPending, reqTaken, reqCancelled
 	done  chan error
+	at    time.Time // when it was queued
 }
 
 const (
@@ -35,6 +37,7 @@ func (db *DB) submit(ctx context.Context, r *request) error {
 		return ErrReadOnly
 	}
 	r.done = make(chan error, 1)
+	r.at = time.Now()
 	db.inflight.Add(1)
 	db.sendMu.RLock()
 	if db.closed {
@@ -73,11 +76,25 @@ const quietGap = 100 * time.Microsecond
 // joined and either as many calls as in the previous batch have joined (in a
 // steady state the same callers come back) or none arrived for quietGap.
 // Waiting longer could only add latency: nobody else is about to join.
+//
+// Pacing: every commit writes a handful of whole pages and syncs them,
+// however few records it holds, so the flash wear per event is that cost
+// divided by the records per commit. When a batch starts with a call that
+// was queued while the previous commit was being written (calls come in
+// faster than commits go out), it is not committed early before half the
+// previous commit's duration (begin to end of sync) has passed since that
+// commit ended: the calls of that time join it too, for at most half a
+// commit time more latency (and never beyond CommitWindow). At low rates,
+// and when the same callers come back only once their commit is done
+// (nobody else is about to join), nothing waits. BenchmarkFlashWrites: at
+// 2,000 events/s, about twice the events per commit and half the bytes
+// written per event.
 func (db *DB) run() {
 	defer db.wg.Done()
-	window, quiet := time.NewTimer(time.Hour), time.NewTimer(time.Hour)
+	window, quiet, pace := time.NewTimer(time.Hour), time.NewTimer(time.Hour), time.NewTimer(time.Hour)
 	window.Stop()
 	quiet.Stop()
+	pace.Stop()
 	var batch []*request
 	var solo *request
 	lastBatch := 1
@@ -101,10 +118,17 @@ func (db *DB) run() {
 		batch = append(batch[:0], r)
 		n := r.n
 		window.Reset(db.opts.CommitWindow)
+		var paceC <-chan time.Time
+		if p := db.paceFor(db.lastTook, r.at.Before(db.lastEnd)); p > 0 {
+			if wait := time.Until(db.lastEnd.Add(p)); wait > 0 {
+				pace.Reset(wait)
+				paceC = pace.C
+			}
+		}
 	collect:
 		for n < db.opts.MaxBatch {
 			var quietC <-chan time.Time
-			if int64(len(batch)) >= db.inflight.Load() {
+			if paceC == nil && int64(len(batch)) >= db.inflight.Load() {
 				if len(batch) >= lastBatch {
 					break
 				}
@@ -130,14 +154,33 @@ func (db *DB) run() {
 				break collect
 			case <-quietC:
 				break collect
+			case <-paceC:
+				paceC = nil
 			}
 		}
 		window.Stop()
 		quiet.Stop()
+		pace.Stop()
 		lastBatch = len(batch)
 		db.commit(batch, true)
 		clear(batch)
 	}
+}
+
+// paceFor is how long after the previous commit ended a batch waits before
+// it may be committed early (see run), given that commit's duration and
+// whether the batch's first call was queued while it was being written.
+func (db *DB) paceFor(took time.Duration, busy bool) time.Duration {
+	switch p := db.opts.commitPace; {
+	case p > 0: // fixed, for benchmarks
+		return p
+	case p < 0: // off
+		return 0
+	}
+	if !busy {
+		return 0
+	}
+	return min(took/2, db.opts.CommitWindow)
 }
 
 func (db *DB) finish(r *request, err error) {
@@ -189,8 +232,16 @@ func (db *DB) commit(batch []*request, retry bool) {
 		if err := s.flush(); err != nil {
 			return err
 		}
-		return tx.Commit()
+		if err := tx.Commit(); err != nil {
+			return err
+		}
+		db.written.Add(txWritten(tx, db.bolt))
+		return nil
 	})
+	// Before any caller is answered: a call queued after this is not one
+	// that came in while the commit was being written (run's pacing).
+	db.lastEnd = time.Now()
+	db.lastTook = db.lastEnd.Sub(start)
 	if err != nil {
 		// The in-memory dedup indexes may hold keys of the failed
 		// transaction: the next lookups rebuild them from the file.
@@ -230,6 +281,14 @@ func (db *DB) commit(batch []*request, retry bool) {
 	for i, r := range batch {
 		db.finish(r, results[i])
 	}
+}
+
+// txWritten is what a committed write transaction asked the file system to
+// write: every page it allocated (dirty nodes, the freelist) and the meta
+// page.
+func txWritten(tx *bolt.Tx, b *bolt.DB) int64 {
+	st := tx.Stats()
+	return st.GetPageAlloc() + int64(b.Info().PageSize)
 }
 
 // commitError maps storage errors to the package's sentinels.

@@ -40,14 +40,17 @@ func (db *DB) compact() error {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("buffer: compact: %w", commitError(err))
 	}
-	if err := dst.Sync(); err != nil {
-		_ = dst.Close()
-		_ = os.Remove(tmp)
-		return fmt.Errorf("buffer: compact: %w", err)
-	}
+	// bbolt grows a file ahead of its data (to the next power of two, or
+	// 16 MiB beyond what it needs); a compacted file keeps only its pages.
+	var used int64
+	_ = dst.View(func(tx *bolt.Tx) error { used = tx.Size(); return nil })
 	if err := dst.Close(); err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("buffer: compact: %w", err)
+	}
+	if err := truncateSync(tmp, used); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("buffer: compact: %w", commitError(err))
 	}
 	db.swapMu.Lock()
 	defer db.swapMu.Unlock()
@@ -70,8 +73,27 @@ func (db *DB) compact() error {
 		return fmt.Errorf("buffer: compact: %w", renameErr)
 	}
 	db.compactions.Add(1)
+	db.written.Add(db.fileSize())
 	db.opts.Logger.Info("buffer: compacted", "path", db.path, "before_bytes", before, "after_bytes", db.fileSize())
 	return nil
+}
+
+// truncateSync cuts the file at path to size bytes (if it is longer) and
+// fsyncs it, data and size.
+func truncateSync(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return err
+	} else if size > 0 && fi.Size() > size {
+		if err := f.Truncate(size); err != nil {
+			return err
+		}
+	}
+	return f.Sync()
 }
 
 func (db *DB) fileSize() int64 {

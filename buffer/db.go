@@ -41,10 +41,15 @@ type DB struct {
 	recovered   bool // this Open replaced a bad file
 	compactions atomic.Uint64
 	commits     atomic.Uint64        // successful write transactions
+	written     atomic.Int64         // bytes the store asked to be written (Stats.WrittenBytes)
 	dataTouches atomic.Int64         // data bucket lookups; tests assert Open makes none
 	dropLogged  map[string]time.Time // committer only: rate limit of drop warnings
 	dedupMem    map[string]dedupMap  // committer only: in-memory dedup indexes (dedup.go)
 	dedupSeed   maphash.Seed
+	// committer only: when the last commit ended and how long it took
+	// (run's pacing)
+	lastEnd  time.Time
+	lastTook time.Duration
 
 	stop      chan struct{}
 	wg        sync.WaitGroup

@@ -114,6 +114,9 @@ func checkAndReopen(t testing.TB, db *DB, opts *Options) {
 	after := db2.Stats()
 	before.FileSize, after.FileSize = 0, 0
 	before.Compactions, after.Compactions = 0, 0
+	// Since-Open counters.
+	before.Commits, after.Commits = 0, 0
+	before.WrittenBytes, after.WrittenBytes = 0, 0
 	for _, st := range [][]StreamStats{before.Streams, after.Streams} {
 		for i := range st {
 			st[i].OldestAge = 0 // depends on the wall clock unless injected

@@ -44,10 +44,12 @@ func (db *DB) openAndLoad() (err error) {
 
 func openBolt(path string, o *Options) (*bolt.DB, error) {
 	b, err := bolt.Open(path, 0o600, &bolt.Options{
-		Timeout:      o.LockTimeout,
-		ReadOnly:     o.ReadOnly,
-		MaxSize:      int(o.MaxFileSize),
-		FreelistType: bolt.FreelistMapType,
+		Timeout:        o.LockTimeout,
+		ReadOnly:       o.ReadOnly,
+		MaxSize:        int(o.MaxFileSize),
+		FreelistType:   bolt.FreelistMapType,
+		NoFreelistSync: o.noFreelistSync,
+		PageSize:       o.pageSize,
 	})
 	switch {
 	case err == nil:
@@ -80,6 +82,9 @@ func openBolt(path string, o *Options) (*bolt.DB, error) {
 func (db *DB) load(b *bolt.DB) error {
 	ro := db.opts.ReadOnly
 	fn := func(tx *bolt.Tx) error {
+		if !ro {
+			tx.OnCommit(func() { db.written.Add(txWritten(tx, b)) })
+		}
 		if err := checkFormat(tx, !ro); err != nil {
 			return err
 		}
@@ -138,6 +143,7 @@ func (db *DB) load(b *bolt.DB) error {
 
 func (db *DB) recordStoreGap(b *bolt.DB) error {
 	return b.Update(func(tx *bolt.Tx) error {
+		tx.OnCommit(func() { db.written.Add(txWritten(tx, b)) })
 		s := db.newStage(tx)
 		if err := s.recordGap(storeGaps, nil, Gap{Reason: ReasonCorrupt, At: s.now}); err != nil {
 			return err

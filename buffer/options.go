@@ -13,7 +13,12 @@ type Options struct {
 	// MaxBatch records are queued, and also early, once every write call in
 	// progress has joined the batch and as many calls as joined the previous
 	// commit have (or none arrived for 100µs): waiting longer could only add
-	// latency, since nobody else is about to join.
+	// latency, since nobody else is about to join. While calls keep coming
+	// in during commits (a batch starts with one queued while the previous
+	// commit was written), that early start is held back until half the
+	// previous commit's duration has passed since it ended (within the
+	// window): more records per commit, so fewer flash writes per event, for
+	// at most half a commit time more latency.
 	CommitWindow time.Duration
 
 	// MaxBatch is the number of records after which a commit starts without
@@ -109,6 +114,13 @@ type Options struct {
 	// NoMoveAside makes Open return ErrCorrupt instead of moving a bad file
 	// aside and starting a fresh one. Default false.
 	NoMoveAside bool
+
+	// Storage experiments of BenchmarkFlashWrites (tests only): bbolt's
+	// NoFreelistSync, the page size of a new file, and the commit pacing
+	// (run): > 0 a fixed pace, < 0 none, 0 adaptive.
+	noFreelistSync bool
+	pageSize       int
+	commitPace     time.Duration
 }
 
 // DefaultOptions are the options used when Open is passed nil.

@@ -17,6 +17,15 @@ type Stats struct {
 	Quarantined       int64
 	QuarantineDropped uint64
 	Compactions       uint64 // since Open
+	// Commits is the number of write transactions committed since Open.
+	Commits uint64
+	// WrittenBytes is what the store asked the file system to write since
+	// Open: every page of every committed transaction, the meta page
+	// included, and the whole new file of each compaction. Each commit is
+	// synced, so this is what reaches the flash (before the file system's
+	// own journal and the card's write amplification); divide its rate by
+	// the rate of appended events for the bytes written per event.
+	WrittenBytes int64
 }
 
 // StreamStats describes one stream.
@@ -51,7 +60,7 @@ func (db *DB) Stats() Stats {
 	db.stateMu.RLock()
 	s := Stats{LiveBytes: db.total, Boot: db.store.Boot, Recovered: db.store.Recovered,
 		Quarantined: db.store.QCount, QuarantineDropped: db.store.QDropped,
-		Compactions: db.compactions.Load()}
+		Compactions: db.compactions.Load(), Commits: db.commits.Load(), WrittenBytes: db.written.Load()}
 	for name, st := range db.streams {
 		ss := StreamStats{Config: st.cfg, Depth: st.count(), Bytes: st.bytes, FirstSeq: st.first,
 			NextSeq: st.next, AckedSeq: st.acked, Drops: st.drops, GapRecords: st.gapN,
