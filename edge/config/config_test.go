@@ -81,7 +81,7 @@ func TestParseGood(t *testing.T) {
 	if !ok || fc.Topic != "a/b" || fc.QoS != 1 || fc.Inner.Depth != 3 {
 		t.Fatalf("driver config %+v", c.Sources[0].Parsed)
 	}
-	if c.Uplink.Compression != "lz4" || c.Uplink.ServiceURL != "pulsar://127.0.0.1:6650" {
+	if c.Uplink.Compression != "zstd" || c.Uplink.ServiceURL != "pulsar://127.0.0.1:6650" {
 		t.Fatalf("uplink %+v", c.Uplink)
 	}
 	if c.HTTP.Listen != "127.0.0.1:9108" {

@@ -1433,8 +1433,9 @@ func (p *partitionProducer) ReceivedSendReceipt(response *pb.CommandSendReceipt)
 	defer pi.Unlock()
 	p.metrics.PublishRPCLatency.Observe(float64(now-pi.sentAt.UnixNano()) / 1.0e9)
 	batchSize := int32(len(pi.sendRequests))
-	// A batch's receipt carries its highest sequence ID too.
-	lastSequenceID := max(response.GetHighestSequenceId(), pi.sequenceID)
+	// A batch's receipt carries its highest sequence ID too. For a single
+	// message the broker sends -1 there (as a uint64), so compare signed.
+	lastSequenceID := max(int64(response.GetHighestSequenceId()), int64(pi.sequenceID))
 	for idx, i := range pi.sendRequests {
 		sr := i.(*sendRequest)
 		atomic.StoreInt64(&p.lastSequenceID, int64(lastSequenceID))
