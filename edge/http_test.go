@@ -19,6 +19,7 @@ import (
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/edge/config"
 	"github.com/edgegw/gateway/event"
+	"github.com/edgegw/gateway/test/testenv"
 )
 
 // pageClock is an injected clock the tests move.
@@ -183,23 +184,17 @@ func TestRunReadyWithUplinkOffline(t *testing.T) {
 			t.Errorf("Run: %v", err)
 		}
 	}()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		g.mu.Lock()
-		ready := g.ready
-		g.mu.Unlock()
-		if ready {
-			break
-		}
+	testenv.Eventually(t, 30*time.Second, "the gateway ready", func() bool {
 		select {
 		case err := <-done:
+			done <- err // for the deferred check
 			t.Fatalf("Run returned early: %v", err)
-		case <-time.After(10 * time.Millisecond): // polling the state, not waiting for it
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatal("not ready after 30s")
-		}
-	}
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		return g.ready
+	})
 	addr := g.HTTPAddr()
 	if !strings.HasPrefix(addr, "127.0.0.1:") {
 		t.Fatalf("listening on %q, want loopback", addr)
@@ -327,16 +322,11 @@ func TestMetricsFromHooks(t *testing.T) {
 
 	// The pipeline ends: its drivers' stats go.
 	cancel()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, ok := metric(t, h, "edge_gateway_fake_received_total"); !ok {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("driver stats still exported after its pipeline ended")
-		}
-		time.Sleep(5 * time.Millisecond) // context.AfterFunc runs on its own goroutine: poll
-	}
+	// context.AfterFunc runs on its own goroutine: poll.
+	testenv.Eventually(t, 10*time.Second, "driver stats gone after their pipeline ended", func() bool {
+		_, ok := metric(t, h, "edge_gateway_fake_received_total")
+		return !ok
+	})
 }
 
 func TestStatusJSON(t *testing.T) {

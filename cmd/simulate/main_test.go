@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -11,6 +12,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/edgegw/gateway/test/testenv"
 )
 
 // fakeBroker is the least of an MQTT 3.1.1 broker: it accepts CONNECT,
@@ -123,15 +126,17 @@ func TestStopWithBrokerGoneIsBounded(t *testing.T) {
 	var out, errb bytes.Buffer
 	const drain = 500 * time.Millisecond
 	rc := runAsync(ctx, []string{"-broker", b.url(), "-rate", "200", "-qos", "1", "-quiet", "-drain-timeout", drain.String()}, &out, &errb)
-	deadline := time.Now().Add(20 * time.Second)
-	for b.published.Load() < 10 {
-		if time.Now().After(deadline) {
-			t.Fatalf("the broker got %d messages in 20s", b.published.Load())
+	testenv.Eventually(t, 20*time.Second, "10 messages at the broker", func() error {
+		if n := b.published.Load(); n < 10 {
+			return fmt.Errorf("the broker got %d", n)
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	b.stop()                           // the broker is gone; paho reconnects in vain
-	time.Sleep(300 * time.Millisecond) // publishing goes on into paho's store
+		return nil
+	})
+	b.stop() // the broker is gone; paho reconnects in vain
+	// Scenario, not synchronisation: acks are outstanding from the first
+	// message on (this broker never sends one); the pause lets publishing go
+	// on into paho's store, as it does in the field before someone stops it.
+	time.Sleep(300 * time.Millisecond)
 	start := time.Now()
 	cancel() // SIGTERM
 	select {

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/edgegw/gateway/drivers"
@@ -40,35 +41,48 @@ func seqBarcodes(from, to int) []string {
 	return out
 }
 
+// In a synctest bubble: the proof that nothing is acked while Emit has not
+// returned is that every goroutine of the driver is blocked (and a minute of
+// the bubble's clock has passed, for anything on a timer), not a sleep.
 func TestAckOnlyAfterEmitReturns(t *testing.T) {
-	entered, release := make(chan struct{}), make(chan struct{})
-	sink := &memSink{hook: func(_ context.Context, call int, _ []*event.Event) error {
-		if call == 1 {
-			close(entered)
-			<-release
+	synctest.Test(t, func(t *testing.T) {
+		entered, release := make(chan struct{}), make(chan struct{})
+		sink := &memSink{hook: func(ctx context.Context, call int, _ []*event.Event) error {
+			if call == 1 {
+				close(entered)
+				select {
+				case <-release:
+				case <-ctx.Done(): // the test failed: let the driver stop
+					return ctx.Err()
+				}
+			}
+			return nil
+		}}
+		cfg := fakeConfig()
+		cfg.AckWindow = 0
+		_, fc, _ := startFake(t, cfg, sink)
+		fc.deliver("s/a", scanPayload(1), 1)
+		<-entered
+		fc.deliver("s/a", scanPayload(2), 1)
+		fc.deliver("s/a", scanPayload(3), 1)
+		synctest.Wait()
+		time.Sleep(time.Minute) // the bubble's clock: runs every timer due within a minute
+		synctest.Wait()
+		if a := fc.acked(); len(a) != 0 {
+			t.Fatalf("acked %v while Emit had not returned", a)
 		}
-		return nil
-	}}
-	cfg := fakeConfig()
-	cfg.AckWindow = 0
-	_, fc, _ := startFake(t, cfg, sink)
-	fc.deliver("s/a", scanPayload(1), 1)
-	<-entered
-	fc.deliver("s/a", scanPayload(2), 1)
-	fc.deliver("s/a", scanPayload(3), 1)
-	time.Sleep(20 * time.Millisecond) // give a wrong implementation the chance to ack early
-	if a := fc.acked(); len(a) != 0 {
-		t.Fatalf("acked %v while Emit had not returned", a)
-	}
-	close(release)
-	testenv.Eventually(t, 5*time.Second, "3 acks", func() bool { return len(fc.acked()) == 3 })
-	if a := fc.acked(); !reflect.DeepEqual(a, []int{1, 2, 3}) {
-		t.Fatalf("ack order %v", a)
-	}
-	evs, _, _ := sink.snapshot()
-	if got := barcodes(evs); !reflect.DeepEqual(got, seqBarcodes(1, 3)) {
-		t.Fatalf("emitted %v", got)
-	}
+		close(release)
+		synctest.Wait()
+		time.Sleep(time.Minute) // a batch may wait for a timer to close
+		synctest.Wait()
+		if a := fc.acked(); !reflect.DeepEqual(a, []int{1, 2, 3}) {
+			t.Fatalf("acks %v, want [1 2 3]", a)
+		}
+		evs, _, _ := sink.snapshot()
+		if got := barcodes(evs); !reflect.DeepEqual(got, seqBarcodes(1, 3)) {
+			t.Fatalf("emitted %v", got)
+		}
+	})
 }
 
 func TestErrFullPausesWithoutAcking(t *testing.T) {

@@ -24,12 +24,12 @@ import (
 // itest names a test's topic prefix and client IDs, unique per run, and
 // clears the persistent session the driver leaves behind.
 type itest struct {
-	t      *testing.T
+	t      testing.TB
 	url    string
 	prefix string
 }
 
-func newITest(t *testing.T) *itest {
+func newITest(t testing.TB) *itest {
 	url := testenv.MQTT(t)
 	name := strings.NewReplacer("/", "-", " ", "-").Replace(t.Name())
 	return &itest{t: t, url: url, prefix: fmt.Sprintf("edgegw-test/%s-%d", name, time.Now().UnixNano())}
@@ -242,31 +242,109 @@ func TestIntegrationAckAfterEmitRedelivery(t *testing.T) {
 	}
 }
 
-// (e) Throughput against a sink with a 2ms commit: grouped acks against
-// one-by-one acks and against a sink with no latency, in the same run. No
-// timing assertions: the figures go to the log.
+// (e) Throughput configurations: grouped acks, the default config, one-by-one
+// acks, against a sink with a 2ms commit and one with none. Their speed is
+// BenchmarkIntegrationThroughput (make bench); here, every event arrives
+// under each of them, once, in order, and is acked.
 func TestIntegrationThroughput(t *testing.T) {
 	it := newITest(t)
 	pub := it.publisher()
-	rate := func(name string, n int, delay time.Duration, mod func(*Config)) float64 {
-		sink := &memSink{delay: delay}
-		cfg := it.config(it.clientID(name))
-		cfg.Subscriptions[0].Topic = it.prefix + "/" + name + "/+dev/scan"
-		mod(cfg)
-		it.run(cfg, sink, nil)
-		start := time.Now()
-		it.publish(pub, it.prefix+"/"+name+"/d/scan", scans(1, n)...)
-		testenv.Eventually(t, 120*time.Second, name, func() bool { return sink.count() >= n })
-		el := time.Since(start)
-		_, batches, _ := sink.snapshot()
-		r := float64(n) / el.Seconds()
-		t.Logf("%-34s %5d msgs in %7.3fs = %8.0f msg/s, %4d batches", name, n, el.Seconds(), r, len(batches))
-		return r
+	for _, c := range throughputCases {
+		c.n = min(c.n, 300)
+		_, batches := it.deliverAll(pub, c)
+		t.Logf("%-26s %4d events in %3d batches", c.name, c.n, batches)
 	}
-	raw := rate("no-latency", 3000, 0, func(*Config) {})
-	grouped := rate("2ms-batch256-inflight1000", 3000, 2*time.Millisecond, func(*Config) {})
-	def := rate("2ms-default-config", 3000, 2*time.Millisecond, func(c *Config) { c.BrokerInflight = NewConfig().BrokerInflight })
-	single := rate("2ms-ack_batch1", 300, 2*time.Millisecond, func(c *Config) { c.AckBatch = 1; c.AckWindow = 0 })
-	t.Logf("grouped/one-by-one = %.1fx; grouped/no-latency = %.2f; default-config/one-by-one = %.1fx",
-		grouped/single, grouped/raw, def/single)
+}
+
+// BenchmarkIntegrationThroughput measures the configurations of
+// TestIntegrationThroughput against the real Mosquitto, in the same run, and
+// reports each one's rate and the ratios that say what grouped acks buy:
+// grouped/one-by-one (the gain), grouped/no-latency (how much of a 2ms
+// commit's cost batching hides), default/one-by-one.
+func BenchmarkIntegrationThroughput(b *testing.B) {
+	it := newITest(b)
+	pub := it.publisher()
+	elapsed := make([]time.Duration, len(throughputCases))
+	for b.Loop() {
+		for i, c := range throughputCases {
+			el, _ := it.deliverAll(pub, c)
+			elapsed[i] += el
+		}
+	}
+	rate := map[string]float64{}
+	for i, c := range throughputCases {
+		rate[c.name] = float64(c.n*b.N) / elapsed[i].Seconds()
+		b.ReportMetric(rate[c.name], c.name+"-msg/s")
+	}
+	b.ReportMetric(rate["2ms-batch256-inflight1000"]/rate["2ms-ack_batch1"], "grouped/one-by-one")
+	b.ReportMetric(rate["2ms-batch256-inflight1000"]/rate["no-latency"], "grouped/no-latency")
+	b.ReportMetric(rate["2ms-default-config"]/rate["2ms-ack_batch1"], "default/one-by-one")
+}
+
+// throughputCase is a driver configuration and a sink commit latency.
+type throughputCase struct {
+	name  string
+	n     int           // events to publish
+	delay time.Duration // of the sink's commit
+	mod   func(*Config)
+}
+
+var throughputCases = []throughputCase{
+	{"no-latency", 3000, 0, func(*Config) {}},
+	{"2ms-batch256-inflight1000", 3000, 2 * time.Millisecond, func(*Config) {}},
+	{"2ms-default-config", 3000, 2 * time.Millisecond, func(c *Config) { c.BrokerInflight = NewConfig().BrokerInflight }},
+	{"2ms-ack_batch1", 300, 2 * time.Millisecond, func(c *Config) { c.AckBatch = 1; c.AckWindow = 0 }},
+}
+
+// deliverAll runs a driver configured as c, publishes c.n scans and waits
+// for them; it checks each arrived once, in order, and was acked. It returns
+// the time from the first publish to the commit of the last event, and the
+// number of batches.
+func (it *itest) deliverAll(pub paho.Client, c throughputCase) (time.Duration, int) {
+	it.t.Helper()
+	sink := &countSink{memSink: memSink{delay: c.delay}, n: c.n, all: make(chan struct{})}
+	cfg := it.config(it.clientID(c.name))
+	cfg.Subscriptions[0].Topic = it.prefix + "/" + c.name + "/+dev/scan"
+	c.mod(cfg)
+	d, stop := it.run(cfg, sink, nil)
+	defer stop()
+	start := time.Now()
+	it.publish(pub, it.prefix+"/"+c.name+"/d/scan", scans(1, c.n)...)
+	select {
+	case <-sink.all:
+	case <-time.After(2 * time.Minute):
+		it.t.Fatalf("%s: %d of %d events after 2m", c.name, sink.count(), c.n)
+	}
+	el := sink.at.Sub(start)
+	evs, batches, _ := sink.snapshot()
+	if got := barcodes(evs); !reflect.DeepEqual(got, seqBarcodes(1, c.n)) {
+		it.t.Fatalf("%s: %d events, not 1..%d in order: first %v", c.name, len(got), c.n, got[:min(10, len(got))])
+	}
+	testenv.Eventually(it.t, 10*time.Second, c.name+": every event acked", func() error {
+		if a := d.Stats().Acked; a != uint64(c.n) {
+			return fmt.Errorf("acked %d of %d", a, c.n)
+		}
+		return nil
+	})
+	return el, len(batches)
+}
+
+// countSink is a memSink that closes all, and notes the time, once it
+// holds n events.
+type countSink struct {
+	memSink
+	n    int
+	all  chan struct{}
+	once sync.Once
+	at   time.Time // set before all is closed
+}
+
+func (s *countSink) Emit(ctx context.Context, evs []*event.Event) error {
+	if err := s.memSink.Emit(ctx, evs); err != nil {
+		return err
+	}
+	if s.count() >= s.n {
+		s.once.Do(func() { s.at = time.Now(); close(s.all) })
+	}
+	return nil
 }

@@ -22,7 +22,7 @@ type sliceSink struct {
 }
 
 func (s *sliceSink) Emit(_ context.Context, evs []*event.Event) error {
-	time.Sleep(s.delay)
+	time.Sleep(s.delay) // a commit's latency, simulated: not synchronisation
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.evs = append(s.evs, evs...)

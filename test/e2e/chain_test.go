@@ -41,12 +41,13 @@ func TestChainIntoCassandra(t *testing.T) {
 	events := func() int {
 		return harness.CountRows(cs, fmt.Sprintf("SELECT count(*) FROM %s.events WHERE gateway = ? AND day = ?", sk.Keyspace), s.ID, day)
 	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for events() < n+3+50 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d event rows after 3m, want %d\nsink log:\n%s\ngateway log:\n%s", events(), n+53, sk.Log(), s.Gateway.Log())
+	if err := testenv.Poll(3*time.Minute, fmt.Sprintf("%d event rows in Cassandra", n+53), func() error {
+		if got := events(); got < n+53 {
+			return fmt.Errorf("%d event rows", got)
 		}
-		time.Sleep(200 * time.Millisecond)
+		return nil
+	}); err != nil {
+		t.Fatalf("%v\nsink log:\n%s\ngateway log:\n%s", err, sk.Log(), s.Gateway.Log())
 	}
 	if got := events(); got != n+53 {
 		t.Fatalf("%d event rows, want exactly %d", got, n+53)

@@ -57,9 +57,11 @@ func TestGapsSurviveSustainedOverflow(t *testing.T) {
 		s, _ := st.Stream("telemetry")
 		return s
 	}
-	gw.Eventually(2*time.Minute, "all readings stored or dropped", func() bool {
-		s := telemetry()
-		return s.Depth > 0 && uint64(s.Depth)+s.Dropped == published
+	gw.Eventually(2*time.Minute, "all readings stored or dropped", func() error {
+		if s := telemetry(); s.Depth == 0 || uint64(s.Depth)+s.Dropped != published {
+			return fmt.Errorf("telemetry stream: depth %d, dropped %d of %d published", s.Depth, s.Dropped, published)
+		}
+		return nil
 	})
 	down := telemetry()
 	if down.Depth != maxEvents || down.Dropped != published-maxEvents || down.Sent != 0 {
@@ -102,18 +104,16 @@ func TestGapsSurviveSustainedOverflow(t *testing.T) {
 	dropCounter := func() int64 {
 		return int64(gw.Metric("edge_gateway_buffer_dropped_events_total", `stream="telemetry"`))
 	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for {
+	if err := testenv.Poll(3*time.Minute, fmt.Sprintf("%d readings stored or counted in gaps", published), func() error {
 		_, sum := gaps()
 		n := readings()
-		if gw.Drained() && n >= 0 && sum >= 0 && int64(n)+sum >= published && sum >= dropCounter() {
-			break
+		drained, drops := gw.Drained(), dropCounter()
+		if drained && n >= 0 && sum >= 0 && int64(n)+sum >= published && sum >= drops {
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after 3m: %d reading rows, gap counts sum to %d, drop counter %d, want %d in all\nsink log:\n%s\ngateway log:\n%s",
-				n, sum, dropCounter(), published, sk.Log(), gw.Log())
-		}
-		time.Sleep(200 * time.Millisecond)
+		return fmt.Errorf("%d reading rows, gap counts sum to %d, drop counter %d, buffer drained %t", n, sum, drops, drained)
+	}); err != nil {
+		t.Fatalf("%v\nsink log:\n%s\ngateway log:\n%s", err, sk.Log(), gw.Log())
 	}
 	rows, sum := gaps()
 	drops := dropCounter()

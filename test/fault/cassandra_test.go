@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/edgegw/gateway/test/harness"
+	"github.com/edgegw/gateway/test/testenv"
 )
 
 // Cassandra is stopped for a while and restarted: the sink backs off,
@@ -47,12 +48,13 @@ func TestCassandraRestart(t *testing.T) {
 	rows = func() int {
 		return harness.CountRows(cs2, fmt.Sprintf("SELECT count(*) FROM %s.events WHERE gateway = ? AND day = ?", sk.Keyspace), s.ID, day)
 	}
-	deadline := time.Now().Add(3 * time.Minute)
-	for rows() < 500 {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d rows 3m after Cassandra came back, want 500\nsink log:\n%s", rows(), sk.Log())
+	if err := testenv.Poll(3*time.Minute, "500 rows after Cassandra came back", func() error {
+		if n := rows(); n < 500 {
+			return fmt.Errorf("%d rows", n)
 		}
-		time.Sleep(250 * time.Millisecond)
+		return nil
+	}); err != nil {
+		t.Fatalf("%v\nsink log:\n%s", err, sk.Log())
 	}
 	if got := rows(); got != 500 {
 		t.Fatalf("%d rows, want exactly 500", got)

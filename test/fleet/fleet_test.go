@@ -55,15 +55,15 @@ func (r *rig) checkDelivery(t *testing.T) {
 	for _, n := range r.want {
 		total += n
 	}
-	deadline := time.Now().Add(2 * time.Minute)
-	for len(r.scans()) < total || !r.g.Drained() {
-		if time.Now().After(deadline) {
-			st, _ := r.g.Status()
-			t.Fatalf("after 2m: %d of %d scans in Pulsar (%s); gateway status %+v\nlog:\n%s", len(r.scans()), total,
-				harness.Summarise(r.scans()).ExactlyOnce(r.want, true), st, r.g.Log())
+	r.g.Eventually(2*time.Minute, fmt.Sprintf("%d scans in Pulsar and the buffer drained", total), func() error {
+		scans := r.scans()
+		if len(scans) >= total && r.g.Drained() {
+			return nil
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
+		st, _ := r.g.Status()
+		return fmt.Errorf("%d of %d scans in Pulsar (%s); gateway status %+v", len(scans), total,
+			harness.Summarise(scans).ExactlyOnce(r.want, true), st)
+	})
 	if probs := harness.Summarise(r.scans()).ExactlyOnce(r.want, true); probs != "" {
 		t.Fatalf("delivery: %s", probs)
 	}

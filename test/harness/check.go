@@ -5,6 +5,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/edgegw/gateway/test/testenv"
 )
 
 func attrInt(a map[string]any, k string) (int64, bool) {
@@ -116,16 +118,12 @@ func (g *Gateway) WaitDelivered(col *Collector, stream string, want map[string]i
 	for _, n := range want {
 		total += n
 	}
-	deadline := time.Now().Add(timeout)
-	for col.Len() < total {
-		if time.Now().After(deadline) {
-			st, _ := g.Status()
-			ss, _ := st.Stream(stream)
-			g.t.Fatalf("timed out after %s: %d of %d events read back from Pulsar; %s; gateway %q stream: sent %d, acked %d, broker duplicates %d, in flight %d, depth %d\ngateway log:\n%s",
-				timeout, col.Len(), total, Summarise(col.Messages()).ExactlyOnce(want, inOrder),
-				stream, ss.Sent, ss.Acked, ss.Duplicates, ss.InFlight, ss.Depth, g.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
+	if err := testenv.Poll(timeout, fmt.Sprintf("%d events read back from Pulsar", total), func() bool { return col.Len() >= total }); err != nil {
+		st, _ := g.Status()
+		ss, _ := st.Stream(stream)
+		g.t.Fatalf("%v: %d of %d arrived; %s; gateway %q stream: sent %d, acked %d, broker duplicates %d, in flight %d, depth %d\ngateway log:\n%s",
+			err, col.Len(), total, Summarise(col.Messages()).ExactlyOnce(want, inOrder),
+			stream, ss.Sent, ss.Acked, ss.Duplicates, ss.InFlight, ss.Depth, g.Log())
 	}
 	if probs := Summarise(col.Messages()).ExactlyOnce(want, inOrder); probs != "" {
 		g.t.Fatalf("delivery: %s", probs)

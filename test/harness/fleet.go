@@ -163,9 +163,15 @@ func (f *Fleet) Decisions(id string) []fleet.ConfigStatus { return f.status.deci
 func (f *Fleet) WaitConfig(g *FleetGateway, timeout time.Duration, msg string, cond func(fleet.ConfigStatus) bool) *fleet.Status {
 	f.t.Helper()
 	var hb *fleet.Status
-	g.Eventually(timeout, msg+" (heartbeats: "+f.status.describe(g.ID)+")", func() bool {
+	g.Eventually(timeout, msg, func() error {
 		hb = f.Heartbeat(g.ID)
-		return hb != nil && cond(hb.Config)
+		if hb != nil && cond(hb.Config) {
+			return nil
+		}
+		if d := f.status.describe(g.ID); d != "" {
+			return fmt.Errorf("config decisions so far: %s", d)
+		}
+		return fmt.Errorf("no config decision reported yet")
 	})
 	return hb
 }

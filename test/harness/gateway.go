@@ -2,7 +2,9 @@ package harness
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -84,25 +86,43 @@ func (g *Gateway) Start() {
 	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
 	g.cmd, g.done = cmd, done
 	g.mu.Unlock()
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		resp, err := readyClient.Get("http://" + g.HTTP + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
-		}
+	exited := false
+	err = testenv.Poll(60*time.Second, "the gateway's /readyz to answer 200", func() error {
 		select {
 		case <-done:
-			g.t.Fatalf("gateway exited during start:\n%s", g.Log())
+			exited = true
+			return nil
 		default:
 		}
-		if time.Now().After(deadline) {
-			g.t.Fatalf("gateway not ready after 60s:\n%s", g.Log())
+		resp, err := readyClient.Get("http://" + g.HTTP + "/readyz")
+		if err != nil {
+			return err
 		}
-		time.Sleep(50 * time.Millisecond)
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+			return fmt.Errorf("/readyz: %s %s", resp.Status, bytes.TrimSpace(body))
+		}
+		return nil
+	})
+	if exited {
+		g.t.Fatalf("gateway exited during start:\n%s", g.Log())
 	}
+	if err != nil {
+		g.t.Fatalf("%v\ngateway log:\n%s", err, g.Log())
+	}
+}
+
+// Signal sends sig to the running process without waiting (e.g. SIGHUP:
+// reload the config file).
+func (g *Gateway) Signal(sig os.Signal) error {
+	g.mu.Lock()
+	cmd := g.cmd
+	g.mu.Unlock()
+	if cmd == nil {
+		return errors.New("gateway not running")
+	}
+	return cmd.Process.Signal(sig)
 }
 
 // Kill sends SIGKILL and waits for the process to be gone.
@@ -153,16 +173,21 @@ func (g *Gateway) Log() string {
 	return string(bytes.TrimSpace(b))
 }
 
-// Eventually is testenv.Eventually with the gateway's log on failure.
-func (g *Gateway) Eventually(timeout time.Duration, msg string, cond func() bool) {
+// Eventually is testenv.Eventually with the gateway's log on failure. cond
+// is a func() bool or a func() error, as for testenv.Eventually (a method
+// cannot have type parameters, so anything else fails the test).
+func (g *Gateway) Eventually(timeout time.Duration, msg string, cond any) {
 	g.t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			g.t.Fatalf("timed out after %s waiting for: %s\ngateway log:\n%s", timeout, msg, g.Log())
-		}
-		time.Sleep(50 * time.Millisecond)
+	var err error
+	switch c := cond.(type) {
+	case func() bool:
+		err = testenv.Poll(timeout, msg, c)
+	case func() error:
+		err = testenv.Poll(timeout, msg, c)
+	default:
+		g.t.Fatalf("Gateway.Eventually(%q): cond is a %T, want a func() bool or a func() error", msg, cond)
+	}
+	if err != nil {
+		g.t.Fatalf("%v\ngateway log:\n%s", err, g.Log())
 	}
 }
-
-var _ = testenv.Host

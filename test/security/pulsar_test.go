@@ -10,6 +10,7 @@ import (
 	"github.com/apache/pulsar-client-go/pulsar"
 	plog "github.com/apache/pulsar-client-go/pulsar/log"
 
+	"github.com/edgegw/gateway/test/testenv"
 	"github.com/edgegw/gateway/units"
 	"github.com/edgegw/gateway/uplink"
 )
@@ -70,16 +71,15 @@ func TestPulsarSecureUplink(t *testing.T) {
 		defer c.Close()
 		b := newBacklog(t, role, stream, n)
 		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel() // before c.Close, also on a failure
 		done := make(chan error, 1)
 		go func() { done <- c.Forward(ctx, role, stream, 0, b) }()
-		deadline := time.Now().Add(90 * time.Second)
-		for b.Acked() < uint64(n) {
-			if time.Now().After(deadline) {
-				cancel()
-				t.Fatalf("acked %d of %d; streams %+v", b.Acked(), n, c.Streams())
+		testenv.Eventually(t, 90*time.Second, fmt.Sprintf("%d events acked", n), func() error {
+			if a := b.Acked(); a < uint64(n) {
+				return fmt.Errorf("acked %d of %d; streams %+v", a, n, c.Streams())
 			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		})
 		cancel()
 		<-done
 		evs := readAll(t, super, topic("events-"+stream), n)

@@ -7,6 +7,7 @@
 package testenv
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -72,22 +73,56 @@ func Cassandra(t testing.TB) string {
 	return addr
 }
 
-// Eventually polls cond every tick until it returns true or the deadline
-// passes, then fails the test with msg. It is how tests wait: never sleep.
-func Eventually(t testing.TB, timeout time.Duration, msg string, cond func() bool) {
+// Condition is what Eventually polls. A func() bool is done when it returns
+// true. A func() error is done when it returns nil; until then its error says
+// what is still wrong, and the last one is in the failure message.
+type Condition interface {
+	func() bool | func() error
+}
+
+// Eventually polls cond until it is done or timeout passes, then fails the
+// test with msg (and, for a func() error, the last error). It is how tests
+// wait: never sleep.
+func Eventually[C Condition](t testing.TB, timeout time.Duration, msg string, cond C) {
 	t.Helper()
+	if err := Poll(timeout, msg, cond); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Poll is Eventually without the test: it returns nil once cond is done, or,
+// when timeout has passed, an error naming msg and (for a func() error) what
+// cond last reported. Helpers that add context to a failure use it.
+func Poll[C Condition](timeout time.Duration, msg string, cond C) error {
+	var check func() error
+	switch c := any(cond).(type) {
+	case func() bool:
+		check = func() error {
+			if c() {
+				return nil
+			}
+			return errNotYet
+		}
+	case func() error:
+		check = c
+	}
 	deadline := time.Now().Add(timeout)
 	tick := 20 * time.Millisecond
 	for {
-		if cond() {
-			return
+		err := check()
+		if err == nil {
+			return nil
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", timeout, msg)
+		left := time.Until(deadline)
+		if left <= 0 {
+			if err == errNotYet {
+				return fmt.Errorf("timed out after %s waiting for: %s", timeout, msg)
+			}
+			return fmt.Errorf("timed out after %s waiting for: %s: %w", timeout, msg, err)
 		}
-		time.Sleep(tick)
-		if tick < 500*time.Millisecond {
-			tick *= 2
-		}
+		time.Sleep(min(tick, left)) // the poll interval, not synchronisation
+		tick = min(2*tick, 250*time.Millisecond)
 	}
 }
+
+var errNotYet = errors.New("condition not yet true")
