@@ -1,16 +1,11 @@
 package mqtt
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"os/user"
-	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -66,104 +61,22 @@ func TestBrokerDropsDefaults(t *testing.T) {
 	}
 }
 
-// mosquittoBin is Debian's mosquitto (test/deps.sh installs it).
-func mosquittoBin(t *testing.T) string {
-	if p, err := exec.LookPath("mosquitto"); err == nil {
-		return p
-	}
-	p := filepath.Join("/usr", "sbin", "mosquitto")
-	if _, err := os.Stat(p); err != nil {
-		t.Skip("mosquitto is not installed (test/deps.sh installs it)")
-	}
-	return p
-}
-
 // startMosquitto runs a private Mosquitto on a free loopback port with the
 // given extra config lines and returns its URL; it stops with the test.
 func startMosquitto(t *testing.T, conf string) string {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a real mosquitto")
-	}
-	bin := mosquittoBin(t)
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	cfg := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\nuser %s\npersistence false\nlog_dest stdout\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\n%s\n", port, u.Username, conf)
-	path := filepath.Join(dir, "mosquitto.conf")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var out syncBuffer
-	cmd := exec.Command(bin, "-c", path)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("mosquitto log:\n%s", out.String())
-		}
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	testenv.Eventually(t, 10*time.Second, "mosquitto listening on "+addr, func() bool {
-		select {
-		case <-exited:
-			t.Fatalf("mosquitto exited:\n%s", out.String())
-		default:
-		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
+	m := testenv.StartMosquitto(t, func(string) []string {
+		return append([]string{"allow_anonymous true", "persistence false", "log_dest stdout",
+			"log_type error", "log_type warning", "log_type notice", "log_type information"}, strings.Split(conf, "\n")...)
 	})
 	t.Cleanup(func() {
-		if t.Failed() {
-			return
-		}
-		// the drop the test caused is in the broker's own log too
-		if !bytes.Contains([]byte(out.String()), []byte("Outgoing messages are being dropped")) {
+		if !t.Failed() && !strings.Contains(m.Log(), "Outgoing messages are being dropped") {
 			t.Log("mosquitto did not log \"Outgoing messages are being dropped\"")
 		}
 	})
-	return "tcp://" + addr
+	return "tcp://" + m.Addr
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// A real Mosquitto 2.0 with a small queue (10) and in-flight window (1)
-// drops most of a burst of QoS 1 messages to the driver's session while
-// the driver is slow (its commits are held): the driver reports exactly
-// one gap of reason broker-dropped whose count is the rise of
-// $SYS/broker/publish/messages/dropped and is what never arrived.
 func TestIntegrationBrokerDrops(t *testing.T) {
 	const published = 100
 	url := startMosquitto(t, "max_queued_messages 10\nmax_inflight_messages 1\nsys_interval 2")

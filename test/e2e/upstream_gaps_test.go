@@ -1,12 +1,7 @@
 package e2e
 
 import (
-	"bytes"
 	"fmt"
-	"net"
-	"os"
-	"os/exec"
-	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -363,92 +358,24 @@ func TestBrokerDropGapEndToEnd(t *testing.T) {
 // siteMosquitto is a private Mosquitto standing for a site's broker.
 type siteMosquitto struct {
 	url string
-	out *lockedBuffer
+	m   *testenv.Mosquitto
 }
 
-func (m *siteMosquitto) log() string { return m.out.String() }
+func (s *siteMosquitto) log() string { return s.m.Log() }
 
 // startSiteMosquitto runs Debian's mosquitto on a free loopback port with
-// the given config lines, waits until it accepts connections, and kills it
-// at cleanup.
+// the given config lines (anonymous, no persistence, logging everything).
 func startSiteMosquitto(t *testing.T, lines ...string) *siteMosquitto {
 	t.Helper()
-	if testing.Short() {
-		t.Skip("starts a real mosquitto")
-	}
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		bin = filepath.Join("/usr", "sbin", "mosquitto")
-		if _, err := os.Stat(bin); err != nil {
-			t.Fatal("mosquitto is not installed: run test/deps.sh")
-		}
-	}
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := harness.FreePort(t)
-	cfg := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nuser %s\nlog_dest stdout\nlog_type all\n%s\n",
-		port, u.Username, strings.Join(lines, "\n"))
-	path := filepath.Join(t.TempDir(), "mosquitto.conf")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	m := &siteMosquitto{url: fmt.Sprintf("tcp://127.0.0.1:%d", port), out: &lockedBuffer{}}
-	cmd := exec.Command(bin, "-c", path)
-	cmd.Stdout, cmd.Stderr = m.out, m.out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
+	m := testenv.StartMosquitto(t, func(string) []string {
+		return append([]string{"allow_anonymous true", "persistence false", "log_dest stdout", "log_type all"}, lines...)
+	})
 	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-exited
-		if t.Failed() {
-			t.Logf("site mosquitto log (tail):\n%s", tail(m.log(), 16<<10))
-		} else {
-			t.Logf("site mosquitto logged %q %d times", "Outgoing messages are being dropped", strings.Count(m.log(), "Outgoing messages are being dropped"))
+		if !t.Failed() {
+			t.Logf("site mosquitto logged %q %d times", "Outgoing messages are being dropped", strings.Count(m.Log(), "Outgoing messages are being dropped"))
 		}
 	})
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	testenv.Eventually(t, 10*time.Second, "site mosquitto accepting on "+addr, func() bool {
-		select {
-		case <-exited:
-			t.Fatalf("mosquitto exited:\n%s", m.log())
-		default:
-		}
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-		}
-		return err == nil
-	})
-	return m
-}
-
-func tail(s string, n int) string {
-	if len(s) > n {
-		return s[len(s)-n:]
-	}
-	return s
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	return &siteMosquitto{url: "tcp://" + m.Addr, m: m}
 }
 
 // siteDrops follows a Mosquitto's $SYS drop counter and its $SYS ticks

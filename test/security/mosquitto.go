@@ -1,19 +1,13 @@
 package security
 
 import (
-	"bytes"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
-	"os/user"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
-	"time"
 
-	"github.com/edgegw/gateway/test/harness"
+	"github.com/edgegw/gateway/test/testenv"
 )
 
 // MosquittoOptions configure a test's own Mosquitto.
@@ -47,81 +41,37 @@ type Mosquitto struct {
 // connections. It skips the test when mosquitto is not installed.
 func StartMosquitto(t testing.TB, o MosquittoOptions) *Mosquitto {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		if bin, err = exec.LookPath("/usr/sbin/mosquitto"); err != nil {
-			t.Skip("mosquitto is not installed (test/mosquitto.sh installs it)")
+	m := &Mosquitto{}
+	b := testenv.StartMosquitto(t, func(dir string) []string {
+		m.Dir, m.LogPath = dir, filepath.Join(dir, "mosquitto.log")
+		m.CAFile = o.CA.WriteCert(t, dir, "ca")
+		certFile, keyFile := o.CA.Server(t, "127.0.0.1", "localhost").Write(t, dir, "broker")
+		pwFile := filepath.Join(dir, "passwd")
+		WriteFile(t, pwFile, nil)
+		for name, pw := range o.Users {
+			out, err := exec.Command("mosquitto_passwd", "-b", pwFile, name, pw).CombinedOutput()
+			if err != nil {
+				t.Fatalf("mosquitto_passwd: %v\n%s", err, out)
+			}
 		}
-	}
-	dir := t.TempDir()
-	port := harness.FreePort(t)
-	m := &Mosquitto{Addr: fmt.Sprintf("127.0.0.1:%d", port), Dir: dir, LogPath: filepath.Join(dir, "mosquitto.log")}
-	m.URL = "ssl://" + m.Addr
-	m.CAFile = o.CA.WriteCert(t, dir, "ca")
-	certFile, keyFile := o.CA.Server(t, "127.0.0.1", "localhost").Write(t, dir, "broker")
-	u, err := user.Current()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var conf strings.Builder
-	fmt.Fprintf(&conf, "listener %d 127.0.0.1\n", port)
-	fmt.Fprintf(&conf, "cafile %s\ncertfile %s\nkeyfile %s\n", m.CAFile, certFile, keyFile)
-	fmt.Fprintf(&conf, "require_certificate %v\ntls_version tlsv1.2\n", o.RequireCert)
-	fmt.Fprintf(&conf, "allow_anonymous false\n")
-	fmt.Fprintf(&conf, "user %s\npersistence false\n", u.Username)
-	fmt.Fprintf(&conf, "max_inflight_messages 1000\nmax_queued_messages 100000\n")
-	fmt.Fprintf(&conf, "log_dest file %s\nlog_type error\nlog_type warning\nlog_type notice\nlog_type information\nconnection_messages true\n", m.LogPath)
-	pwFile := filepath.Join(dir, "passwd")
-	WriteFile(t, pwFile, nil)
-	for name, pw := range o.Users {
-		out, err := exec.Command("mosquitto_passwd", "-b", pwFile, name, pw).CombinedOutput()
-		if err != nil {
-			t.Fatalf("mosquitto_passwd: %v\n%s", err, out)
+		conf := []string{
+			"cafile " + m.CAFile, "certfile " + certFile, "keyfile " + keyFile,
+			fmt.Sprintf("require_certificate %v", o.RequireCert), "tls_version tlsv1.2",
+			"allow_anonymous false", "persistence false",
+			"max_inflight_messages 1000", "max_queued_messages 100000",
+			"log_dest file " + m.LogPath, "log_type error", "log_type warning", "log_type notice", "log_type information",
+			"connection_messages true", "password_file " + pwFile,
 		}
-	}
-	fmt.Fprintf(&conf, "password_file %s\n", pwFile)
-	if o.ACL != "" {
-		aclFile := filepath.Join(dir, "acl")
-		WriteFile(t, aclFile, []byte(o.ACL))
-		fmt.Fprintf(&conf, "acl_file %s\n", aclFile)
-	}
-	confFile := filepath.Join(dir, "mosquitto.conf")
-	WriteFile(t, confFile, []byte(conf.String()))
-
-	var out bytes.Buffer
-	cmd := exec.Command(bin, "-c", confFile)
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			_ = cmd.Process.Kill()
-			<-exited
+		if o.ACL != "" {
+			aclFile := filepath.Join(dir, "acl")
+			WriteFile(t, aclFile, []byte(o.ACL))
+			conf = append(conf, "acl_file "+aclFile)
 		}
+		return conf
 	})
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		select {
-		case <-exited:
-			t.Fatalf("mosquitto exited: %s\n%s", out.String(), m.Log())
-		default:
-		}
-		if c, err := net.DialTimeout("tcp", m.Addr, time.Second); err == nil {
-			_ = c.Close()
-			return m
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto does not listen on %s:\n%s", m.Addr, m.Log())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	m.Addr = b.Addr
+	m.URL = "ssl://" + m.Addr
+	return m
 }
 
 // Log returns the broker's log so far.
