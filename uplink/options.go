@@ -76,9 +76,12 @@ type Options struct {
 	// connecting (and again on reconnects), never logged. Default: no token.
 	AuthTokenFile string `yaml:"auth_token_file"`
 
-	// BandwidthLimit caps the payload bytes per second sent by all streams of
-	// the client together; higher-priority streams are served first. 0 (the
-	// default) means unlimited, and then every stream drains concurrently.
+	// BandwidthLimit caps the bytes per second sent by all streams of the
+	// client together, as they go on the wire (each stream's payload scaled
+	// by its measured ratio of wire bytes to payload: batching and
+	// compression make an event cost a fraction of its payload);
+	// higher-priority streams are served first. 0 (the default) means
+	// unlimited, and then every stream drains concurrently.
 	BandwidthLimit units.ByteSize `yaml:"bandwidth_limit"`
 
 	// RequireDedup refuses to send unless broker deduplication is on for the

@@ -279,7 +279,7 @@ func (f *forwarder) send(ctx context.Context, p pulsar.Producer, w *window, e En
 		f.log.Warn("entry does not decode; sending it without key, time or kind", "seq", e.Seq, "err", m.Properties[PropDecodeError])
 	}
 	if f.c.bw != nil {
-		if err := f.c.bw.wait(ctx, f.prio, len(e.Data)); err != nil {
+		if err := f.c.bw.wait(ctx, f.prio, f.wireCost(len(e.Data))); err != nil {
 			return err
 		}
 	}
@@ -378,4 +378,17 @@ func (f *forwarder) ackLoop(ctx context.Context, w *window, tick func()) {
 		}
 		ack()
 	}
+}
+
+// wireCost is what n payload bytes are expected to cost on the link, for
+// the bandwidth limit: n scaled by the stream's ratio of wire bytes to
+// payload bytes so far (batched and compressed, a scan costs a tenth of
+// its payload), once enough has been sent to tell; n before that.
+func (f *forwarder) wireCost(n int) int {
+	st := f.st.get()
+	if st.SentBytes < 64<<10 || st.WireBytes == 0 {
+		return n
+	}
+	ratio := min(float64(st.WireBytes)/float64(st.SentBytes), 2)
+	return max(1, int(float64(n)*ratio+0.5))
 }
