@@ -124,11 +124,24 @@ func TestSinkReplayIsIdempotent(t *testing.T) {
 	first := s.Stats().RowsWritten
 
 	// Rewind the subscription on every events topic: everything replays.
+	// The client sends acks in groups: wait until the broker has them all
+	// (no backlog), or an ack still on its way would land after the rewind
+	// and keep its message from replaying.
 	for _, stream := range []string{"scans", "telemetry", "io"} {
 		tn, err := utils.GetTopicName(it.topic(stream))
 		if err != nil {
 			t.Fatal(err)
 		}
+		testenv.Eventually(t, 30*time.Second, "the broker has the acks of "+stream, func() error {
+			st, err := it.admin.Topics().GetStats(*tn)
+			if err != nil {
+				return err
+			}
+			if sub, ok := st.Subscriptions[cfg.Pulsar.Subscription]; !ok || sub.MsgBacklog != 0 {
+				return fmt.Errorf("subscription backlog %d (present %v)", sub.MsgBacklog, ok)
+			}
+			return nil
+		})
 		if err := it.admin.Subscriptions().ResetCursorToTimestamp(*tn, cfg.Pulsar.Subscription, 0); err != nil {
 			t.Fatalf("reset cursor of %s: %v", stream, err)
 		}
