@@ -4,12 +4,16 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/edgegw/gateway/buffer"
 	"github.com/edgegw/gateway/drivers"
@@ -27,6 +31,9 @@ type fleetState struct {
 	local *config.Config // the local file
 	agent *fleet.Agent
 	kick  chan struct{} // a heartbeat is due now
+
+	ingestMu     sync.Mutex
+	ingestErrors float64 // store errors of ingest at the last health check
 }
 
 // fleetStartConfig is called by Run once the store is open: it loads the
@@ -53,6 +60,20 @@ func (g *Gateway) fleetStartConfig(db *buffer.DB, local *config.Config) *config.
 	g.mu.Lock()
 	g.cfg = cfg
 	g.mu.Unlock()
+	f.ingestErrors = sumResult(g.metrics.bySource, resultError)
+	// Registered once per Gateway; it reads whichever agent runs.
+	_ = g.metrics.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "edge_gateway_config_replays_total",
+		Help: "Publications of the applied fleet config bundle's exact bytes again, ignored (logged at debug).",
+	}, func() float64 {
+		g.mu.Lock()
+		f := g.fleet
+		g.mu.Unlock()
+		if f == nil || f.agent == nil {
+			return 0
+		}
+		return float64(f.agent.Replays())
+	}))
 	g.fleetChanged(f, f.agent.Status())
 	return cfg
 }
@@ -124,11 +145,11 @@ func (g *Gateway) startFleet(ctx context.Context) (stop func()) {
 		wg.Go(func() {
 			_ = ctl.Watch(ctx, topic, func(k string) bool { return slices.Contains(keys, k) },
 				func(latest map[string]uplink.KeyedMessage) {
-					m := make(map[string][]byte, len(latest))
+					m := make(map[string]fleet.Message, len(latest))
 					for k, v := range latest {
-						m[k] = v.Payload
+						m[k] = fleet.Message{Payload: v.Payload, Published: v.Published}
 					}
-					f.agent.Offer(ctx, m)
+					f.agent.OfferMessages(ctx, m)
 				})
 		})
 	}
@@ -301,6 +322,55 @@ func (r fleetRuntime) UplinkHealthy() (bool, string) {
 		}
 	}
 	return len(bad) == 0, strings.Join(bad, "; ")
+}
+
+// Healthy: every source of the running pipeline has its input live
+// (subscribed; fed by a listening embedded broker) and ingest had no store
+// failures since the last check. A source that crashes and restarts is not
+// ready while it restarts, which breaks probation's settle time.
+func (r fleetRuntime) Healthy() (bool, string) {
+	g := r.g
+	g.mu.Lock()
+	pipe, f := g.pipe, g.fleet
+	g.mu.Unlock()
+	if pipe == nil {
+		return false, "no pipeline runs"
+	}
+	var bad []string
+	if srcs := pipe.notReady(); len(srcs) > 0 {
+		bad = append(bad, "sources not ready: "+strings.Join(srcs, ", "))
+	}
+	if f != nil {
+		n := sumResult(g.metrics.bySource, resultError)
+		f.ingestMu.Lock()
+		failed := n - f.ingestErrors
+		f.ingestErrors = n
+		f.ingestMu.Unlock()
+		if failed > 0 {
+			bad = append(bad, fmt.Sprintf("ingest not committing: %.0f inputs failed to store since the last check", failed))
+		}
+	}
+	return len(bad) == 0, strings.Join(bad, "; ")
+}
+
+// sumResult sums a counter vector over the series whose result label is
+// result.
+func sumResult(cv *prometheus.CounterVec, result string) float64 {
+	ch := make(chan prometheus.Metric, 16)
+	go func() { cv.Collect(ch); close(ch) }()
+	var sum float64
+	for m := range ch {
+		var d dto.Metric
+		if m.Write(&d) != nil || d.Counter == nil {
+			continue
+		}
+		for _, l := range d.Label {
+			if l.GetName() == "result" && l.GetValue() == result {
+				sum += d.Counter.GetValue()
+			}
+		}
+	}
+	return sum
 }
 
 // metaStore keeps small state (the fleet agent's, a source's) in the

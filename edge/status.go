@@ -70,11 +70,20 @@ type UplinkStatus struct {
 }
 
 // ConfigStatus is the running config's version and state, as fleet config
-// last set them (setConfigState); empty for a local config file.
+// last set them (setConfigState); empty for a local config file. Reason,
+// Bundle and Key are fleet config's latest decision, as `gatewayctl status`
+// shows it: why a bundle was refused or rolled back, and which one (its
+// version and config topic key), which may differ from the running one.
 type ConfigStatus struct {
 	Version string    `json:"version,omitempty"`
 	State   string    `json:"state,omitempty"`
 	Since   time.Time `json:"since,omitzero"`
+	Reason  string    `json:"reason,omitempty"`
+	Bundle  uint64    `json:"bundle_version,omitempty"`
+	Key     string    `json:"bundle_key,omitempty"`
+	// Replays counts publications of the applied bundle's exact bytes
+	// again (ignored).
+	Replays uint64 `json:"replays,omitempty"`
 }
 
 // Status returns a snapshot of the gateway.
@@ -85,6 +94,7 @@ func (g *Gateway) Status() Status {
 	ready, _ := g.readiness()
 	s := Status{Gateway: cfg.Gateway.ID, Version: g.build.Version, Commit: g.build.Commit, Started: g.start, Ready: ready}
 	s.Config = g.metrics.configStatus()
+	g.addFleetDecision(&s.Config)
 	var up []uplink.StreamState
 	if pipe != nil && pipe.up != nil {
 		up = pipe.up.Streams()
@@ -116,6 +126,18 @@ func (s *Status) addBuffer(st buffer.Stats, up []uplink.StreamState) {
 			LastLatencyMS: float64(u.LastReceiptLatency) / 1e6,
 		})
 	}
+}
+
+// addFleetDecision adds fleet config's latest decision to c.
+func (g *Gateway) addFleetDecision(c *ConfigStatus) {
+	g.mu.Lock()
+	f := g.fleet
+	g.mu.Unlock()
+	if f == nil || f.agent == nil {
+		return
+	}
+	d := f.agent.Status()
+	c.Reason, c.Bundle, c.Key, c.Replays = redact(d.Reason), d.Bundle, d.Key, f.agent.Replays()
 }
 
 func summariseUplink(streams []StreamStatus, started time.Time) UplinkStatus {

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math"
 	"sort"
 	"text/tabwriter"
 	"time"
@@ -43,7 +42,16 @@ const (
 	envPulsarNamespace = "EDGE_PULSAR_NAMESPACE"
 	envPulsarToken     = "EDGE_PULSAR_TOKEN_FILE"
 	envPulsarCA        = "EDGE_PULSAR_TLS_CA_FILE"
+	envTrustedKeys     = "EDGE_TRUSTED_KEYS_FILE"
 )
+
+// MaxVersion is the highest version `config push` assigns or accepts:
+// 2^53, the largest integer every JSON reader (JavaScript's numbers, many
+// dashboards) holds exactly, and so far above any real push count that a
+// higher version on the config topic can only be a mistake or an attack.
+// Versions are computed from bundles signed by trusted keys only, so a
+// rogue bundle cannot push the next version past it.
+const MaxVersion uint64 = 1 << 53
 
 // add registers the flags on fs (local flags of each command that talks
 // to Pulsar: config push, config show, status).
@@ -83,7 +91,7 @@ func newConfigCmd(a *app) *cobra.Command {
 		Use:   "config",
 		Short: "Push signed config to gateways or groups, and show what is pushed",
 	}
-	c.AddCommand(newConfigPushCmd(a), newConfigShowCmd(a))
+	c.AddCommand(newConfigPushCmd(a), newConfigShowCmd(a), newConfigResetCmd(a))
 	return c
 }
 
@@ -119,6 +127,7 @@ type pushOptions struct {
 	id, group     string // --target, --group
 	file, keyFile string // -f, --key
 	version       uint64 // 0: one more than the highest known
+	trustedFile   string // --trusted-keys: whose bundles count for versions
 	dryRun        bool
 	compact       bool
 }
@@ -133,8 +142,10 @@ func newConfigPushCmd(a *app) *cobra.Command {
 
 The document is validated as a gateway will (with placeholders for the
 local-only settings it leaves out: gateway, buffer, fleet, http, log). Its
-version is one more than the highest version on the config topic or reported
-on the status topic, unless --version says otherwise. The bundle is published
+version is one more than the highest version on the config topic (of bundles
+signed by a trusted key: --trusted-keys and the signing key; others are
+ignored with a warning) or reported on the status topic, unless --version
+says otherwise; versions above 2^53 are refused. The bundle is published
 under the key gw:<id> or group:<label> while holding the topic's only producer
 (exclusive access), so that concurrent pushes cannot pick the same version.`,
 		Args: cobra.NoArgs,
@@ -146,6 +157,7 @@ under the key gw:<id> or group:<label> while holding the topic's only producer
 	c.Flags().StringVarP(&o.file, "file", "f", "", "config document (YAML)")
 	c.Flags().StringVar(&o.keyFile, "key", "", "operator private key file")
 	c.Flags().Uint64Var(&o.version, "version", 0, "version to assign (default: one more than the highest known)")
+	c.Flags().StringVar(&o.trustedFile, "trusted-keys", a.env(envTrustedKeys, ""), "trusted-keys file: only bundles signed by these keys (and --key) count for the next version (env "+envTrustedKeys+")")
 	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "validate and sign, publish nothing")
 	c.Flags().BoolVar(&o.compact, "compact", false, "ask the broker to compact the config topic afterwards (needs --pulsar-admin)")
 	return c
@@ -156,6 +168,10 @@ under the key gw:<id> or group:<label> while holding the topic's only producer
 // access to the config topic.
 func configPush(cmd *cobra.Command, a *app, p *pulsarFlags, o *pushOptions) error {
 	b, key, err := loadPush(o, cmd.ErrOrStderr())
+	if err != nil {
+		return err
+	}
+	trusted, err := operatorKeys(o.trustedFile, key)
 	if err != nil {
 		return err
 	}
@@ -171,7 +187,7 @@ func configPush(cmd *cobra.Command, a *app, p *pulsarFlags, o *pushOptions) erro
 	}
 	defer ctl.Close()
 	reported := reportedVersions(ctx, ctl, p, cmd.ErrOrStderr())
-	size, err := publishBundle(ctx, ctl, ctl.Topic(p.configTopic), b, key, reported)
+	size, err := publishBundle(ctx, ctl, ctl.Topic(p.configTopic), b, key, trusted, reported, cmd.ErrOrStderr())
 	if err != nil {
 		return err
 	}
@@ -216,40 +232,85 @@ func loadPush(o *pushOptions, stderr io.Writer) (*fleet.Bundle, *fleet.PrivateKe
 	return &fleet.Bundle{Target: tgt, Version: o.version, IssuedAt: time.Now().UTC(), Document: doc}, key, nil
 }
 
+// operatorKeys are the keys whose bundles count when versions are
+// computed: the trusted-keys file (if any) and the signing key.
+func operatorKeys(file string, key *fleet.PrivateKey) (fleet.TrustedKeys, error) {
+	keys := fleet.TrustedKeys{}
+	if file != "" {
+		var err error
+		if keys, err = fleet.LoadTrustedKeys(file); err != nil {
+			return nil, err
+		}
+	}
+	line := fleet.TrustedLine(key.Public(), "")
+	own, err := fleet.ParseTrustedKeys([]byte(line + "\n"))
+	if err != nil {
+		return nil, err
+	}
+	for id, k := range own {
+		keys[id] = k
+	}
+	return keys, nil
+}
+
 // publishBundle publishes b to topic while holding the topic's only
-// producer: it assigns the version from what the topic holds (and the
-// reported version), signs and publishes. b ends up as published; the
-// result is the size of the published message.
-func publishBundle(ctx context.Context, ctl *uplink.Control, topic string, b *fleet.Bundle, key *fleet.PrivateKey, reported uint64) (int, error) {
+// producer: it assigns the version from what the topic holds (bundles
+// signed by trusted keys only) and the reported version, signs and
+// publishes. b ends up as published; the result is the size of the
+// published message. Bundles ignored for the version are warned about on
+// stderr.
+func publishBundle(ctx context.Context, ctl *uplink.Control, topic string, b *fleet.Bundle, key *fleet.PrivateKey,
+	trusted fleet.TrustedKeys, reported uint64, stderr io.Writer) (int, error) {
 	requested := b.Version
 	var size int
 	err := ctl.PublishExclusive(ctx, topic, func(read []uplink.KeyedMessage) (uplink.KeyedMessage, error) {
-		m, err := bundleMessage(b, key, requested, highestVersion(read, reported))
+		highest, ignored := highestVersion(read, reported, trusted)
+		for _, s := range ignored {
+			fmt.Fprintf(stderr, "warning: ignored for the version: %s\n", s)
+		}
+		m, err := bundleMessage(b, key, requested, highest)
 		size = len(m.Payload)
 		return m, err
 	})
 	return size, err
 }
 
-// highestVersion is the highest bundle version among msgs, or reported if
-// that is higher; messages that are not bundles do not count.
-func highestVersion(msgs []uplink.KeyedMessage, reported uint64) uint64 {
-	highest := reported
+// highestVersion is the highest version among the bundles of msgs signed
+// by a key of trusted, or reported if that is higher. Messages that are not
+// bundles do not count; bundles signed otherwise do not count either, and
+// are named in ignored (a bundle anyone can publish must not set the next
+// version: one at 2^64-1 would leave none).
+func highestVersion(msgs []uplink.KeyedMessage, reported uint64, trusted fleet.TrustedKeys) (highest uint64, ignored []string) {
+	highest = reported
+	// Every message, not only the latest per key: a bundle since removed
+	// (config reset) may have been applied, and gateways refuse versions
+	// not above it.
 	for _, m := range msgs {
-		if pb, err := fleet.Unmarshal(m.Payload); err == nil {
-			highest = max(highest, pb.Version)
+		pb, err := fleet.Unmarshal(m.Payload)
+		if err != nil {
+			continue
 		}
+		if err := pb.CheckSignature(trusted); err != nil {
+			ignored = append(ignored, fmt.Sprintf("%s version %d: %v", m.Key, pb.Version, err))
+			continue
+		}
+		highest = max(highest, pb.Version)
 	}
-	return highest
+	sort.Strings(ignored)
+	return highest, ignored
 }
 
 // bundleMessage gives b its version (requested, or one more than highest
 // when requested is 0), stamps and signs it, and returns the message that
-// publishes it. A requested version not above highest is refused.
+// publishes it. A requested version not above highest, or a version above
+// MaxVersion, is refused.
 func bundleMessage(b *fleet.Bundle, key *fleet.PrivateKey, requested, highest uint64) (uplink.KeyedMessage, error) {
 	switch {
-	case requested == 0 && highest == math.MaxUint64:
-		return uplink.KeyedMessage{}, errors.New("the config topic holds version 2^64-1: no next version")
+	case requested == 0 && highest >= MaxVersion:
+		return uplink.KeyedMessage{}, fmt.Errorf("the highest version, %d, signed by a trusted key or reported by a gateway, is at the ceiling of 2^53 (%d): "+
+			"no next version. Versions that high are a mistake; gateways that applied one refuse anything lower, so give them a new operator key and reset their fleet state", highest, MaxVersion)
+	case requested > MaxVersion:
+		return uplink.KeyedMessage{}, fmt.Errorf("--version %d: above the ceiling of 2^53 (%d), which keeps versions exact in every JSON reader and leaves room to push", requested, MaxVersion)
 	case requested == 0:
 		b.Version = highest + 1
 	case requested <= highest:
@@ -291,11 +352,87 @@ func reportedVersions(ctx context.Context, ctl *uplink.Control, p *pulsarFlags, 
 	}
 	var v uint64
 	for _, m := range uplink.Latest(msgs) {
-		if s, err := fleet.DecodeStatus(m.Payload); err == nil {
-			v = max(v, s.Config.Version, s.Config.Bundle)
+		s, err := fleet.DecodeStatus(m.Payload)
+		if err != nil {
+			continue
 		}
+		rv := s.Config.Version
+		// A refused bundle's version is anyone's; the others were verified
+		// by the gateway (running, in probation, rolled back).
+		if s.Config.State != fleet.StateRejected {
+			rv = max(rv, s.Config.Bundle)
+		}
+		if rv > MaxVersion {
+			fmt.Fprintf(stderr, "warning: gateway %s reports version %d, above the ceiling of 2^53; ignored for the version\n", s.Gateway, rv)
+			continue
+		}
+		v = max(v, rv)
 	}
 	return v
+}
+
+func newConfigResetCmd(a *app) *cobra.Command {
+	p := &pulsarFlags{}
+	var id string
+	var compact bool
+	c := &cobra.Command{
+		Use:   "reset --target GATEWAY-ID",
+		Short: "Remove a gateway's own bundle, so that it follows its groups' bundles again",
+		Long: `Remove the bundle pushed to one gateway (key gw:<id>): publishes an empty
+message (a tombstone) under that key on the config topic, which deletes the
+key for every reader and, at the next compaction, from the topic.
+
+The gateway keeps running its config until a group bundle newer than every
+version it has applied or tried arrives: push the group's document again
+after the reset (config push --group LABEL). With --compact the broker is
+asked to compact the topic afterwards (needs --pulsar-admin).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if id == "" {
+				return errors.New("say which gateway: --target GATEWAY-ID (group bundles are replaced by pushing, not reset)")
+			}
+			tgt := fleet.GatewayTarget(id)
+			if err := tgt.Validate(); err != nil {
+				return err
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), p.timeout)
+			defer cancel()
+			ctl, err := p.control(a)
+			if err != nil {
+				return err
+			}
+			defer ctl.Close()
+			topic := ctl.Topic(p.configTopic)
+			var had bool
+			err = ctl.PublishExclusive(ctx, topic, func(read []uplink.KeyedMessage) (uplink.KeyedMessage, error) {
+				_, had = uplink.Latest(read)[tgt.Key()]
+				return uplink.KeyedMessage{Key: tgt.Key(), Payload: nil,
+					Properties: map[string]string{"kind": "config-reset"}}, nil
+			})
+			if err != nil {
+				return err
+			}
+			if compact {
+				if err := ctl.Compact(topic); err != nil {
+					fmt.Fprintf(cmd.ErrOrStderr(), "warning: reset, but compaction was not started: %v\n", err)
+				}
+			}
+			out := cmd.OutOrStdout()
+			if a.output == "json" {
+				return writeJSON(out, map[string]any{"key": tgt.Key(), "reset": true, "had_bundle": had})
+			}
+			if !had {
+				fmt.Fprintf(out, "nothing was pushed to %s; published a tombstone anyway\n", tgt.Key())
+				return nil
+			}
+			fmt.Fprintf(out, "reset %s: the gateway follows its groups again once a group bundle newer than its running version is pushed\n", tgt.Key())
+			return nil
+		},
+	}
+	p.add(c.Flags(), a)
+	c.Flags().StringVar(&id, "target", "", "gateway ID whose own bundle to remove")
+	c.Flags().BoolVar(&compact, "compact", false, "ask the broker to compact the config topic afterwards (needs --pulsar-admin)")
+	return c
 }
 
 // shownBundle is one target's bundle, as `config show` prints it.

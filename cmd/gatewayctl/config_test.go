@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -118,7 +119,8 @@ func TestConfigPushAndShow(t *testing.T) {
 	}
 
 	// A gateway reports a higher version on the status topic (the config
-	// topic lost it to compaction, say): the next push goes above it.
+	// topic lost it to compaction, say): the next push goes above it. A
+	// version a gateway refused (anyone can publish one) does not count.
 	o := uplink.DefaultOptions()
 	o.ServiceURL, o.AdminURL, o.Tenant, o.Namespace = pulsarURL, "http://unused:1", ns[0], ns[1]
 	c, err := uplink.NewControl(o, nil)
@@ -127,10 +129,15 @@ func TestConfigPushAndShow(t *testing.T) {
 	}
 	defer c.Close()
 	hb, _ := json.Marshal(fleet.Status{Gateway: "dock-9", Time: time.Now(), HeartbeatSeconds: 10,
-		Config: fleet.ConfigStatus{Version: 3, Decision: fleet.Decision{State: fleet.StateRejected, Bundle: 10}}})
+		Config: fleet.ConfigStatus{Version: 3, Decision: fleet.Decision{State: fleet.StateRolledBack, Bundle: 10}}})
+	rogue, _ := json.Marshal(fleet.Status{Gateway: "dock-8", Time: time.Now(), HeartbeatSeconds: 10,
+		Config: fleet.ConfigStatus{Version: 3, Decision: fleet.Decision{State: fleet.StateRejected, Bundle: math.MaxUint64}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := c.Publish(ctx, c.Topic("status"), uplink.KeyedMessage{Key: "dock-9", Payload: hb}); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Publish(ctx, c.Topic("status"), uplink.KeyedMessage{Key: "dock-8", Payload: rogue}); err != nil {
 		t.Fatal(err)
 	}
 	if r := push("--group", "east"); r.Version != 11 {

@@ -2,10 +2,13 @@ package fleet
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/edgegw/gateway/test/testenv"
 )
 
 type agentRig struct {
@@ -184,7 +187,12 @@ func TestAgentInterruptedProbation(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan struct{})
 		go func() { defer close(done); r.agent.Offer(ctx, map[string][]byte{"gw:dock-7": b}) }()
-		waitFor(t, func() bool { return r.agent.Status().State == StateProbation })
+		testenv.Eventually(t, 10*time.Second, "the agent in probation", func() error {
+			if st := r.agent.Status(); st.State != StateProbation {
+				return fmt.Errorf("state %s", st.State)
+			}
+			return nil
+		})
 		cancel()
 		<-done
 		r = r.restart(t)
@@ -212,17 +220,6 @@ func TestAgentReloadLocal(t *testing.T) {
 	cur := r.rt.current()
 	if cur.Uplink.ServiceURL != "pulsar://good:6650" || cur.HTTP.Listen != "127.0.0.1:9999" {
 		t.Fatalf("reload: uplink %s http %s", cur.Uplink.ServiceURL, cur.HTTP.Listen)
-	}
-}
-
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("timed out")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

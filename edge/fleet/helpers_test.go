@@ -121,13 +121,18 @@ func (s *memStore) Put(key string, val []byte) error {
 }
 
 // fakeRuntime records swaps; the uplink is healthy unless the running
-// config's service URL is in dead.
+// config's service URL is in dead (or wanDown is set); the rest of the
+// gateway is healthy unless unhealthy returns a reason for the running
+// config.
 type fakeRuntime struct {
-	mu       sync.Mutex
-	running  *config.Config
-	swaps    []*config.Config
-	failNext error
-	dead     map[string]bool
+	mu        sync.Mutex
+	running   *config.Config
+	swaps     []*config.Config
+	failNext  error
+	dead      map[string]bool
+	wanDown   bool
+	unhealthy func(cfg *config.Config) string
+	swapDelay time.Duration
 }
 
 func (r *fakeRuntime) Swap(ctx context.Context, cfg *config.Config) error {
@@ -139,14 +144,31 @@ func (r *fakeRuntime) Swap(ctx context.Context, cfg *config.Config) error {
 	}
 	r.swaps = append(r.swaps, cfg)
 	r.running = cfg
+	if r.swapDelay > 0 {
+		time.Sleep(r.swapDelay)
+	}
 	return ctx.Err()
 }
 
 func (r *fakeRuntime) UplinkHealthy() (bool, string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.wanDown {
+		return false, "stream scans: dial tcp: no route to host"
+	}
 	if r.running != nil && r.dead[r.running.Uplink.ServiceURL] {
 		return false, "stream scans: connection refused"
+	}
+	return true, ""
+}
+
+func (r *fakeRuntime) Healthy() (bool, string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.unhealthy != nil && r.running != nil {
+		if why := r.unhealthy(r.running); why != "" {
+			return false, why
+		}
 	}
 	return true, ""
 }

@@ -187,8 +187,9 @@ type FleetGateway struct {
 // FleetOptions tweak a fleet gateway's local file.
 type FleetOptions struct {
 	Groups    []string
-	Probation string // default 5s
-	Heartbeat string // default 1s
+	Probation string     // default 5s
+	Heartbeat string     // default 1s
+	Doc       DocOptions // the document in the local file
 }
 
 // DocOptions tweak a pushed document.
@@ -196,6 +197,7 @@ type DocOptions struct {
 	Extra          bool   // also subscribe <root>/<id>/extra/+device (scans, source "extra-<device>")
 	ScansMaxEvents int    // 0: unlimited
 	ServiceURL     string // default: the test Pulsar
+	AdminURL       string // default: the test Pulsar's admin URL
 	UplinkExtra    string // more uplink settings, each line indented by two spaces
 }
 
@@ -235,7 +237,7 @@ fleet:
   heartbeat: %s
 `, id, groups, f.TrustedKeys, filepath.Join(dir, "buffer.db"), httpAddr, o.Probation, o.Heartbeat)
 	g := &FleetGateway{ID: id, Groups: o.Groups, f: f}
-	g.Gateway = NewGateway(f.t, dir, local+f.Document(id, DocOptions{}), httpAddr)
+	g.Gateway = NewGateway(f.t, dir, local+f.Document(id, o.Doc), httpAddr)
 	return g
 }
 
@@ -248,6 +250,9 @@ func (f *Fleet) Document(id string, o DocOptions) string {
 	}
 	if o.ServiceURL == "" {
 		o.ServiceURL = f.PulsarURL
+	}
+	if o.AdminURL == "" {
+		o.AdminURL = f.AdminURL
 	}
 	extra := ""
 	if o.Extra {
@@ -285,7 +290,7 @@ sources:
   namespace: %s
   send_timeout: 10s
   operation_timeout: 10s
-%s`, o.ScansMaxEvents, f.MQTT, f.Root, gw, extra, o.ServiceURL, f.AdminURL, f.tenant(), f.namespace(), o.UplinkExtra)
+%s`, o.ScansMaxEvents, f.MQTT, f.Root, gw, extra, o.ServiceURL, o.AdminURL, f.tenant(), f.namespace(), o.UplinkExtra)
 }
 
 // ScanTopic is the MQTT topic a scanner of the gateway publishes to.
