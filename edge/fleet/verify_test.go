@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	_ "github.com/edgegw/gateway/drivers/mqtt" // a real driver section
 )
 
 func TestVerifyRefuses(t *testing.T) {
@@ -129,5 +131,26 @@ func TestSelect(t *testing.T) {
 		if got != tc.want || ok != (tc.want != "") {
 			t.Errorf("%s: got %q %v, want %q", tc.name, got, ok, tc.want)
 		}
+	}
+}
+
+// A dry run refuses what a gateway would refuse at start: an MQTT source
+// on the embedded broker with no broker: section (gatewayctl config push
+// --dry-run calls CheckDocument).
+func TestCheckDocumentEmbeddedWithoutBroker(t *testing.T) {
+	doc := pushedYAML + `sources:
+  - name: devices
+    driver: mqtt
+    mqtt:
+      brokers: [embedded]
+      subscriptions:
+        - {topic: site/+/scan, kind: scan}
+`
+	_, err := CheckDocument([]byte(doc))
+	if err == nil || !strings.Contains(err.Error(), "broker") {
+		t.Fatalf("want a refusal naming the missing broker section, got %v", err)
+	}
+	if _, err := CheckDocument([]byte(doc + "broker:\n  allow_anonymous: true\n")); err != nil {
+		t.Fatalf("with a broker section: %v", err)
 	}
 }
