@@ -42,6 +42,8 @@ func TestBatchedFaults(t *testing.T) {
 	c1.backoffMin, c1.backoffMax = 20*time.Millisecond, 200*time.Millisecond
 	ctx1, kill := context.WithCancel(context.Background())
 	go func() { _ = c1.Forward(ctx1, "gw-1", "scans", 0, b1) }()
+	// The sleeps are the fault schedule (a cut every 300 ms while it
+	// drains), not synchronisation: the assertions wait on conditions.
 	for i := 0; b1.ackedSeq() < n/2 && i < 300; i++ {
 		time.Sleep(100 * time.Millisecond)
 		if i%3 == 2 {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/apache/pulsar-client-go/pulsaradmin/pkg/utils"
+	"github.com/edgegw/gateway/test/testenv"
 )
 
 func newControl(t *testing.T, ns *pulsarNS) *Control {
@@ -75,9 +76,9 @@ func TestControlReadLatestAndWatch(t *testing.T) {
 		defer mu.Unlock()
 		return append([]string(nil), seen...)
 	}
-	waitUntil(t, 30*time.Second, "caught up", func() bool { return len(last()) == 1 })
+	testenv.Eventually(t, 30*time.Second, "caught up", func() bool { return len(last()) == 1 })
 	publishAll(t, c, topic, "k2", "ignored", "k3", "d", "k1", "e")
-	waitUntil(t, 30*time.Second, "updates", func() bool { return len(last()) == 3 })
+	testenv.Eventually(t, 30*time.Second, "updates", func() bool { return len(last()) == 3 })
 	if got := strings.Join(last(), " | "); got != "k1=c | k1=c k3=d | k1=e k3=d" {
 		t.Fatalf("watch saw %q", got)
 	}
@@ -138,7 +139,7 @@ func TestControlReadsCompactedTopic(t *testing.T) {
 		t.Fatal(err)
 	}
 	tn, _ := utils.GetTopicName(topic)
-	waitUntil(t, 60*time.Second, "compaction done", func() bool {
+	testenv.Eventually(t, 60*time.Second, "compaction done", func() bool {
 		st, err := ns.admin.Topics().CompactStatus(*tn)
 		if err == nil && st.Status == utils.ERROR {
 			t.Fatalf("compaction failed: %s", st.LastError)
@@ -185,16 +186,5 @@ func TestControlGivesUpWithContext(t *testing.T) {
 		if err == nil || time.Since(start) > 5*time.Second {
 			t.Fatalf("%s against a dead broker: %v after %s; want an error once ctx ends", name, err, time.Since(start))
 		}
-	}
-}
-
-func waitUntil(t *testing.T, timeout time.Duration, msg string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for: %s", timeout, msg)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
