@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"os"
 	"strconv"
 	"testing"
@@ -35,7 +37,9 @@ func TestBatchedFaults(t *testing.T) {
 	// Run 1: drains under connection cuts, then is abandoned (no Close, no
 	// final ack) part way: the "kill -9".
 	b1 := newMemBacklog(all...)
-	c1, err := New(o, testLogger(t))
+	// The killed client's library goes on logging its failed reconnects
+	// after the test: not into t.
+	c1, err := New(o, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,13 +54,19 @@ func TestBatchedFaults(t *testing.T) {
 			px.cut()
 		}
 	}
-	acked := b1.ackedSeq()
-	px.cut() // the process dies: its connection goes, the backlog keeps what it acked
+	// The process dies: its connections go and it never comes back (its
+	// proxy stops, so the abandoned client cannot reconnect: a kill -9
+	// leaves no producer behind to re-send, unlike a cancelled context).
+	px.kill()
 	kill()
+	acked := b1.ackedSeq() // what the backlog (the disk) had acked
 	t.Logf("run 1 killed at acked seq %d; state %+v", acked, mustStream(c1, "scans"))
-	defer c1.Close()
+	c1.Close()
 
-	// Run 2: a new client on the backlog as the disk had it.
+	// Run 2: a new client on the backlog as the disk had it, through a
+	// new proxy (the cuts go on).
+	px = newWireProxy(t, ns.serviceURL)
+	o.ServiceURL = px.serviceURL
 	b2 := newMemBacklog(all[acked:]...)
 	b2.acked = acked
 	c2 := newClient(t, o)

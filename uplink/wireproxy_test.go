@@ -130,6 +130,13 @@ func (p *wireProxy) cut() {
 	p.conns = nil
 }
 
+// kill stops the proxy for good: it accepts nothing more and closes every
+// connection (a dead process's connections, which never come back).
+func (p *wireProxy) kill() {
+	_ = p.l.Close()
+	p.cut()
+}
+
 // upBytes counts client -> broker bytes so far.
 func (p *wireProxy) upBytes() int64 { return p.up.Load() }
 
