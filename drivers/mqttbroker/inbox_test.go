@@ -15,6 +15,7 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/edgegw/gateway/drivers"
@@ -450,4 +451,34 @@ func (r *raw5) read(t *testing.T) packets.Packet {
 		t.Fatalf("decode %v: %v", pk.FixedHeader.Type, err)
 	}
 	return pk
+}
+
+// TestInboxDeviceNotReadingAcksIsDisconnected: acks go to a device through
+// its own queue and writer; a device whose queue is full (it stopped
+// reading its socket) is disconnected instead of blocking the committer
+// that acks everyone's publishes.
+func TestInboxDeviceNotReadingAcksIsDisconnected(t *testing.T) {
+	srv := mochi.New(&mochi.Options{Logger: testLogger()})
+	server, client := net.Pipe() // nobody reads client: writes to server block
+	defer client.Close()
+	cl := srv.NewClient(server, "devices", "stuck", false)
+	d := &device{window: newBudget(4), acks: make(chan *packets.Packet, 2), gone: make(chan struct{})}
+	go d.writeAcks(cl, make(chan struct{}))
+	f := &inflight{cl: cl, dev: d}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for id := range uint16(10) { // the writer blocks on the first; the queue holds 2
+			f.send(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, PacketID: id + 1})
+		}
+	}()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("acking a device that does not read blocked the caller")
+	}
+	if !cl.Closed() {
+		t.Fatal("a device with a full ack queue was not disconnected")
+	}
+	close(d.gone)
 }
