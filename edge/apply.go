@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/edgegw/gateway/buffer"
 	"github.com/edgegw/gateway/drivers"
@@ -33,7 +32,7 @@ type fleetState struct {
 	kick  chan struct{} // a heartbeat is due now
 
 	ingestMu     sync.Mutex
-	ingestErrors float64 // store errors of ingest at the last health check
+	ingestErrors uint64 // store errors of ingest at the last health check
 }
 
 // fleetStartConfig is called by Run once the store is open: it loads the
@@ -60,7 +59,7 @@ func (g *Gateway) fleetStartConfig(db *buffer.DB, local *config.Config) *config.
 	g.mu.Lock()
 	g.cfg = cfg
 	g.mu.Unlock()
-	f.ingestErrors = sumResult(g.metrics.bySource, resultError)
+	f.ingestErrors = g.metrics.ingestErrors.Load()
 	// Registered once per Gateway; it reads whichever agent runs.
 	_ = g.metrics.reg.Register(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "edge_gateway_config_replays_total",
@@ -341,36 +340,16 @@ func (r fleetRuntime) Healthy() (bool, string) {
 		bad = append(bad, "sources not ready: "+strings.Join(srcs, ", "))
 	}
 	if f != nil {
-		n := sumResult(g.metrics.bySource, resultError)
+		n := g.metrics.ingestErrors.Load()
 		f.ingestMu.Lock()
 		failed := n - f.ingestErrors
 		f.ingestErrors = n
 		f.ingestMu.Unlock()
 		if failed > 0 {
-			bad = append(bad, fmt.Sprintf("ingest not committing: %.0f inputs failed to store since the last check", failed))
+			bad = append(bad, fmt.Sprintf("ingest not committing: %d inputs failed to store since the last check", failed))
 		}
 	}
 	return len(bad) == 0, strings.Join(bad, "; ")
-}
-
-// sumResult sums a counter vector over the series whose result label is
-// result.
-func sumResult(cv *prometheus.CounterVec, result string) float64 {
-	ch := make(chan prometheus.Metric, 16)
-	go func() { cv.Collect(ch); close(ch) }()
-	var sum float64
-	for m := range ch {
-		var d dto.Metric
-		if m.Write(&d) != nil || d.Counter == nil {
-			continue
-		}
-		for _, l := range d.Label {
-			if l.GetName() == "result" && l.GetValue() == result {
-				sum += d.Counter.GetValue()
-			}
-		}
-	}
-	return sum
 }
 
 // metaStore keeps small state (the fleet agent's, a source's) in the

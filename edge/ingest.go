@@ -62,7 +62,11 @@ func (in *ingest) count(ctx context.Context, source string, out emitted, err err
 		bySource(resultRejected, refused)
 	}
 	if err != nil && len(out.refused) == 0 && ctx.Err() == nil {
-		bySource(resultError, n-len(out.stored)-dups)
+		failed := n - len(out.stored) - dups
+		bySource(resultError, failed)
+		if source != "" && failed > 0 {
+			m.ingestErrors.Add(uint64(failed)) // the sum of bySource's errors
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package edge
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -13,11 +14,14 @@ import (
 // status page keeps in memory: the latest scans, the per-minute backlog
 // history and the config version and state.
 type metrics struct {
-	reg         *prometheus.Registry
-	ingest      *prometheus.CounterVec
-	quarantined *prometheus.CounterVec
-	configInfo  *prometheus.GaugeVec
-	buildInfo   *prometheus.GaugeVec
+	// ingestErrors counts inputs that failed to store (result "error" of
+	// bySource), for probation to read without a scrape.
+	ingestErrors atomic.Uint64
+	reg          *prometheus.Registry
+	ingest       *prometheus.CounterVec
+	quarantined  *prometheus.CounterVec
+	configInfo   *prometheus.GaugeVec
+	buildInfo    *prometheus.GaugeVec
 	// bySource counts ingest results per config source (sources[].name):
 	// accepted, duplicate, rejected, quarantined, error.
 	bySource *prometheus.CounterVec

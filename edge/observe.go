@@ -21,7 +21,7 @@ import (
 
 // observe wraps the sink handed to the driver d of source src: it counts
 // results per source (edge_gateway_source_events_total), notes committed
-// scans for the status page, and exports d's Stats() until ctx ends.
+// scans for the status page, and exports d's Metrics() until ctx ends.
 func (g *Gateway) observe(ctx context.Context, src config.Source, d drivers.Driver, in *ingest) drivers.Sink {
 	remove := g.metrics.drivers.add(src.Name, src.Driver, d)
 	context.AfterFunc(ctx, remove)

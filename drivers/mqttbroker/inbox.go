@@ -56,7 +56,7 @@ type inbox struct {
 	// orphans are publishes a detached route took and never settled,
 	// waiting (while held) for the next route that matches them.
 	orphans []*inflight
-	seq     uint64
+	seq     atomic.Uint64 // numbers publishes in arrival order
 }
 
 // device is what the inbox keeps per connected device that publishes
@@ -261,10 +261,7 @@ func (h *inbox) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, 
 		return pk, packets.ErrRejectPacket
 	}
 	r.open[f] = struct{}{}
-	h.mu.Lock()
-	h.seq++
-	f.seq = h.seq
-	h.mu.Unlock()
+	f.seq = h.seq.Add(1)
 	r.mu.Unlock()
 	qos, id, retain := pk.FixedHeader.Qos, pk.PacketID, pk.FixedHeader.Retain
 	topic, payload := pk.TopicName, pk.Payload
