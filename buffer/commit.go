@@ -208,6 +208,7 @@ func (db *DB) guard(f func() error) (err error) {
 func (db *DB) commit(batch []*request, retry bool) {
 	results := make([]error, len(batch))
 	var s *stage
+	undo := -1 // a request that failed after writing part of its records
 	start := time.Now()
 	err := db.guard(func() error {
 		tx, err := db.bolt.Begin(true)
@@ -228,6 +229,11 @@ func (db *DB) commit(batch []*request, retry bool) {
 			if errors.As(results[i], &fe) {
 				return fe.err
 			}
+			var pe *partialError
+			if errors.As(results[i], &pe) {
+				undo, results[i] = i, pe.err
+				return errUndo
+			}
 		}
 		if err := s.flush(); err != nil {
 			return err
@@ -246,6 +252,16 @@ func (db *DB) commit(batch []*request, retry bool) {
 		// The in-memory dedup indexes may hold keys of the failed
 		// transaction: the next lookups rebuild them from the file.
 		db.dedupMem = nil
+		if undo >= 0 && errors.Is(err, errUndo) {
+			// Roll back what that request wrote; the others commit
+			// without it.
+			db.finish(batch[undo], results[undo])
+			rest := append(append([]*request(nil), batch[:undo]...), batch[undo+1:]...)
+			if len(rest) > 0 {
+				db.commit(rest, retry)
+			}
+			return
+		}
 		err = commitError(err)
 		if retry && (errors.Is(err, ErrDiskBudget) || errors.Is(err, ErrDiskFull)) {
 			// Appends made the file grow; the other requests (acks above
@@ -282,6 +298,15 @@ func (db *DB) commit(batch []*request, retry bool) {
 		db.finish(r, results[i])
 	}
 }
+
+// partialError is what a request's apply returns when it fails after it has
+// written to the transaction (AppendBatch, a later stream refused): the
+// commit is rolled back and redone without that request.
+type partialError struct{ err error }
+
+func (e *partialError) Error() string { return e.err.Error() }
+
+var errUndo = errors.New("buffer: request undone")
 
 // txWritten is what a committed write transaction asked the file system to
 // write: every page it allocated (dirty nodes, the freelist) and the meta

@@ -65,6 +65,22 @@ func (db *DB) AppendRecords(ctx context.Context, stream string, recs []Record) (
 	if len(recs) == 0 {
 		return nil, nil
 	}
+	own, err := ownRecords(recs)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Appended, len(recs))
+	r := &request{n: len(recs), isAppend: true}
+	r.apply = func(s *stage) error { return s.appendRecords(stream, own, out) }
+	if err := db.submit(ctx, r); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// ownRecords checks recs and copies their keys: bbolt keeps keys until the
+// commit; the caller keeps its buffers.
+func ownRecords(recs []Record) ([]Record, error) {
 	size := 0
 	for i, r := range recs {
 		switch {
@@ -77,7 +93,6 @@ func (db *DB) AppendRecords(ctx context.Context, stream string, recs []Record) (
 		}
 		size += len(r.Key)
 	}
-	// bbolt keeps keys until the commit; the caller keeps its buffers.
 	own := make([]Record, len(recs))
 	buf := make([]byte, 0, size)
 	for i, r := range recs {
@@ -87,13 +102,7 @@ func (db *DB) AppendRecords(ctx context.Context, stream string, recs []Record) (
 			own[i].Key = buf[len(buf)-len(r.Key) : len(buf) : len(buf)]
 		}
 	}
-	out := make([]Appended, len(recs))
-	r := &request{n: len(recs), isAppend: true}
-	r.apply = func(s *stage) error { return s.appendRecords(stream, own, out) }
-	if err := db.submit(ctx, r); err != nil {
-		return nil, err
-	}
-	return out, nil
+	return own, nil
 }
 
 func (s *stage) appendRecords(name string, recs []Record, out []Appended) error {

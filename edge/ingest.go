@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/edgegw/gateway/buffer"
@@ -111,37 +110,34 @@ func (in *ingest) emit(ctx context.Context, evs []*event.Event) (emitted, error)
 		out.refused = map[string]int{full: len(groups[full])}
 		return out, fmt.Errorf("stream %q: %w", full, drivers.ErrFull)
 	}
-	res := make([][]buffer.Appended, len(order))
-	errs := make([]error, len(order))
-	if len(order) == 1 {
-		res[0], errs[0] = in.append(ctx, order[0], groups[order[0]])
-	} else {
-		var wg sync.WaitGroup
-		for i, s := range order {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				res[i], errs[i] = in.append(ctx, s, groups[s])
-			}()
+	// One transaction for every stream: a batch is stored whole or not at
+	// all, so a retry never stores part of it twice.
+	batches := make([]buffer.Batch, len(order))
+	for i, s := range order {
+		batches[i] = buffer.Batch{Stream: s, Records: records(groups[s])}
+	}
+	res, err := in.db.AppendBatch(ctx, batches)
+	if err != nil {
+		err = appendError(err)
+		if errors.Is(err, drivers.ErrFull) {
+			out.refused = map[string]int{}
+			for _, s := range order {
+				out.refused[s] += len(groups[s])
+			}
 		}
-		wg.Wait()
+		return out, err
 	}
 	for i, s := range order {
-		switch {
-		case errs[i] == nil:
-			n := len(out.stored)
-			for j, r := range res[i] {
-				if !r.Dup {
-					out.stored = append(out.stored, groups[s][j])
-				}
+		n := len(out.stored)
+		for j, r := range res[i] {
+			if !r.Dup {
+				out.stored = append(out.stored, groups[s][j])
 			}
-			addTo(&out.accepted, s, len(out.stored)-n)
-			addTo(&out.dups, s, len(res[i])-(len(out.stored)-n))
-		case errors.Is(errs[i], drivers.ErrFull):
-			addTo(&out.refused, s, len(groups[s]))
 		}
+		addTo(&out.accepted, s, len(out.stored)-n)
+		addTo(&out.dups, s, len(res[i])-(len(out.stored)-n))
 	}
-	return out, errors.Join(errs...)
+	return out, nil
 }
 
 // addTo adds n (when positive) to (*m)[key], making the map on first use.
@@ -155,7 +151,9 @@ func addTo(m *map[string]int, key string, n int) {
 	(*m)[key] += n
 }
 
-func (in *ingest) append(ctx context.Context, stream string, evs []*event.Event) ([]buffer.Appended, error) {
+// records makes the buffer records of evs: each encoder stamps the event's
+// seq and encodes it.
+func records(evs []*event.Event) []buffer.Record {
 	recs := make([]buffer.Record, len(evs))
 	for i, e := range evs {
 		recs[i] = buffer.Record{
@@ -167,14 +165,16 @@ func (in *ingest) append(ctx context.Context, stream string, evs []*event.Event)
 			CheckDup: e.Redelivered && len(e.DedupKey) > 0,
 		}
 	}
-	res, err := in.db.AppendRecords(ctx, stream, recs)
+	return recs
+}
+
+// appendError maps the buffer's refusals for lack of room to drivers.ErrFull.
+func appendError(err error) error {
 	switch {
-	case err == nil:
-		return res, nil
 	case errors.Is(err, buffer.ErrStreamFull), errors.Is(err, buffer.ErrDiskBudget), errors.Is(err, buffer.ErrDiskFull):
-		return nil, fmt.Errorf("stream %q: %w: %v", stream, drivers.ErrFull, err)
+		return fmt.Errorf("%w: %v", drivers.ErrFull, err)
 	default:
-		return nil, fmt.Errorf("stream %q: %w", stream, err)
+		return err
 	}
 }
 
