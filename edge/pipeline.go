@@ -285,3 +285,12 @@ func (b *backlog) Read(after uint64, max int) ([]uplink.Entry, error) {
 
 func (b *backlog) Ack(upTo uint64) error   { return b.db.Ack(b.stream, upTo) }
 func (b *backlog) Notify() <-chan struct{} { return b.db.Notify(b.stream) }
+
+func (b *backlog) Next() uint64 {
+	for _, s := range b.db.Stats().Streams {
+		if s.Config.Name == b.stream {
+			return s.NextSeq
+		}
+	}
+	return 0
+}

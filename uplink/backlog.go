@@ -22,4 +22,7 @@ type Backlog interface {
 	// may have been added since Notify was called. The forwarder calls it
 	// before each Read that may come up empty.
 	Notify() <-chan struct{}
+	// Next returns the seq the stream's next entry will get: every seq the
+	// store has ever assigned is below it, acked or not.
+	Next() uint64
 }

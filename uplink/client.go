@@ -27,6 +27,13 @@ var (
 	// of a previous producer were still landing. The next session starts
 	// from what the broker then has.
 	ErrStaleBrokerSeq = errors.New("uplink: the broker had more than its last sequence ID said")
+	// ErrIdentityConflict ends a session whose producer the broker knows up
+	// to a sequence ID this gateway's store never assigned: another gateway
+	// writes under the same gateway.id, or the store was restored from an
+	// older copy. The broker would drop this stream's events as duplicates,
+	// so none is sent (or skipped) and they stay buffered; the forwarder
+	// retries, and goes on once the IDs are fixed.
+	ErrIdentityConflict = errors.New("uplink: the broker has sequence IDs this gateway never assigned")
 )
 
 // Client is the gateway's connection to Pulsar: one pulsar-client-go client

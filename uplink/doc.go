@@ -38,6 +38,12 @@
 // ID is -1:-1; it counts as delivered. Producer.LastSequenceID is not used
 // (it is -1 until a new producer's first receipt).
 //
+// A producer whose broker-side last sequence ID is one the store never
+// assigned (Backlog.Next) belongs to someone else: another gateway with the
+// same ID, or this store restored from an older copy. Sending would have the
+// broker drop the stream's events as duplicates, so the session ends with
+// ErrIdentityConflict and nothing is sent or skipped until that changes.
+//
 // Why the library's own send timeout is disabled: it fails the pending
 // messages that have expired and keeps the younger ones, which a reconnect
 // then writes to the broker. Deduplication keeps only the highest sequence

@@ -112,7 +112,11 @@ func (f *forwarder) run(ctx context.Context) error {
 				// session's, about to be released, or another process's.
 				args = append(args, "hint", "another producer named "+f.name+" is connected: if this lasts, another gateway runs with gateway.id "+f.gateway+" (IDs must be unique: they name the MQTT session and the Pulsar producers)")
 			}
-			f.log.Warn("uplink session ended; reconnecting", args...)
+			if errors.Is(err, ErrIdentityConflict) {
+				f.log.Error("uplink stream held back", args...)
+			} else {
+				f.log.Warn("uplink session ended; reconnecting", args...)
+			}
 		}
 		if !backoff.Sleep(ctx, d) {
 			return context.Cause(ctx)

@@ -64,6 +64,15 @@ func (m *memBacklog) Ack(upTo uint64) error {
 
 func (m *memBacklog) Notify() <-chan struct{} { return m.notify }
 
+func (m *memBacklog) Next() uint64 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.entries) == 0 {
+		return m.acked + 1
+	}
+	return max(m.entries[len(m.entries)-1].Seq, m.acked) + 1
+}
+
 func (m *memBacklog) append(es ...Entry) {
 	m.mu.Lock()
 	m.entries = append(m.entries, es...)

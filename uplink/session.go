@@ -62,6 +62,11 @@ func (f *forwarder) session(ctx context.Context) (progressed bool, err error) {
 	f.st.update(func(s *StreamState) { s.Connected, s.Since = true, time.Now(); s.Sessions++ })
 	f.log.Info("uplink producer connected", "producer", f.name, "after_seq", f.acked, "broker_last_seq", brokerLast)
 
+	if brokerLast > 0 && uint64(brokerLast) >= f.b.Next() {
+		p.Close()
+		f.st.update(func(s *StreamState) { s.Connected, s.Since = false, time.Now() })
+		return false, fmt.Errorf("%w: producer %q: the broker has seq %d, this gateway's store never went past %d; another gateway runs with gateway.id %q (IDs must be unique), or the store was restored from an older copy; nothing of the stream is sent, so that the broker cannot drop it as duplicates", ErrIdentityConflict, f.name, brokerLast, f.b.Next()-1, f.gateway)
+	}
 	skipped := false
 	if brokerLast > 0 && uint64(brokerLast) > f.acked {
 		if err := f.skipStored(uint64(brokerLast)); err != nil {

@@ -108,6 +108,15 @@ func (b *memBacklog) Acked() uint64 {
 
 func (b *memBacklog) Notify() <-chan struct{} { return b.notify }
 
+func (b *memBacklog) Next() uint64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.entries) == 0 {
+		return 1
+	}
+	return b.entries[len(b.entries)-1].Seq + 1
+}
+
 // readAll reads n messages of topic from the earliest, as the client opts
 // allow, and returns their decoded events.
 func readAll(t *testing.T, opts pulsar.ClientOptions, topic string, n int) []*event.Event {
