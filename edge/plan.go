@@ -35,8 +35,18 @@ import (
 // A section that has no entry in sectionChanges (the broker, and anything
 // added to the config later) changes by a full rebuild: the whole pipeline
 // stops and a new one starts, keeping only an unchanged embedded broker.
-// Making one more section change in place is one entry here, whose function
-// marks what to do in the plan, and that step in runPlan.
+// Making one more section change in place is one entry here. A section that
+// can be swapped into the running parts without restarting any (e.g. rules:
+// the ingest's SetRules) adds a swap to the plan:
+//
+//	"rules": func(pl *plan, p *pipeline, next *config.Config) {
+//		if !sameValue(p.cfg.Rules, next.Rules) {
+//			pl.swap("rules", func(q *pipeline, cfg *config.Config) error { return q.sink.SetRules(cfg.Rules) })
+//		}
+//	},
+//
+// Swaps run after every restart succeeded; if a later swap fails, the ones
+// done are swapped back with the previous config.
 var sectionChanges = map[string]func(pl *plan, p *pipeline, next *config.Config){
 	"streams": planUplink,
 	"uplink":  planUplink,
@@ -57,6 +67,18 @@ type plan struct {
 	stop   []string        // sources to stop (removed or changed), in name order
 	start  []config.Source // sources to start (added or changed), in config order
 	feed   bool            // restart the state feeder
+	swaps  []swap          // sections swapped in place, nothing restarted
+}
+
+// swap changes one section in the running parts, without restarting any.
+type swap struct {
+	section string
+	do      func(q *pipeline, cfg *config.Config) error
+}
+
+// swap adds a swap of section to the plan.
+func (pl *plan) swap(section string, do func(q *pipeline, cfg *config.Config) error) {
+	pl.swaps = append(pl.swaps, swap{section, do})
 }
 
 // restarts names the parts the plan restarts, for logs and tests.
@@ -67,6 +89,9 @@ func (pl plan) restarts() []string {
 	var out []string
 	if pl.uplink {
 		out = append(out, "uplink")
+	}
+	for _, sw := range pl.swaps {
+		out = append(out, sw.section+" (swapped in place)")
 	}
 	stopped := map[string]bool{}
 	for _, n := range pl.stop {
@@ -103,6 +128,7 @@ func planApply(p *pipeline, next *config.Config) plan {
 		f(&pl, p, next)
 	}
 	slices.Sort(pl.stop)
+	slices.SortFunc(pl.swaps, func(a, b swap) int { return strings.Compare(a.section, b.section) })
 	return pl
 }
 
@@ -281,6 +307,16 @@ func (g *Gateway) runPlan(q *pipeline, cfg *config.Config, pl plan) error {
 	if pl.feed {
 		q.feed.stop()
 		g.startFeed(q, cfg)
+	}
+	for i, sw := range pl.swaps {
+		if err := sw.do(q, cfg); err != nil {
+			for _, done := range pl.swaps[:i] {
+				if err := done.do(q, q.cfg); err != nil {
+					g.log.Error("cannot swap back", "section", done.section, "err", err)
+				}
+			}
+			return fmt.Errorf("%s: %w", sw.section, err)
+		}
 	}
 	return nil
 }

@@ -320,3 +320,44 @@ func streamMaxEvents(g *Gateway, stream string) int64 {
 	}
 	return -1
 }
+
+// A section that swaps in place (here the streams, through a test entry)
+// restarts nothing; a swap that fails changes back what the apply changed.
+func TestApplySwapsInPlace(t *testing.T) {
+	var swapped []int64
+	fail := false
+	prev := sectionChanges["streams"]
+	sectionChanges["streams"] = func(pl *plan, p *pipeline, next *config.Config) {
+		prev(pl, p, next)
+		if p.cfg.Streams[0].MaxEvents != next.Streams[0].MaxEvents {
+			pl.swap("streams", func(q *pipeline, cfg *config.Config) error {
+				if fail && cfg.Streams[0].MaxEvents == 7 {
+					return errors.New("swap refused")
+				}
+				swapped = append(swapped, cfg.Streams[0].MaxEvents)
+				return nil
+			})
+		}
+	}
+	t.Cleanup(func() { sectionChanges["streams"] = prev })
+
+	r := newPlanRig(t, planDoc{maxEvents: 1})
+	a0, up0 := r.driver("a"), r.pipe().up
+	if err := r.reload(planDoc{maxEvents: 5}); err != nil {
+		t.Fatal(err)
+	}
+	if r.driver("a") != a0 || r.pipe().up != up0 || fmt.Sprint(swapped) != "[5]" {
+		t.Fatalf("swap: restarted a part, or swapped %v", swapped)
+	}
+	fail = true
+	err := r.reload(planDoc{maxEvents: 7, aSetting: 9})
+	if err == nil || !strings.Contains(err.Error(), "streams: swap refused") {
+		t.Fatalf("failing swap: %v", err)
+	}
+	if got := r.pipe().sources["a"].cfg.Parsed.(*planFakeConfig).Setting; got != 0 || r.driver("a") == a0 {
+		t.Fatalf("source a runs setting %d after the failed swap, want it restarted back to 0", got)
+	}
+	if got := streamMaxEvents(r.g, "scans"); got != 5 {
+		t.Fatalf("scans max_events %d after the failed apply, want 5", got)
+	}
+}
