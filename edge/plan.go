@@ -41,7 +41,13 @@ import (
 //
 //	"rules": func(pl *plan, p *pipeline, next *config.Config) {
 //		if !sameValue(p.cfg.Rules, next.Rules) {
-//			pl.swap("rules", func(q *pipeline, cfg *config.Config) error { return q.sink.SetRules(cfg.Rules) })
+//			pl.swap("rules", func(g *Gateway, q *pipeline, cfg *config.Config) error {
+//				set, err := g.compileRules(cfg)
+//				if err == nil {
+//					g.setRules(q.sink, set)
+//				}
+//				return err
+//			})
 //		}
 //	},
 //
@@ -73,11 +79,11 @@ type plan struct {
 // swap changes one section in the running parts, without restarting any.
 type swap struct {
 	section string
-	do      func(q *pipeline, cfg *config.Config) error
+	do      func(g *Gateway, q *pipeline, cfg *config.Config) error
 }
 
 // swap adds a swap of section to the plan.
-func (pl *plan) swap(section string, do func(q *pipeline, cfg *config.Config) error) {
+func (pl *plan) swap(section string, do func(g *Gateway, q *pipeline, cfg *config.Config) error) {
 	pl.swaps = append(pl.swaps, swap{section, do})
 }
 
@@ -309,9 +315,9 @@ func (g *Gateway) runPlan(q *pipeline, cfg *config.Config, pl plan) error {
 		g.startFeed(q, cfg)
 	}
 	for i, sw := range pl.swaps {
-		if err := sw.do(q, cfg); err != nil {
+		if err := sw.do(g, q, cfg); err != nil {
 			for _, done := range pl.swaps[:i] {
-				if err := done.do(q, q.cfg); err != nil {
+				if err := done.do(g, q, q.cfg); err != nil {
 					g.log.Error("cannot swap back", "section", done.section, "err", err)
 				}
 			}

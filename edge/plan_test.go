@@ -330,7 +330,7 @@ func TestApplySwapsInPlace(t *testing.T) {
 	sectionChanges["streams"] = func(pl *plan, p *pipeline, next *config.Config) {
 		prev(pl, p, next)
 		if p.cfg.Streams[0].MaxEvents != next.Streams[0].MaxEvents {
-			pl.swap("streams", func(q *pipeline, cfg *config.Config) error {
+			pl.swap("streams", func(_ *Gateway, q *pipeline, cfg *config.Config) error {
 				if fail && cfg.Streams[0].MaxEvents == 7 {
 					return errors.New("swap refused")
 				}
