@@ -3,6 +3,8 @@ package config
 import (
 	"strings"
 	"testing"
+
+	"go.yaml.in/yaml/v3"
 )
 
 func lookupOf(id string, vals map[string]string) Lookup {
@@ -70,4 +72,49 @@ func TestLocalValuesValidated(t *testing.T) {
 	if err != nil || c.Fleet.LocalValues["port"] != "1884" || c.Fleet.LocalValues["dock.name"] != "Dock 3" {
 		t.Fatalf("%+v %v", c.Fleet.LocalValues, err)
 	}
+}
+
+// FuzzSubstitute: whatever the document and the values, Substitute does not
+// panic; what it returns has the document's structure with every
+// placeholder in a value filled in, and a document without placeholders
+// comes back as it was.
+func FuzzSubstitute(f *testing.F) {
+	f.Add("a: ${local:v}\n", "x")
+	f.Add("a: \"${local:v}\"\nb: [${gateway.id}, '$${x}']\n", `q"uote`)
+	f.Add("a:\n  - ${local:v}: 1\n# ${local:nope}\n", "a: b")
+	f.Add("k: |\n  ${local:v}\n  more\n", "{x}")
+	f.Add("a: &x ${local:v}\nb: *x\n", "' #")
+	f.Fuzz(func(t *testing.T, doc, value string) {
+		look := lookupOf("gw-1", map[string]string{"v": value})
+		out, err := Substitute([]byte(doc), look)
+		if err != nil {
+			return
+		}
+		if !HasPlaceholders([]byte(doc)) {
+			if string(out) != doc {
+				t.Fatalf("a document without placeholders changed: %q -> %q", doc, out)
+			}
+			return // parsed later, by Parse
+		}
+		var before, after yaml.Node
+		if yaml.Unmarshal([]byte(doc), &before) != nil {
+			t.Fatalf("accepted a document that does not parse: %q", doc)
+		}
+		if err := yaml.Unmarshal(out, &after); err != nil {
+			t.Fatalf("%q with v=%q gave %q, which does not parse: %v", doc, value, out, err)
+		}
+		var check func(b, a *yaml.Node)
+		check = func(b, a *yaml.Node) {
+			if b.Kind != a.Kind || len(b.Content) != len(a.Content) {
+				t.Fatalf("%q with v=%q: structure changed: %q", doc, value, out)
+			}
+			if b.Kind == yaml.ScalarNode && placeholderRe.MatchString(a.Value) && strings.Contains(a.Value, "${local:v}") && !strings.Contains(value, "${local:v}") && !strings.Contains(b.Value, "$${local:v}") {
+				t.Fatalf("%q with v=%q: a placeholder left in a value: %q", doc, value, a.Value)
+			}
+			for i := range b.Content {
+				check(b.Content[i], a.Content[i])
+			}
+		}
+		check(&before, &after)
+	})
 }
