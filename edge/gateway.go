@@ -110,8 +110,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	return nil
 }
 
-// Reload builds and starts a pipeline for cfg, swaps it in and stops the
-// old one. Settings that need a restart (gateway ID, buffer path) are refused.
+// Reload applies cfg to the running pipeline: only the parts whose settings
+// changed restart (plan.go); a change no part takes in place builds and
+// starts a new pipeline, swaps it in and stops the old one. On error the
+// previous config runs again. Settings that need a restart (gateway ID,
+// buffer path) are refused.
 func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
