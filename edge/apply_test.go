@@ -2,7 +2,9 @@ package edge
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"html"
 	"io"
 	"log/slog"
 	"net"
@@ -214,5 +216,52 @@ func TestApplyBundleFailingAtBootFallsBack(t *testing.T) {
 	g2.mu.Unlock()
 	if running != r.local {
 		t.Fatal("not running the local file")
+	}
+}
+
+// After a refusal, /status.json and the status page show the running
+// version, the refusal, the refused bundle's version and key, and why.
+func TestStatusShowsRefusal(t *testing.T) {
+	r := newApplyRig(t)
+	g, _ := r.run()
+	r.push(1, "streams:\n  - name: scans\n"+r.uplinkY)
+	testenv.Eventually(t, 30*time.Second, "v1 applied", func() bool {
+		st := g.FleetStatus()
+		return st.State == fleet.StateApplied && st.Version == 1
+	})
+	r.push(2, "gateway:\n  id: someone-else\nstreams:\n  - name: scans\n"+r.uplinkY)
+	testenv.Eventually(t, 30*time.Second, "v2 refused", func() bool {
+		st := g.FleetStatus()
+		return st.State == fleet.StateRejected && st.Bundle == 2
+	})
+
+	rec := get(t, g.handler(), "/status.json")
+	var js struct {
+		Config ConfigStatus `json:"config"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &js); err != nil {
+		t.Fatalf("%v: %s", err, rec.Body)
+	}
+	c := js.Config
+	key := fleet.GatewayTarget(r.id).Key()
+	if c.Version != "1" || c.State != "rejected" || c.Bundle != 2 || c.Key != key ||
+		!strings.Contains(c.Reason, "gateway.id") || !strings.Contains(c.Reason, "local-only") {
+		t.Fatalf("/status.json config: %+v", c)
+	}
+
+	body := get(t, g.handler(), "/").Body.String()
+	for _, want := range []string{
+		`<dd id="config-version">1</dd>`,
+		`<dd id="config-state">rejected`,
+		`<dd id="config-bundle">version 2 (` + key + `)</dd>`,
+		`<dd id="config-reason">` + html.EscapeString(c.Reason) + `</dd>`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the status page lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		i := strings.Index(body, `id="config"`)
+		t.Logf("config section: %s", body[i:min(len(body), i+800)])
 	}
 }

@@ -110,8 +110,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	return nil
 }
 
-// Reload builds and starts a pipeline for cfg, swaps it in and stops the
-// old one. Settings that need a restart (gateway ID, buffer path) are refused.
+// Reload applies cfg to the running pipeline: only the parts whose settings
+// changed restart (plan.go); a change no part takes in place builds and
+// starts a new pipeline, swaps it in and stops the old one. On error the
+// previous config runs again. Settings that need a restart (gateway ID,
+// buffer path) are refused.
 func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 	g.reloadMu.Lock()
 	defer g.reloadMu.Unlock()
@@ -130,6 +133,41 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 	if err := configureStreams(db, cfg); err != nil {
 		return err
 	}
+	// Only what changed restarts (plan.go); a change no part can take in
+	// place rebuilds the whole pipeline.
+	pl := planApply(old, cfg)
+	if pl.full == "" {
+		p, err := g.reconfigure(old, cfg, pl)
+		if p != nil {
+			g.mu.Lock()
+			g.pipe = p
+			if err == nil {
+				g.cfg = cfg
+			}
+			g.mu.Unlock()
+		}
+		switch {
+		case err == nil:
+			g.log.Info("config reloaded", "restarted", restartsAttr(pl))
+			return nil
+		case p != nil:
+			g.log.Error("new config failed to start; the previous one runs again", "err", err)
+			g.restoreStreams(db, cur)
+			return err
+		}
+		// The parts could not be changed back: restart the previous config
+		// in full.
+		g.log.Error("new config failed to start, and its parts could not be changed back; restarting the previous config", "err", err)
+		g.restoreStreams(db, cur)
+		p2, err2 := g.startPipeline(ctx, cur, nil)
+		if err2 != nil {
+			return errors.Join(err, fmt.Errorf("restart previous config: %w", err2))
+		}
+		g.mu.Lock()
+		g.pipe = p2
+		g.mu.Unlock()
+		return err
+	}
 	// Stop the old pipeline's inputs first so two MQTT sessions with the
 	// same client ID never fight; buffered events are untouched. An
 	// embedded broker whose section did not change survives the swap, with
@@ -139,6 +177,7 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 	p, err := g.startPipeline(ctx, cfg, keep)
 	if err != nil {
 		g.log.Error("new config failed to start; restarting the previous one", "err", err)
+		g.restoreStreams(db, cur)
 		p2, err2 := g.startPipeline(ctx, cur, nil)
 		if err2 != nil {
 			return errors.Join(err, fmt.Errorf("restart previous config: %w", err2))
@@ -151,8 +190,25 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 	g.mu.Lock()
 	g.pipe, g.cfg = p, cfg
 	g.mu.Unlock()
-	g.log.Info("config reloaded")
+	g.log.Info("config reloaded", "restarted", restartsAttr(pl))
 	return nil
+}
+
+// restartsAttr is a plan's restarted parts as one log value.
+func restartsAttr(pl plan) string {
+	r := pl.restarts()
+	if len(r) == 0 {
+		return "nothing"
+	}
+	return strings.Join(r, ", ")
+}
+
+// restoreStreams sets the buffer's stream limits of cfg again, after an
+// apply that failed.
+func (g *Gateway) restoreStreams(db *buffer.DB, cfg *config.Config) {
+	if err := configureStreams(db, cfg); err != nil {
+		g.log.Error("cannot restore the previous stream limits", "err", err)
+	}
 }
 
 func (g *Gateway) bufferOptions(cfg *config.Config) *buffer.Options {

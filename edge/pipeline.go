@@ -17,17 +17,70 @@ import (
 	"github.com/edgegw/gateway/uplink"
 )
 
-// pipeline is one generation of running parts built from one config: the
-// embedded broker (if any), the drivers and the forwarders. The buffer is not
-// part of it: swapping pipelines never touches buffered events.
+// pipeline is the running parts built from one config: the embedded broker
+// (if any), the sources, the uplink with its forwarders, and the feeder of
+// the drivers' gateway state. The buffer is not part of it: swapping
+// pipelines never touches buffered events.
+//
+// A full rebuild (startPipeline) makes a new pipeline; an apply that
+// changes only some parts (reconfigure, plan.go) derives a new pipeline
+// value from the running one that shares its unchanged parts. Every value
+// derived that way shares ctx and cancel: stopping the current value stops
+// every part that runs.
 type pipeline struct {
+	ctx    context.Context // parent of every part's context
 	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	cfg    *config.Config // the config it runs
+	sink   *ingest        // shared by the sources
+
 	broker *embeddedBroker
 	up     *uplink.Client
-	// readiers are the drivers that report whether their input is live,
+	upKey  string // uplinkKey of the config up and fwd run with
+	fwd    *part  // the forwarders of up
+	feed   *part  // feeds the StateReceivers
+	// sources are the running sources, by name (an optional source that
+	// failed to start is absent).
+	sources map[string]*sourcePart
+	// readiers are the sources that report whether their input is live,
 	// by source name.
 	readiers map[string]drivers.Readier
+}
+
+// part is one running piece of a pipeline with a lifetime of its own.
+type part struct {
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// startPart runs f in a goroutine until its context (a child of parent)
+// ends.
+func startPart(parent context.Context, f func(ctx context.Context)) *part {
+	ctx, cancel := context.WithCancel(parent)
+	pt := &part{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(pt.done)
+		f(ctx)
+	}()
+	return pt
+}
+
+// stop cancels the part and waits for it; idempotent, nil-safe.
+func (pt *part) stop() {
+	if pt == nil {
+		return
+	}
+	pt.cancel()
+	<-pt.done
+}
+
+// sourcePart is one running source: its driver and the goroutine that
+// runs it.
+type sourcePart struct {
+	*part
+	cfg   config.Source
+	key   string // sourceKey(cfg): an apply restarts the source when it changes
+	d     drivers.Driver
+	inbox bool // fed by the embedded broker
 }
 
 // keep, when not nil, is the running embedded broker of the pipeline this
@@ -35,7 +88,7 @@ type pipeline struct {
 // pipeline takes it over and releases it once its sources have attached.
 func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config, keep *embeddedBroker) (_ *pipeline, err error) {
 	ctx, cancel := context.WithCancel(parent)
-	p := &pipeline{cancel: cancel}
+	p := &pipeline{ctx: ctx, cancel: cancel, cfg: cfg, sources: map[string]*sourcePart{}}
 	defer func() {
 		if err != nil {
 			p.stop()
@@ -45,55 +98,35 @@ func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config, keep
 	db := g.db
 	g.mu.Unlock()
 
-	var inbox drivers.Inbox
 	switch {
 	case keep != nil:
-		p.broker, inbox = keep, keep
+		p.broker = keep
 	case cfg.Broker != nil:
 		b, err := newBroker(*cfg.Broker, g.log.With("component", "broker"))
 		if err != nil {
 			return nil, fmt.Errorf("embedded broker: %w", err)
 		}
-		p.broker, inbox = b, b
+		p.broker = b
 	}
 
-	up, err := uplink.New(cfg.Uplink, g.log.With("component", "uplink"))
+	up, err := g.newUplink(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("uplink: %w", err)
+		return nil, err
 	}
-	p.up = up
-	up.OnReceiptLatency(g.metrics.observeReceipt)
+	p.up, p.upKey = up, uplinkKey(cfg)
 
-	var receivers []drivers.StateReceiver
+	p.sink = &ingest{db: db, gateway: cfg.Gateway.ID, boot: db.Boot(), start: g.start, now: g.now, stats: &ingestStats{m: g.metrics}}
 	var inboxSources []drivers.Readier // sources fed by the embedded broker
-	sink := &ingest{db: db, gateway: cfg.Gateway.ID, boot: db.Boot(), start: g.start, now: g.now, stats: &ingestStats{m: g.metrics}}
 	for _, src := range cfg.Sources {
-		reg, _ := drivers.Lookup(src.Driver)
-		log := g.log.With("component", src.Driver, "source", src.Name)
-		d, err := reg.New(src.Parsed, drivers.Env{Gateway: cfg.Gateway.ID, Logger: log, Inbox: inbox, Store: sourceStore(db, src.Name)})
+		sp, err := g.startSource(p, src)
 		if err != nil {
-			if src.Optional {
-				log.Warn("optional source failed to start; continuing without it", "err", err)
-				continue
-			}
-			return nil, fmt.Errorf("source %q: %w", src.Name, err)
+			return nil, err
 		}
-		if r, ok := d.(drivers.Readier); ok {
-			if p.readiers == nil {
-				p.readiers = map[string]drivers.Readier{}
-			}
-			p.readiers[src.Name] = r
-			if usesInbox(src.Parsed) {
-				inboxSources = append(inboxSources, r)
-			}
+		if r, ok := sp.readier(); ok && sp.inbox {
+			inboxSources = append(inboxSources, r)
 		}
-		if r, ok := d.(drivers.StateReceiver); ok {
-			receivers = append(receivers, r)
-		}
-		p.run(func() {
-			runDriver(ctx, d, g.observe(ctx, src, d, sink), src.Optional, log)
-		})
 	}
+	p.index()
 
 	if p.broker != nil {
 		// Devices may publish only once every source the broker feeds has
@@ -110,9 +143,89 @@ func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config, keep
 		}
 	}
 
-	p.run(func() { g.forwardAll(ctx, up, cfg) })
-	p.run(func() { feedState(ctx, receivers, db, up, int64(cfg.Buffer.DiskBudget)) })
+	g.startForwarders(p, cfg)
+	g.startFeed(p, cfg)
 	return p, nil
+}
+
+// newUplink builds (without I/O) the uplink client of cfg.
+func (g *Gateway) newUplink(cfg *config.Config) (*uplink.Client, error) {
+	up, err := uplink.New(cfg.Uplink, g.log.With("component", "uplink"))
+	if err != nil {
+		return nil, fmt.Errorf("uplink: %w", err)
+	}
+	up.OnReceiptLatency(g.metrics.observeReceipt)
+	return up, nil
+}
+
+// startSource builds src's driver and runs it as a part of p, recorded in
+// p.sources. An optional source that fails to build is logged and left
+// out (nil, nil); a required one's failure is returned.
+func (g *Gateway) startSource(p *pipeline, src config.Source) (*sourcePart, error) {
+	reg, _ := drivers.Lookup(src.Driver)
+	log := g.log.With("component", src.Driver, "source", src.Name)
+	var inbox drivers.Inbox
+	if p.broker != nil {
+		inbox = p.broker
+	}
+	d, err := reg.New(src.Parsed, drivers.Env{Gateway: p.cfg.Gateway.ID, Logger: log, Inbox: inbox, Store: sourceStore(p.sink.db, src.Name)})
+	if err != nil {
+		if src.Optional {
+			log.Warn("optional source failed to start; continuing without it", "err", err)
+			return nil, nil
+		}
+		return nil, fmt.Errorf("source %q: %w", src.Name, err)
+	}
+	sp := &sourcePart{cfg: src, key: sourceKey(src), d: d, inbox: usesInbox(src.Parsed)}
+	sp.part = startPart(p.ctx, func(ctx context.Context) {
+		runDriver(ctx, d, g.observe(ctx, src, d, p.sink), src.Optional, log)
+	})
+	p.sources[src.Name] = sp
+	return sp, nil
+}
+
+// readier returns the source's driver as a drivers.Readier, if it is one;
+// nil-safe.
+func (sp *sourcePart) readier() (drivers.Readier, bool) {
+	if sp == nil {
+		return nil, false
+	}
+	r, ok := sp.d.(drivers.Readier)
+	return r, ok
+}
+
+// index rebuilds p.readiers from p.sources.
+func (p *pipeline) index() {
+	p.readiers = nil
+	for name, sp := range p.sources {
+		if r, ok := sp.readier(); ok {
+			if p.readiers == nil {
+				p.readiers = map[string]drivers.Readier{}
+			}
+			p.readiers[name] = r
+		}
+	}
+}
+
+// startForwarders runs p.up's forwarders for cfg's streams as p.fwd.
+func (g *Gateway) startForwarders(p *pipeline, cfg *config.Config) {
+	up := p.up
+	p.fwd = startPart(p.ctx, func(ctx context.Context) { g.forwardAll(ctx, up, cfg) })
+}
+
+// startFeed runs the feeder of the drivers' gateway state as p.feed, for
+// p's current sources and uplink.
+func (g *Gateway) startFeed(p *pipeline, cfg *config.Config) {
+	var receivers []drivers.StateReceiver
+	for _, src := range cfg.Sources { // in config order
+		if sp, ok := p.sources[src.Name]; ok {
+			if r, ok := sp.d.(drivers.StateReceiver); ok {
+				receivers = append(receivers, r)
+			}
+		}
+	}
+	db, up, budget := p.sink.db, p.up, int64(cfg.Buffer.DiskBudget)
+	p.feed = startPart(p.ctx, func(ctx context.Context) { feedState(ctx, receivers, db, up, budget) })
 }
 
 // usesInbox reports whether a source's config takes its input from the
@@ -166,14 +279,6 @@ func (p *pipeline) notReady() []string {
 	return out
 }
 
-func (p *pipeline) run(f func()) {
-	p.wg.Add(1)
-	go func() {
-		defer p.wg.Done()
-		f()
-	}()
-}
-
 // handOverBroker takes the running embedded broker out of p when next (the
 // config replacing p's) has the same broker section, and holds it: devices
 // stay connected, their publishes wait until the next pipeline's sources
@@ -193,8 +298,14 @@ func (p *pipeline) stop() {
 	if p == nil {
 		return
 	}
-	p.cancel()
-	p.wg.Wait()
+	if p.cancel != nil {
+		p.cancel()
+	}
+	for _, sp := range p.sources {
+		sp.stop()
+	}
+	p.fwd.stop()
+	p.feed.stop()
 	if p.up != nil {
 		p.up.Close()
 	}

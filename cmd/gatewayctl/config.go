@@ -128,6 +128,7 @@ type pushOptions struct {
 	file, keyFile string // -f, --key
 	version       uint64 // 0: one more than the highest known
 	trustedFile   string // --trusted-keys: whose bundles count for versions
+	localFile     string // --local: check the document as this gateway would
 	dryRun        bool
 	compact       bool
 }
@@ -141,7 +142,11 @@ func newConfigPushCmd(a *app) *cobra.Command {
 		Long: `Validate, sign and publish a config document.
 
 The document is validated as a gateway will (with placeholders for the
-local-only settings it leaves out: gateway, buffer, fleet, http, log). Its
+local-only settings it leaves out: gateway, buffer, fleet, http, log).
+Placeholders for per-gateway values (${local:NAME}, ${gateway.id}) are
+allowed; each gateway fills them in from its local file's
+fleet.local_values. With --local FILE the document is checked as the gateway
+with that local file would check it, placeholders included. Its
 version is one more than the highest version on the config topic (of bundles
 signed by a trusted key: --trusted-keys and the signing key; others are
 ignored with a warning) or reported on the status topic, unless --version
@@ -159,6 +164,7 @@ under the key gw:<id> or group:<label> while holding the topic's only producer
 	c.Flags().Uint64Var(&o.version, "version", 0, "version to assign (default: one more than the highest known)")
 	c.Flags().StringVar(&o.trustedFile, "trusted-keys", a.env(envTrustedKeys, ""), "trusted-keys file: only bundles signed by these keys (and --key) count for the next version (env "+envTrustedKeys+")")
 	c.Flags().BoolVar(&o.dryRun, "dry-run", false, "validate and sign, publish nothing")
+	c.Flags().StringVar(&o.localFile, "local", "", "a gateway's local config `file`: check the document as that gateway would (its ${local:NAME} values, its local-only settings)")
 	c.Flags().BoolVar(&o.compact, "compact", false, "ask the broker to compact the config topic afterwards (needs --pulsar-admin)")
 	return c
 }
@@ -218,9 +224,21 @@ func loadPush(o *pushOptions, stderr io.Writer) (*fleet.Bundle, *fleet.PrivateKe
 	if len(doc) > fleet.MaxDocument {
 		return nil, nil, fmt.Errorf("%s: %d bytes; a pushed document may have at most %d", o.file, len(doc), fleet.MaxDocument)
 	}
-	localOnly, err := fleet.CheckDocument(doc)
+	var local *config.Config
+	if o.localFile != "" {
+		if local, err = config.Load(o.localFile); err != nil {
+			return nil, nil, fmt.Errorf("--local: %w", err)
+		}
+	}
+	localOnly, err := fleet.CheckDocumentFor(doc, local)
 	if err != nil {
+		if local != nil {
+			return nil, nil, fmt.Errorf("%s: invalid config for gateway %s:\n%w", o.file, local.Gateway.ID, err)
+		}
 		return nil, nil, fmt.Errorf("%s: invalid config:\n%w", o.file, err)
+	}
+	if local == nil && config.HasPlaceholders(doc) {
+		fmt.Fprintf(stderr, "note: %s has placeholders; each gateway fills them in from its fleet.local_values (check one gateway's with --local FILE)\n", o.file)
 	}
 	if len(localOnly) > 0 {
 		fmt.Fprintf(stderr, "warning: %s sets local-only settings %v; gateways refuse the bundle unless they equal their own (leave them out)\n", o.file, localOnly)

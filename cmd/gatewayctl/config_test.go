@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -69,6 +70,37 @@ func TestConfigPushRefusesLocally(t *testing.T) {
 	out, errs, err := runCtl(t, "config", "push", "--pulsar", "pulsar://127.0.0.1:1", "--target", "dock-1", "-f", lo, "--key", key, "--dry-run")
 	if err != nil || !strings.Contains(out, "dry run") || !strings.Contains(errs, "local-only settings [gateway.id]") {
 		t.Fatalf("dry run: %v\n%s\n%s", err, out, errs)
+	}
+}
+
+// A document with per-gateway placeholders passes a dry run (with a note);
+// checked against a gateway's local file, the values it lacks are named
+// with their setting and line.
+func TestConfigPushDryRunPlaceholders(t *testing.T) {
+	dir, key, _ := keyFixture(t)
+	doc := filepath.Join(dir, "group.yaml")
+	_ = os.WriteFile(doc, []byte(strings.Replace(pushDoc, "service_url: pulsar://broker:6650", "service_url: ${local:pulsar}", 1)), 0o644)
+	local := func(values string) string {
+		f := filepath.Join(dir, "local.yaml")
+		_ = os.WriteFile(f, []byte("gateway:\n  id: dock-1\nbuffer:\n  path: b.db\nstreams:\n  - name: scans\nuplink:\n  service_url: pulsar://127.0.0.1:6650\n  admin_url: http://127.0.0.1:8080\n"+values), 0o644)
+		return f
+	}
+	args := []string{"config", "push", "--pulsar", "pulsar://127.0.0.1:1", "--group", "docks", "-f", doc, "--key", key, "--dry-run"}
+	out, errs, err := runCtl(t, args...)
+	if err != nil || !strings.Contains(out, "dry run") || !strings.Contains(errs, "has placeholders") {
+		t.Fatalf("dry run: %v\n%s\n%s", err, out, errs)
+	}
+	_, _, err = runCtl(t, append(args, "--local", local(""))...)
+	if err == nil || !strings.Contains(err.Error(), "for gateway dock-1") || !strings.Contains(err.Error(), "uplink.service_url: ${local:pulsar} is not defined") {
+		t.Fatalf("--local without the value: %v", err)
+	}
+	line := strings.Count(pushDoc[:strings.Index(pushDoc, "service_url")], "\n") + 1
+	if !strings.Contains(err.Error(), fmt.Sprintf("line %d:", line)) {
+		t.Fatalf("the error does not name line %d: %v", line, err)
+	}
+	out, _, err = runCtl(t, append(args, "--local", local("fleet:\n  local_values:\n    pulsar: pulsar://10.9.0.1:6650\n"))...)
+	if err != nil || !strings.Contains(out, "dry run") {
+		t.Fatalf("--local with the value: %v\n%s", err, out)
 	}
 }
 

@@ -18,6 +18,8 @@ import (
 //	  heartbeat: 10s       # status heartbeat interval; 0s turns heartbeats off
 //	  config_topic: config # in the uplink's tenant/namespace
 //	  status_topic: status
+//	  local_values:        # this gateway's values for ${local:NAME} in pushed documents
+//	    dock_broker: tcp://10.1.4.2:1883
 type Fleet struct {
 	// Probation is how long a newly applied config has to show a healthy
 	// uplink before it becomes the last known good; otherwise the gateway
@@ -32,6 +34,12 @@ type Fleet struct {
 	ConfigTopic string `yaml:"config_topic"`
 	// StatusTopic is the name of the compacted status topic. Default "status".
 	StatusTopic string `yaml:"status_topic"`
+	// LocalValues are this gateway's values of the placeholders
+	// ${local:NAME} in pushed documents (see Substitute): what must differ
+	// per gateway in a document pushed to a group. Names are 1-64 letters,
+	// digits, '_', '.' or '-'; values one line of at most 4 KiB; at most
+	// 256. Default none.
+	LocalValues map[string]string `yaml:"local_values"`
 }
 
 // DefaultFleet returns the defaults documented on Fleet.
@@ -62,4 +70,5 @@ func (f *Fleet) validate(add func(path, format string, args ...any)) {
 	if f.ConfigTopic == f.StatusTopic {
 		add("fleet.status_topic", "must differ from fleet.config_topic")
 	}
+	validateLocalValues(f.LocalValues, add)
 }

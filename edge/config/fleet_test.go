@@ -1,6 +1,7 @@
 package config
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -11,7 +12,7 @@ func TestFleetSection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Fleet != DefaultFleet() || c.Fleet.Probation.D() != time.Minute || c.Fleet.Heartbeat.D() != 10*time.Second {
+	if !reflect.DeepEqual(c.Fleet, DefaultFleet()) || c.Fleet.Probation.D() != time.Minute || c.Fleet.Heartbeat.D() != 10*time.Second {
 		t.Fatalf("defaults %+v", c.Fleet)
 	}
 	c, err = Parse([]byte(good + "fleet:\n  probation: 5s\n  heartbeat: 0s\n  config_topic: cfg\n"))

@@ -17,9 +17,10 @@ import (
 
 // Runtime is the part of the gateway the agent drives.
 type Runtime interface {
-	// Swap builds and starts a pipeline for cfg, swaps it in and stops the
-	// old one. On error cfg did not start and the previous config runs
-	// again.
+	// Swap applies cfg: the parts of the running pipeline whose settings
+	// changed are restarted (a new pipeline replaces the old when a change
+	// cannot be made in place). On error cfg did not start and the previous
+	// config runs again.
 	Swap(ctx context.Context, cfg *config.Config) error
 	// UplinkHealthy reports whether the running pipeline's uplink is
 	// healthy (every stream's producer connected, or receipts flowing) and,

@@ -2,12 +2,14 @@ package fleet
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"strings"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/edgegw/gateway/edge/config"
+	"github.com/edgegw/gateway/units"
 )
 
 // LocalOnly are the top-level sections of the config that a pushed document
@@ -32,7 +34,15 @@ var LocalOnly = []string{"gateway", "buffer", "fleet", "http", "log"}
 // taken from local. Errors are *RejectError: ReasonLocalOnly when the
 // document sets a local-only setting to a value other than local's,
 // ReasonInvalid when the result does not parse or validate.
+//
+// Placeholders in the document's values (${local:NAME}, ${gateway.id}) are
+// filled in from local first (config.Substitute); one that local does not
+// define is ReasonInvalid.
 func Merge(local *config.Config, doc []byte) (*config.Config, error) {
+	doc, err := config.Substitute(doc, config.LocalLookup(local))
+	if err != nil {
+		return nil, reject(ReasonInvalid, "%s", oneLine(err.Error()))
+	}
 	var root yaml.Node
 	if err := yaml.Unmarshal(doc, &root); err != nil {
 		return nil, reject(ReasonInvalid, "%s", oneLine(err.Error()))
@@ -57,8 +67,16 @@ func presetLocal(c, local *config.Config) {
 // CheckDocument validates a document as a gateway would, with placeholders
 // for the local-only settings it leaves out. It returns the local-only
 // settings the document does set: a gateway accepts the bundle only if they
-// equal its own.
-func CheckDocument(doc []byte) (localOnly []string, err error) {
+// equal its own. Placeholders (${local:NAME}, ${gateway.id}) are filled in
+// with stand-ins, and what the checks find on their lines is left to each
+// gateway: CheckDocumentFor checks them for one gateway.
+func CheckDocument(doc []byte) (localOnly []string, err error) { return CheckDocumentFor(doc, nil) }
+
+// CheckDocumentFor is CheckDocument as the gateway whose local config file
+// is local checks the document (Merge): every placeholder must be defined
+// by it, and local-only settings the document sets must equal its own. A
+// nil local is CheckDocument.
+func CheckDocumentFor(doc []byte, local *config.Config) (localOnly []string, err error) {
 	if len(doc) > config.MaxSize {
 		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", config.ErrTooLarge, len(doc), config.MaxSize)
 	}
@@ -66,11 +84,18 @@ func CheckDocument(doc []byte) (localOnly []string, err error) {
 	if err := yaml.Unmarshal(doc, &root); err != nil {
 		return nil, err
 	}
-	_, err = config.ParseWith(doc, func(c *config.Config) {
-		c.Gateway.ID = "placeholder-gateway"
-		c.Buffer.Path = "placeholder-buffer.db"
-	})
-	if err != nil {
+	if local != nil {
+		if _, err := config.Substitute(doc, config.LocalLookup(local)); err != nil {
+			return nil, err // each placeholder on a line of its own
+		}
+		if _, err := Merge(local, doc); err != nil {
+			var re *RejectError
+			if errors.As(err, &re) {
+				return nil, errors.New(re.Detail)
+			}
+			return nil, err
+		}
+	} else if err := checkWithStandIns(doc); err != nil {
 		return nil, err
 	}
 	m := mapping(&root)
@@ -88,6 +113,40 @@ func CheckDocument(doc []byte) (localOnly []string, err error) {
 		}
 	}
 	return localOnly, nil
+}
+
+// checkWithStandIns parses doc with every placeholder filled in by a
+// stand-in and the local-only settings preset, reporting what it finds on
+// lines without placeholders.
+func checkWithStandIns(doc []byte) error {
+	filled, err := config.Substitute(doc, func(name string) (string, bool) {
+		if name == "gateway.id" {
+			return "placeholder-gateway", true
+		}
+		return "placeholder", true
+	})
+	if err != nil {
+		return err
+	}
+	_, err = config.ParseWith(filled, func(c *config.Config) {
+		c.Gateway.ID = "placeholder-gateway"
+		c.Buffer.Path = "placeholder-buffer.db"
+	})
+	var es units.Errors
+	if err == nil || !errors.As(err, &es) || !config.HasPlaceholders(doc) {
+		return err
+	}
+	lines := config.PlaceholderLines(doc)
+	var keep units.Errors
+	for _, e := range es {
+		if !lines[e.Line] {
+			keep = append(keep, e)
+		}
+	}
+	if len(keep) == 0 {
+		return nil
+	}
+	return keep
 }
 
 func isLocalOnly(section string) bool {
