@@ -3,9 +3,7 @@ package mqtt
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,8 +11,10 @@ import (
 	"time"
 
 	"github.com/edgegw/gateway/drivers"
+	"github.com/edgegw/gateway/drivers/mqtt/ingest"
 	"github.com/edgegw/gateway/event"
 	"github.com/edgegw/gateway/internal/backoff"
+	"github.com/edgegw/gateway/units"
 )
 
 // BrokerDrops watches a site broker's counter of the messages it dropped
@@ -83,18 +83,18 @@ const (
 	defaultBrokerSource = "mqtt-broker"
 )
 
-func (b *BrokerDrops) validate(v *validator, path string) {
+func (b *BrokerDrops) validate(v *units.Errors, path string) {
 	if b.off() {
 		return
 	}
 	if strings.ContainsAny(b.Topic, "+#\x00") {
-		v.add(path+".topic", "%q: a topic name, without wildcards", b.Topic)
+		v.Add(path+".topic", "%q: a topic name, without wildcards", b.Topic)
 	}
 	if strings.ContainsAny(b.UptimeTopic, "+#\x00") {
-		v.add(path+".uptime_topic", "%q: a topic name, without wildcards", b.UptimeTopic)
+		v.Add(path+".uptime_topic", "%q: a topic name, without wildcards", b.UptimeTopic)
 	}
 	if len(b.ClientID) > 65535 {
-		v.add(path+".client_id", "longer than 65535 bytes")
+		v.Add(path+".client_id", "longer than 65535 bytes")
 	}
 }
 
@@ -123,15 +123,12 @@ func (c *dropCounter) reading(v uint64) (g event.Gap, ok, back bool) {
 
 // brokerWatch is the running watch of the broker's drop counter.
 type brokerWatch struct {
-	mu   sync.Mutex
-	ctx  context.Context // of the Run it belongs to
-	done chan struct{}   // closed when it stopped
-	// newClient makes the watch's connection; nil: paho's when the driver
-	// uses paho, else (a test's fake transport) no watch.
-	newClient newClientFunc
-	counter   dropCounter // kept across runs and reconnections
-	start     int64       // the broker's start (unix s) the counter counts from; 0: unknown
-	loaded    bool        // counter and start were read from the store
+	mu      sync.Mutex
+	ctx     context.Context // of the Run it belongs to
+	done    chan struct{}   // closed when it stopped
+	counter dropCounter     // kept across runs and reconnections
+	start   int64           // the broker's start (unix s) the counter counts from; 0: unknown
+	loaded  bool            // counter and start were read from the store
 }
 
 // dropBaseline is the watch's state in the source's store.
@@ -148,23 +145,18 @@ const dropBaselineKey = "broker-drops"
 const restartSlack = 2 * time.Minute
 
 // watchBrokerDrops starts the broker drop watch for the Run whose ctx this
-// is, unless it runs already or is off. Run calls it once connected.
+// is, unless it runs already, is off, or the driver has no watchClient (a
+// test's fake transport). Run calls it once connected.
 func (d *Driver) watchBrokerDrops(ctx context.Context, sink drivers.Sink) {
 	b := d.cfg.BrokerDrops
-	if b.off() || len(d.subs) == 0 || (len(d.cfg.Brokers) == 1 && d.cfg.Brokers[0] == Embedded) {
+	newClient := d.watchClient
+	if b.off() || newClient == nil || d.in.FirstStream() == "" {
 		return
 	}
-	w := &d.upstream().watch
+	w := &d.watch
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if w.ctx == ctx {
-		return
-	}
-	newClient := w.newClient
-	if newClient == nil && reflect.ValueOf(d.newClient).Pointer() == reflect.ValueOf(newClientFunc(newPahoClient)).Pointer() {
-		newClient = newPahoClient
-	}
-	if newClient == nil {
 		return
 	}
 	if w.done != nil {
@@ -181,7 +173,7 @@ func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClien
 	b := d.cfg.BrokerDrops
 	stream, source := b.Stream, b.Source
 	if stream == "" {
-		stream = d.subs[0].stream
+		stream = d.in.FirstStream()
 	}
 	if source == "" {
 		source = defaultBrokerSource
@@ -200,9 +192,9 @@ func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClien
 	var started atomic.Int64       // the broker's start from its latest uptime, unix s; 0: none yet
 	uptimeSeen := make(chan struct{})
 	var uptimeOnce sync.Once
-	opts.onMessage = func(m message) {
-		if uptimeTopic != "" && m.topic == uptimeTopic {
-			f := strings.Fields(string(m.payload))
+	opts.onMessage = func(m ingest.Message) {
+		if uptimeTopic != "" && m.Topic == uptimeTopic {
+			f := strings.Fields(string(m.Payload))
 			if len(f) == 0 {
 				return
 			}
@@ -214,12 +206,12 @@ func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClien
 			uptimeOnce.Do(func() { close(uptimeSeen) })
 			return
 		}
-		if m.topic != b.Topic {
+		if m.Topic != b.Topic {
 			return
 		}
-		v, err := strconv.ParseUint(strings.TrimSpace(string(m.payload)), 10, 64)
+		v, err := strconv.ParseUint(strings.TrimSpace(string(m.Payload)), 10, 64)
 		if err != nil {
-			d.log.Debug("broker drop counter: not a count", "topic", b.Topic, "payload", clip(string(m.payload)))
+			d.log.Debug("broker drop counter: not a count", "topic", b.Topic, "payload", ingest.Clip(string(m.Payload)))
 			return
 		}
 		select { // one sender (paho's router): drain, then send cannot block
@@ -265,7 +257,7 @@ func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClien
 		}
 	}
 	defer cl.Disconnect(100 * time.Millisecond)
-	w := &d.upstream().watch
+	w := &d.watch
 	d.loadDropBaseline(w)
 	if uptimeTopic != "" {
 		// Mosquitto sends both retained values at once on subscribe; a
@@ -290,7 +282,7 @@ func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClien
 		case <-ctx.Done():
 			return
 		}
-		d.stats.brokerReadings.Add(1)
+		d.link.brokerReadings.Add(1)
 		w.mu.Lock()
 		c, start := w.counter, w.start // advanced only once the gap is recorded
 		w.mu.Unlock()
@@ -314,16 +306,16 @@ func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClien
 				ev.Attrs["topic"] = b.Topic
 				// Emitted again after a crash before the baseline below was
 				// stored, it has the same key: the buffer keeps one.
-				ev.DedupKey = dedupKey(b.Topic, fmt.Appendf(nil, "%d/%d-%d", keyStart, g.From, g.To))
+				ev.DedupKey = ingest.DedupKey(b.Topic, fmt.Appendf(nil, "%d/%d-%d", keyStart, g.From, g.To))
 				ev.Redelivered = true
-				if !d.emitReport(ctx, sink, ev) {
+				if !d.in.EmitReport(ctx, sink, ev, "broker drop gap") {
 					return
 				}
 			}
-			d.stats.brokerDropped.Add(g.Count)
-			d.stats.brokerGaps.Add(1)
+			d.link.brokerDropped.Add(g.Count)
+			d.link.brokerGaps.Add(1)
 			unwarned += g.Count
-			if now.Sub(warned) >= rateReport {
+			if now.Sub(warned) >= warnEvery {
 				d.log.Warn("the MQTT broker dropped messages (\"Outgoing messages are being dropped\"): raise max_queued_messages / max_queued_bytes and max_inflight_messages in its config",
 					"dropped", unwarned, "counter", v, "topic", b.Topic, "stream", stream)
 				warned, unwarned = now, 0
@@ -338,6 +330,10 @@ func (d *Driver) runBrokerWatch(ctx context.Context, sink drivers.Sink, newClien
 		}
 	}
 }
+
+// warnEvery is the least time between two warnings about the broker's
+// drops (those in between are added to the next).
+const warnEvery = 10 * time.Second
 
 // uptimeWait bounds how long the watch waits for the broker's uptime before
 // its first counter reading.
@@ -385,31 +381,5 @@ func (d *Driver) saveDropBaseline(bl dropBaseline) {
 	raw, _ := json.Marshal(bl)
 	if err := d.store.Put(dropBaselineKey, raw); err != nil {
 		d.log.Warn("broker drop watch: baseline not stored", "err", err)
-	}
-}
-
-// emitReport emits one report event, retrying until the sink takes it or
-// ctx ends (false); an event refused as invalid is logged and dropped.
-func (d *Driver) emitReport(ctx context.Context, sink drivers.Sink, ev *event.Event) bool {
-	bo := backoff.Backoff{Min: retryMin, Max: retryMax}
-	for {
-		err := sink.Emit(ctx, []*event.Event{ev})
-		switch {
-		case err == nil:
-			return true
-		case ctx.Err() != nil:
-			d.log.Warn("broker drop gap not recorded: shutting down", "gap", ev.Attrs)
-			return false
-		case errors.Is(err, event.ErrInvalid):
-			d.stats.emitErrors.Add(1)
-			d.log.Error("broker drop gap refused as invalid; not reported", "err", err)
-			return true
-		case !errors.Is(err, drivers.ErrFull):
-			d.stats.emitErrors.Add(1)
-			d.log.Error("broker drop gap: emit failed; retrying", "err", err)
-		}
-		if !bo.Wait(ctx) {
-			return false
-		}
 	}
 }

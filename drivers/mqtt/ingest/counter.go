@@ -1,4 +1,4 @@
-package mqtt
+package ingest
 
 import (
 	"bytes"
@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 
 	"github.com/edgegw/gateway/event"
 	"github.com/fxamacker/cbor/v2"
@@ -81,78 +80,48 @@ type counterConfig struct {
 	bits   uint
 }
 
-// upstream is the driver's state for loss upstream of it: the device
-// counters and the broker drop watch. init builds it once, from any
-// goroutine.
-type upstream struct {
-	once     sync.Once
-	counters []counterConfig   // by subscription index, parallel to Driver.subs
-	trackers []*counterTracker // by subscription index; nil where off
-	any      bool              // some subscription has a counter
-
-	watch brokerWatch
+// compileCounter is f's counter setting for payloads of format ("" path:
+// off, as for the text and raw formats).
+func compileCounter(f FieldMap, format string) counterConfig {
+	if f.Counter == "" || (format != FormatJSON && format != FormatCBOR) {
+		return counterConfig{}
+	}
+	bits := uint(f.CounterBits)
+	if bits == 0 {
+		bits = 32
+	}
+	return counterConfig{path: f.Counter, format: format, bits: bits}
 }
 
-func (d *Driver) upstream() *upstream {
-	u := &d.up
-	u.once.Do(func() {
-		u.counters = make([]counterConfig, len(d.subs))
-		u.trackers = make([]*counterTracker, len(d.subs))
-		for i, s := range d.subs {
-			if i >= len(d.cfg.Subscriptions) {
-				break
-			}
-			f := d.cfg.Subscriptions[i].Fields
-			if f.Counter == "" || (s.format != FormatJSON && s.format != FormatCBOR) {
-				continue
-			}
-			bits := uint(f.CounterBits)
-			if bits == 0 {
-				bits = 32
-			}
-			u.counters[i] = counterConfig{path: f.Counter, format: s.format, bits: bits}
-			u.trackers[i] = newCounterTracker(bits, maxTrackedSources)
-			u.any = true
+// deviceCounters is the source's device counter state, by subscription
+// index (nil where the subscription has no counter). Only the committer
+// goroutine uses it.
+type deviceCounters struct {
+	trackers []*counterTracker
+	any      bool // some subscription has a counter
+}
+
+func newDeviceCounters(subs []*sub) deviceCounters {
+	dc := deviceCounters{trackers: make([]*counterTracker, len(subs))}
+	for i, s := range subs {
+		if s.counter.path != "" {
+			dc.trackers[i] = newCounterTracker(s.counter.bits, maxTrackedSources)
+			dc.any = true
 		}
-	})
-	return u
-}
-
-// markCounter runs on the batcher, in parse: it reads the device counter of
-// a message of subscription s that became ev into ev.Attrs["counter"].
-func (d *Driver) markCounter(s *sub, ev *event.Event, payload []byte) {
-	u := d.upstream()
-	if !u.any || ev == nil {
-		return
 	}
-	i := slices.Index(d.subs, s)
-	if i < 0 || u.counters[i].path == "" {
-		return
-	}
-	c, ok := readCounter(payload, u.counters[i])
-	if !ok {
-		return
-	}
-	if ev.Attrs == nil {
-		ev.Attrs = map[string]any{}
-	}
-	if c <= 1<<63-1 {
-		ev.Attrs["counter"] = int64(c)
-	} else {
-		ev.Attrs["counter"] = c
-	}
+	return dc
 }
 
 // counterGaps runs on the committer, in commit: it returns good (the
 // batch's events, in order) with a gap event inserted before each event
 // whose counter jumped, and the state change to apply once the batch is
-// committed.
-func (d *Driver) counterGaps(pb *parsedBatch, good []pending) ([]pending, *counterTxn) {
-	u := d.upstream()
-	if !u.any {
+// committed. The counters were read while parsing (pending.counter).
+func (in *Ingest) counterGaps(pb *parsedBatch, good []pending) ([]pending, *counterTxn) {
+	dc := &in.counters
+	if !dc.any {
 		return good, nil
 	}
-	tx := &counterTxn{u: u}
+	tx := &counterTxn{dc: dc}
 	out := make([]pending, 0, len(good)+1)
 	j := 0 // next of good
 	for k := range pb.ps {
@@ -160,30 +129,14 @@ func (d *Driver) counterGaps(pb *parsedBatch, good []pending) ([]pending, *count
 		if p.it == nil {
 			continue
 		}
-		i, s, vals := d.subOf(p.it.msg.topic)
-		if i < 0 || u.counters[i].path == "" {
-			if j < len(good) && good[j].it == p.it {
-				out = append(out, good[j])
-				j++
-			}
-			continue
-		}
-		switch {
-		case p.limited:
-			tx.forget(i, s.sourceOf(p.it.msg.topic, vals))
-		case p.ev == nil || p.bad != nil: // quarantined: not lost
-			if len(p.it.msg.payload) > int(d.cfg.MaxPayload) {
-				break
-			}
-			if c, ok := readCounter(p.it.msg.payload, u.counters[i]); ok {
-				if g := tx.observe(i, s.sourceOf(p.it.msg.topic, vals), c, p.it.msg.dup); g != nil {
-					out = append(out, d.counterGapEvent(tx, s.stream, s.sourceOf(p.it.msg.topic, vals), g, p.it)...)
-				}
-			}
-		default:
-			if c, ok := counterAttr(p.ev.Attrs); ok {
-				if g := tx.observe(i, p.ev.Source, c, p.it.msg.dup); g != nil {
-					out = append(out, d.counterGapEvent(tx, p.ev.Stream, p.ev.Source, g, p.it)...)
+		if p.sub >= 0 && dc.trackers[p.sub] != nil {
+			s := in.subs[p.sub]
+			switch {
+			case p.limited:
+				tx.forget(p.sub, p.source)
+			case p.hasCounter:
+				if g := tx.observe(p.sub, p.source, p.counter, p.it.msg.Dup); g != nil {
+					out = append(out, in.counterGapEvent(tx, s.stream, p.source, g, p.it)...)
 				}
 			}
 		}
@@ -196,23 +149,12 @@ func (d *Driver) counterGaps(pb *parsedBatch, good []pending) ([]pending, *count
 	return out, tx
 }
 
-// subOf is the subscription a topic goes to (the first that covers it, as
-// in parse), with its wildcard values; -1 when none.
-func (d *Driver) subOf(topic string) (int, *sub, map[string]string) {
-	for i, s := range d.subs {
-		if vals, ok := s.pat.match(topic); ok {
-			return i, s, vals
-		}
-	}
-	return -1, nil, nil
-}
-
 // counterGapEvent is gap g of source as an event (nil if invalid, which next
 // never returns), noted in tx for the counters and the log.
-func (d *Driver) counterGapEvent(tx *counterTxn, stream, source string, g *event.Gap, it *item) []pending {
+func (in *Ingest) counterGapEvent(tx *counterTxn, stream, source string, g *event.Gap, it *item) []pending {
 	ev, err := event.NewGap(stream, source, *g, it.recv)
 	if err != nil {
-		d.log.Error("device counter gap not reported", "source", clip(source), "err", err)
+		in.log.Error("device counter gap not reported", "source", Clip(source), "err", err)
 		return nil
 	}
 	ev.Received = it.recv
@@ -220,35 +162,26 @@ func (d *Driver) counterGapEvent(tx *counterTxn, stream, source string, g *event
 	return []pending{{ev: ev}}
 }
 
-// counterAttr reads back what markCounter stored.
-func counterAttr(attrs map[string]any) (uint64, bool) {
-	switch v := attrs["counter"].(type) {
-	case int64:
-		return uint64(v), v >= 0
-	case uint64:
-		return v, true
+// counterAttr is counter c as the event attribute "counter": an int64
+// while it fits.
+func counterAttr(c uint64) any {
+	if c <= 1<<63-1 {
+		return int64(c)
 	}
-	return 0, false
+	return c
 }
 
-// readCounter decodes payload and reads the counter field: a non-negative
+// lookup reads the counter field from a decoded payload: a non-negative
 // integer (or decimal text) below 2^bits.
-func readCounter(payload []byte, c counterConfig) (uint64, bool) {
-	var v any
-	switch c.format {
-	case FormatJSON:
-		dec := json.NewDecoder(bytes.NewReader(payload))
-		dec.UseNumber()
-		if dec.Decode(&v) != nil {
-			return 0, false
-		}
-	case FormatCBOR:
-		if cbor.Unmarshal(payload, &v) != nil {
-			return 0, false
-		}
-	default:
+func (c counterConfig) lookup(obj map[string]any) (uint64, bool) {
+	if c.path == "" {
 		return 0, false
 	}
+	return c.value(obj)
+}
+
+// value follows the counter's path from v and reads the counter there.
+func (c counterConfig) value(v any) (uint64, bool) {
 	for part := range strings.SplitSeq(c.path, ".") {
 		switch m := v.(type) {
 		case map[string]any:
@@ -280,6 +213,33 @@ func readCounter(payload []byte, c counterConfig) (uint64, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// read decodes payload leniently and reads the counter field. Parsing
+// reads the counter from the payload it decodes anyway (lookup); read is
+// for a payload the parser refused before decoding it whole (too large
+// for its subscription, or altered by the strict decoder), whose counter
+// still counts.
+func (c counterConfig) read(payload []byte) (uint64, bool) {
+	if c.path == "" {
+		return 0, false
+	}
+	var v any
+	switch c.format {
+	case FormatJSON:
+		dec := json.NewDecoder(bytes.NewReader(payload))
+		dec.UseNumber()
+		if dec.Decode(&v) != nil {
+			return 0, false
+		}
+	case FormatCBOR:
+		if cbor.Unmarshal(payload, &v) != nil {
+			return 0, false
+		}
+	default:
+		return 0, false
+	}
+	return c.value(v)
 }
 
 // counterTracker is one subscription's last committed counter per source.
@@ -388,7 +348,7 @@ func (t *counterTracker) evict(n int) {
 // counterTxn is one batch's counter observations, against the committed
 // state and the batch's own earlier messages; commit applies them.
 type counterTxn struct {
-	u      *upstream
+	dc     *deviceCounters
 	order  []counterKey
 	pend   map[counterKey]counterState
 	resets uint64         // device restarts seen
@@ -404,7 +364,7 @@ func (x *counterTxn) get(k counterKey) (counterState, bool) {
 	if st, ok := x.pend[k]; ok {
 		return st, !st.forget
 	}
-	if st := x.u.trackers[k.sub].state[k.source]; st != nil {
+	if st := x.dc.trackers[k.sub].state[k.source]; st != nil {
 		return *st, true
 	}
 	return counterState{}, false
@@ -425,7 +385,7 @@ func (x *counterTxn) set(k counterKey, st counterState) {
 func (x *counterTxn) observe(sub int, source string, c uint64, dup bool) *event.Gap {
 	k := counterKey{sub, source}
 	before, ok := x.get(k)
-	after, g, reset := x.u.trackers[sub].next(before, ok, c, dup)
+	after, g, reset := x.dc.trackers[sub].next(before, ok, c, dup)
 	if reset {
 		x.resets++
 	}
@@ -440,20 +400,20 @@ func (x *counterTxn) forget(sub int, source string) {
 
 // commit applies the batch's observations once it is committed, and counts
 // and logs its gaps; nil-safe.
-func (x *counterTxn) commit(d *Driver) {
+func (x *counterTxn) commit(in *Ingest) {
 	if x == nil {
 		return
 	}
 	for _, k := range x.order {
-		x.u.trackers[k.sub].put(k.source, x.pend[k])
+		x.dc.trackers[k.sub].put(k.source, x.pend[k])
 	}
-	d.stats.deviceResets.Add(x.resets)
+	in.stats.deviceResets.Add(x.resets)
 	for _, ev := range x.gaps {
 		g, _ := event.GapOf(ev)
-		d.stats.deviceGaps.Add(1)
-		d.stats.deviceLost.Add(g.Count)
-		d.log.Warn("device counter jumped: messages lost before they reached the gateway",
-			"source", clip(ev.Source), "stream", ev.Stream, "from", g.From, "to", g.To, "count", g.Count)
+		in.stats.deviceGaps.Add(1)
+		in.stats.deviceLost.Add(g.Count)
+		in.log.Warn("device counter jumped: messages lost before they reached the gateway",
+			"source", Clip(ev.Source), "stream", ev.Stream, "from", g.From, "to", g.To, "count", g.Count)
 	}
 }
 

@@ -1,4 +1,4 @@
-package mqtt
+package ingest
 
 import (
 	"context"
@@ -19,7 +19,7 @@ const (
 	retryMax = 2 * time.Second
 )
 
-// work turns the queue into committed, acknowledged batches, in two stages
+// Work turns the Inlet's queue into committed, acknowledged batches, in two stages
 // so that collecting and parsing overlap the commit (and its fsync) of the
 // previous batch. The batcher, the only reader of queue, parses each message
 // as it takes it, and closes a batch when it is full, the broker can send no
@@ -30,12 +30,13 @@ const (
 // bad, one Emit for the good), then acks its messages in order. Batches pass
 // one at a time, in order, so events reach the sink in the order the broker
 // delivered them. It returns when ctx ends.
-func (d *Driver) work(ctx context.Context, queue <-chan item, sink drivers.Sink) {
+func (in *Ingest) Work(ctx context.Context, q *Inlet, sink drivers.Sink) {
+	queue := q.queue
 	parsed := make(chan *parsedBatch) // unbuffered: taken only by an idle committer
 	committed := make(chan struct{})
 	go func() {
 		defer close(committed)
-		d.commitLoop(ctx, sink, parsed)
+		in.commitLoop(ctx, sink, parsed)
 	}()
 	defer func() {
 		close(parsed)
@@ -44,18 +45,18 @@ func (d *Driver) work(ctx context.Context, queue <-chan item, sink drivers.Sink)
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	var tick <-chan time.Time // reports rate-limit drops while no message arrives
-	if d.limited() {
+	if in.limited() {
 		t := time.NewTicker(time.Second)
 		defer t.Stop()
 		tick = t.C
 	}
 	for {
-		pb := &parsedBatch{items: make([]item, 0, d.cfg.AckBatch)}
+		pb := &parsedBatch{items: make([]item, 0, in.cfg.AckBatch)}
 		select {
 		case it := <-queue:
-			d.add(pb, it)
+			in.add(pb, it)
 		case <-tick:
-			pb.reports = d.dropReports()
+			pb.reports = in.dropReports()
 			if len(pb.reports) == 0 {
 				continue
 			}
@@ -63,22 +64,22 @@ func (d *Driver) work(ctx context.Context, queue <-chan item, sink drivers.Sink)
 			return
 		}
 		if len(pb.items) > 0 {
-			d.fill(ctx, queue, pb, timer)
+			in.fill(ctx, queue, pb, timer)
 		}
 	handoff:
 		for {
 			if pb.limited > 0 && !pb.reported {
-				pb.reports, pb.reported = d.dropReports(), true
+				pb.reports, pb.reported = in.dropReports(), true
 			}
-			in := queue
-			if d.full(pb) {
-				in = nil
+			next := queue
+			if in.full(pb) {
+				next = nil
 			}
 			select {
 			case parsed <- pb:
 				break handoff
-			case it := <-in:
-				d.add(pb, it)
+			case it := <-next:
+				in.add(pb, it)
 			case <-committed: // the committer stopped: ctx ended
 				return
 			case <-ctx.Done():
@@ -102,66 +103,66 @@ type parsedBatch struct {
 }
 
 // add takes it into the batch and parses it.
-func (d *Driver) add(pb *parsedBatch, it item) {
+func (in *Ingest) add(pb *parsedBatch, it item) {
 	pb.items = append(pb.items, it)
-	p := d.parse(&pb.items[len(pb.items)-1])
+	p := in.parse(&pb.items[len(pb.items)-1])
 	pb.ps = append(pb.ps, p)
 	if p.limited {
 		pb.limited++
 	}
-	if it.msg.qos > 0 {
+	if it.msg.QoS > 0 {
 		pb.held++
 	}
 }
 
 // full reports whether pb holds AckBatch messages, or BrokerInflight QoS
 // 1/2 messages after which the broker sends no more until acks.
-func (d *Driver) full(pb *parsedBatch) bool {
-	return len(pb.items) >= d.cfg.AckBatch || (d.cfg.BrokerInflight > 0 && pb.held >= d.cfg.BrokerInflight)
+func (in *Ingest) full(pb *parsedBatch) bool {
+	return len(pb.items) >= in.cfg.AckBatch || (in.inflight > 0 && pb.held >= in.inflight)
 }
 
 // commitLoop commits and acks the batches in order until parsed is closed
 // or ctx ends (then nothing more is acked: the broker redelivers).
-func (d *Driver) commitLoop(ctx context.Context, sink drivers.Sink, parsed <-chan *parsedBatch) {
+func (in *Ingest) commitLoop(ctx context.Context, sink drivers.Sink, parsed <-chan *parsedBatch) {
 	for pb := range parsed {
-		if !d.commit(ctx, sink, pb) {
+		if !in.commit(ctx, sink, pb) {
 			return
 		}
 		acked := 0
 		for _, it := range pb.items {
 			if !it.refused {
-				it.msg.ack()
+				it.msg.Ack()
 				acked++
 			}
 		}
-		d.stats.acked.Add(uint64(acked))
-		d.stats.rateLimited.Add(uint64(pb.limited))
-		d.stats.pending.Add(-int64(len(pb.items)))
+		in.stats.acked.Add(uint64(acked))
+		in.stats.rateLimited.Add(uint64(pb.limited))
+		in.stats.pending.Add(-int64(len(pb.items)))
 	}
 }
 
 // fill adds to pb what is already queued, then waits for more until the
 // batch is full or AckWindow has passed since its first message arrived.
-func (d *Driver) fill(ctx context.Context, queue <-chan item, pb *parsedBatch, timer *time.Timer) {
+func (in *Ingest) fill(ctx context.Context, queue <-chan item, pb *parsedBatch, timer *time.Timer) {
 drain:
-	for !d.full(pb) {
+	for !in.full(pb) {
 		select {
 		case it := <-queue:
-			d.add(pb, it)
+			in.add(pb, it)
 		default:
 			break drain
 		}
 	}
-	wait := d.cfg.AckWindow.D() - d.now().Sub(pb.items[0].recv)
-	if d.full(pb) || wait <= 0 {
+	wait := in.cfg.AckWindow.D() - in.now().Sub(pb.items[0].recv)
+	if in.full(pb) || wait <= 0 {
 		return
 	}
 	timer.Reset(wait)
 	defer timer.Stop()
-	for !d.full(pb) {
+	for !in.full(pb) {
 		select {
 		case it := <-queue:
-			d.add(pb, it)
+			in.add(pb, it)
 		case <-timer.C:
 			return
 		case <-ctx.Done():
@@ -177,12 +178,21 @@ type pending struct {
 	ev      *event.Event
 	bad     *reject
 	limited bool
+	// sub is the index of the subscription the message went to (-1: none),
+	// source the source it rendered (also for a message without event).
+	sub    int
+	source string
+	// counter is the device counter (Fields.Counter) read from the payload,
+	// when hasCounter; it is read once, while parsing, also from a payload
+	// that is quarantined.
+	counter    uint64
+	hasCounter bool
 }
 
 // commit makes the batch durable: quarantines what does not parse, emits the
 // rest, with the drop reports, as one batch, retrying until the sink takes
 // it. It returns false only when ctx ended first (nothing may then be acked).
-func (d *Driver) commit(ctx context.Context, sink drivers.Sink, pb *parsedBatch) bool {
+func (in *Ingest) commit(ctx context.Context, sink drivers.Sink, pb *parsedBatch) bool {
 	var good []pending
 	for _, p := range pb.ps {
 		switch {
@@ -190,51 +200,57 @@ func (d *Driver) commit(ctx context.Context, sink drivers.Sink, pb *parsedBatch)
 		case p.bad == nil:
 			good = append(good, p)
 		default:
-			if !d.quarantine(ctx, sink, p) {
+			if !in.quarantine(ctx, sink, p) {
 				return false
 			}
 		}
 	}
-	good, counted := d.counterGaps(pb, good) // device counter gaps, before their events
-	if !d.emit(ctx, sink, append(good, pb.reports...)) {
+	good, counted := in.counterGaps(pb, good) // device counter gaps, before their events
+	if !in.emit(ctx, sink, append(good, pb.reports...)) {
 		return false
 	}
-	counted.commit(d) // only now: a redelivery of an uncommitted batch finds the same state
+	counted.commit(in) // only now: a redelivery of an uncommitted batch finds the same state
 	return true
 }
 
 // parse matches the topic to the first subscription that covers it, applies
 // the subscription's rate limit and payload limit, and parses the payload.
-func (d *Driver) parse(it *item) pending {
+func (in *Ingest) parse(it *item) pending {
 	m := &it.msg
-	for _, s := range d.subs {
-		vals, ok := s.pat.match(m.topic)
+	for i, s := range in.subs {
+		vals, ok := s.pat.match(m.Topic)
 		if !ok {
 			continue
 		}
-		if s.limit != nil && !s.limit.allow(s.sourceOf(m.topic, vals), m.topic, it.recv) {
-			return pending{it: it, limited: true}
+		p := pending{it: it, sub: i, source: s.sourceOf(m.Topic, vals)}
+		if s.limit != nil && !s.limit.allow(p.source, m.Topic, it.recv) {
+			p.limited = true
+			return p
 		}
-		if lim := s.maxPayload; lim > 0 && len(m.payload) > lim {
-			return pending{it: it, bad: rejectf(ReasonOversize, "%d bytes > max_payload %d (first %d kept)", len(m.payload), lim, min(len(m.payload), int(d.cfg.MaxPayload)))}
+		if lim := s.maxPayload; lim > 0 && len(m.Payload) > lim {
+			p.bad = rejectf(ReasonOversize, "%d bytes > max_payload %d (first %d kept)", len(m.Payload), lim, min(len(m.Payload), int(in.cfg.MaxPayload)))
+			if len(m.Payload) <= int(in.cfg.MaxPayload) {
+				p.counter, p.hasCounter = s.counter.read(m.Payload) // quarantined, not lost
+			}
+			return p
 		}
-		ev, bad := s.parse(m.topic, vals, m.payload, it.recv, d.cfg.DeviceTime)
-		if ev != nil {
-			ev.DedupKey = dedupKey(m.topic, m.payload)
-			ev.Redelivered = m.dup
-			d.markCounter(s, ev, m.payload) // fields.counter into attrs["counter"]
+		r := s.parseMsg(m.Topic, p.source, vals, m.Payload, it.recv, in.cfg.DeviceTime)
+		p.ev, p.bad, p.counter, p.hasCounter = r.ev, r.bad, r.counter, r.hasCounter
+		if p.ev != nil {
+			p.ev.DedupKey = DedupKey(m.Topic, m.Payload)
+			p.ev.Redelivered = m.Dup
 		}
-		return pending{it: it, ev: ev, bad: bad}
+		return p
 	}
-	if lim := int(d.cfg.MaxPayload); len(m.payload) > lim {
-		return pending{it: it, bad: rejectf(ReasonOversize, "%d bytes > max_payload %d (first %d kept)", len(m.payload), lim, lim)}
+	if lim := int(in.cfg.MaxPayload); len(m.Payload) > lim {
+		return pending{it: it, sub: -1, bad: rejectf(ReasonOversize, "%d bytes > max_payload %d (first %d kept)", len(m.Payload), lim, lim)}
 	}
-	return pending{it: it, bad: rejectf(ReasonUnsubscribed, "topic %q matches no subscription (a filter left in the persistent session?)", clip(m.topic))}
+	return pending{it: it, sub: -1, bad: rejectf(ReasonUnsubscribed, "topic %q matches no subscription (a filter left in the persistent session?)", Clip(m.Topic))}
 }
 
 // limited reports whether any subscription has a rate limit.
-func (d *Driver) limited() bool {
-	for _, s := range d.subs {
+func (in *Ingest) limited() bool {
+	for _, s := range in.subs {
 		if s.limit != nil {
 			return true
 		}
@@ -244,16 +260,16 @@ func (d *Driver) limited() bool {
 
 // dropReports returns the rate-limit drop reports that are due, as events,
 // and logs each (so at most once per source every rateReport).
-func (d *Driver) dropReports() []pending {
-	now := d.now()
+func (in *Ingest) dropReports() []pending {
+	now := in.now()
 	var out []pending
-	for _, s := range d.subs {
+	for _, s := range in.subs {
 		if s.limit == nil {
 			continue
 		}
 		for _, r := range s.limit.due(s.stream, now) {
-			d.log.Warn("source over its rate limit: messages acknowledged and dropped",
-				"source", clip(r.source), "stream", r.stream, "dropped", r.count,
+			in.log.Warn("source over its rate limit: messages acknowledged and dropped",
+				"source", Clip(r.source), "stream", r.stream, "dropped", r.count,
 				"since", r.first, "events_per_second", r.rate, "burst", r.burst)
 			out = append(out, pending{ev: r.event(now)})
 		}
@@ -261,7 +277,7 @@ func (d *Driver) dropReports() []pending {
 			s.limit.prune(now)
 		}
 	}
-	d.stats.rateReports.Add(uint64(len(out)))
+	in.stats.rateReports.Add(uint64(len(out)))
 	return out
 }
 
@@ -270,24 +286,25 @@ func (d *Driver) dropReports() []pending {
 // full (reason 0x97, quota exceeded): they keep them and send them again
 // later, instead of waiting in the gateway's memory. It marks them refused
 // and returns how many.
-func (d *Driver) refuse(ps []pending) int {
+func (in *Ingest) refuse(ps []pending) int {
 	n := 0
 	for _, p := range ps {
-		if p.it != nil && !p.it.refused && p.it.msg.refuse != nil && p.it.msg.refuse(quotaExceeded) {
+		if p.it != nil && !p.it.refused && p.it.msg.Refuse != nil && p.it.msg.Refuse(quotaExceeded) {
 			p.it.refused = true
 			n++
 		}
 	}
-	d.stats.refused.Add(uint64(n))
+	in.stats.refused.Add(uint64(n))
 	return n
 }
 
 // quotaExceeded is the MQTT 5 reason code of a refusal for lack of room.
 const quotaExceeded = 0x97
 
-// dedupKey identifies a message for the gateway's redelivery check: the
-// first 16 bytes of SHA-256 over topic, a zero byte, and payload.
-func dedupKey(topic string, payload []byte) []byte {
+// DedupKey identifies a message for the gateway's redelivery check
+// (event.Event.DedupKey): the first 16 bytes of SHA-256 over topic, a zero
+// byte, and payload.
+func DedupKey(topic string, payload []byte) []byte {
 	h := sha256.New()
 	h.Write([]byte(topic))
 	h.Write([]byte{0})
@@ -295,25 +312,25 @@ func dedupKey(topic string, payload []byte) []byte {
 	return h.Sum(nil)[:16]
 }
 
-func (d *Driver) quarantine(ctx context.Context, sink drivers.Sink, p pending) bool {
-	payload := p.it.msg.payload
-	if lim := int(d.cfg.MaxPayload); len(payload) > lim {
+func (in *Ingest) quarantine(ctx context.Context, sink drivers.Sink, p pending) bool {
+	payload := p.it.msg.Payload
+	if lim := int(in.cfg.MaxPayload); len(payload) > lim {
 		payload = payload[:lim]
 	}
 	reason := p.bad.String()
 	b := backoff.Backoff{Min: retryMin, Max: retryMax}
 	for {
-		err := sink.Quarantine(ctx, p.it.msg.topic, payload, reason)
+		err := sink.Quarantine(ctx, p.it.msg.Topic, payload, reason)
 		if err == nil {
-			d.stats.quarantine(p.bad.reason)
-			d.log.Warn("payload quarantined", "topic", clip(p.it.msg.topic), "reason", reason)
+			in.stats.quarantine(p.bad.reason)
+			in.log.Warn("payload quarantined", "topic", Clip(p.it.msg.Topic), "reason", reason)
 			return true
 		}
 		if ctx.Err() != nil {
 			return false
 		}
-		d.stats.emitErrors.Add(1)
-		d.log.Error("quarantine failed; retrying", "err", err)
+		in.stats.emitErrors.Add(1)
+		in.log.Error("quarantine failed; retrying", "err", err)
 		if !b.Wait(ctx) {
 			return false
 		}
@@ -325,7 +342,7 @@ func (d *Driver) quarantine(ctx context.Context, sink drivers.Sink, p pending) b
 // so nothing more is acked and the broker holds the rest. If the sink says a
 // batch holds an invalid event (event.ErrInvalid), the events go one by one
 // and the invalid ones are quarantined.
-func (d *Driver) emit(ctx context.Context, sink drivers.Sink, ps []pending) bool {
+func (in *Ingest) emit(ctx context.Context, sink drivers.Sink, ps []pending) bool {
 	if len(ps) == 0 {
 		return true
 	}
@@ -337,8 +354,8 @@ func (d *Driver) emit(ctx context.Context, sink drivers.Sink, ps []pending) bool
 	for {
 		err := sink.Emit(ctx, evs)
 		if err == nil {
-			if d.stats.paused.Swap(false) {
-				d.log.Info("sink accepts events again; ingest resumed")
+			if in.stats.paused.Swap(false) {
+				in.log.Info("sink accepts events again; ingest resumed")
 			}
 			accepted := 0
 			for _, p := range ps {
@@ -346,8 +363,8 @@ func (d *Driver) emit(ctx context.Context, sink drivers.Sink, ps []pending) bool
 					accepted++
 				}
 			}
-			d.stats.accepted.Add(uint64(accepted))
-			d.stats.batches.Add(1)
+			in.stats.accepted.Add(uint64(accepted))
+			in.stats.batches.Add(1)
 			return true
 		}
 		if ctx.Err() != nil {
@@ -356,25 +373,25 @@ func (d *Driver) emit(ctx context.Context, sink drivers.Sink, ps []pending) bool
 		switch {
 		case errors.Is(err, event.ErrInvalid) && len(ps) > 1:
 			for _, p := range ps {
-				if !d.emit(ctx, sink, []pending{p}) {
+				if !in.emit(ctx, sink, []pending{p}) {
 					return false
 				}
 			}
 			return true
 		case errors.Is(err, event.ErrInvalid) && ps[0].it == nil:
-			d.stats.emitErrors.Add(1)
-			d.log.Error("rate-limit drop report refused as invalid; not reported", "err", err)
+			in.stats.emitErrors.Add(1)
+			in.log.Error("rate-limit drop report refused as invalid; not reported", "err", err)
 			return true
 		case errors.Is(err, event.ErrInvalid):
 			p := ps[0]
 			p.bad = rejectf(ReasonInvalidEvent, "%v", err)
-			return d.quarantine(ctx, sink, p)
+			return in.quarantine(ctx, sink, p)
 		case errors.Is(err, drivers.ErrFull):
-			d.stats.fullRetries.Add(1)
-			if !d.stats.paused.Swap(true) {
-				d.log.Warn("stream full; ingest paused, the broker holds new messages", "stream", evs[0].Stream)
+			in.stats.fullRetries.Add(1)
+			if !in.stats.paused.Swap(true) {
+				in.log.Warn("stream full; ingest paused, the broker holds new messages", "stream", evs[0].Stream)
 			}
-			if n := d.refuse(ps); n > 0 {
+			if n := in.refuse(ps); n > 0 {
 				ps = slices.DeleteFunc(ps, func(p pending) bool { return p.it != nil && p.it.refused })
 				if len(ps) == 0 {
 					return true
@@ -385,10 +402,38 @@ func (d *Driver) emit(ctx context.Context, sink drivers.Sink, ps []pending) bool
 				}
 			}
 		default:
-			d.stats.emitErrors.Add(1)
-			d.log.Error("emit failed; retrying", "err", fmt.Errorf("%d events: %w", len(evs), err))
+			in.stats.emitErrors.Add(1)
+			in.log.Error("emit failed; retrying", "err", fmt.Errorf("%d events: %w", len(evs), err))
 		}
 		if !b.Wait(ctx) {
+			return false
+		}
+	}
+}
+
+// EmitReport emits one event of the transport's own (e.g. a gap the broker
+// reported), outside any batch, retrying until the sink takes it or ctx
+// ends (false). An event refused as invalid is logged and dropped (true).
+// what names the report in log lines ("broker drop gap").
+func (in *Ingest) EmitReport(ctx context.Context, sink drivers.Sink, ev *event.Event, what string) bool {
+	bo := backoff.Backoff{Min: retryMin, Max: retryMax}
+	for {
+		err := sink.Emit(ctx, []*event.Event{ev})
+		switch {
+		case err == nil:
+			return true
+		case ctx.Err() != nil:
+			in.log.Warn(what+" not recorded: shutting down", "attrs", ev.Attrs)
+			return false
+		case errors.Is(err, event.ErrInvalid):
+			in.stats.emitErrors.Add(1)
+			in.log.Error(what+" refused as invalid; not reported", "err", err)
+			return true
+		case !errors.Is(err, drivers.ErrFull):
+			in.stats.emitErrors.Add(1)
+			in.log.Error(what+": emit failed; retrying", "err", err)
+		}
+		if !bo.Wait(ctx) {
 			return false
 		}
 	}
