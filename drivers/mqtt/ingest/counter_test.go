@@ -362,3 +362,50 @@ func TestCounterGapsInPipeline(t *testing.T) {
 		t.Fatalf("stats: %d gaps, %d lost", st.DeviceGaps, st.DeviceLost)
 	}
 }
+
+// The counter is read while parsing, from the payload parse decodes, also
+// for a message that is quarantined (it is not lost); a payload the strict
+// decoder refuses, or too large for its subscription, is read leniently.
+func TestCounterReadWhileParsing(t *testing.T) {
+	s := mustSub(t, Subscription{Topic: "s/+dev", Kind: "scan", Source: "{dev}", Fields: FieldMap{Counter: "n"}})
+	for _, c := range []struct {
+		payload string
+		reason  string // "" an event
+		want    uint64
+		ok      bool
+	}{
+		{`{"barcode":"A","n":5}`, "", 5, true},
+		{`{"n":6}`, ReasonMissingField, 6, true},
+		{`{"barcode":"A","n":7,"n":7}`, ReasonMalformed, 7, true},
+		{`{"barcode":"A","n":8} {}`, ReasonMalformed, 8, true},
+		{`[1]`, ReasonNotObject, 0, false},
+		{`{"barcode":"A"}`, "", 0, false},
+	} {
+		r := s.parseMsg("s/a", "a", map[string]string{"dev": "a"}, []byte(c.payload), recv, DeviceTimeConfig{})
+		reason := ""
+		if r.bad != nil {
+			reason = r.bad.reason
+		}
+		if reason != c.reason || r.counter != c.want || r.hasCounter != c.ok {
+			t.Errorf("%s: reason %q counter %d %v; want %q %d %v", c.payload, reason, r.counter, r.hasCounter, c.reason, c.want, c.ok)
+		}
+		if r.ev != nil && c.ok && r.ev.Attrs["counter"] != int64(c.want) {
+			t.Errorf("%s: attrs[counter] = %v", c.payload, r.ev.Attrs["counter"])
+		}
+	}
+	// Through the Ingest: the pending item carries the subscription and
+	// source, and the counter of a payload over the subscription's limit.
+	cfg := NewConfig()
+	cfg.Subscriptions = []Subscription{
+		{Topic: "x/y", Kind: "scan"},
+		{Topic: "s/+dev", Kind: "scan", Source: "{dev}", Fields: FieldMap{Counter: "n"}, MaxPayload: 16},
+	}
+	in := newTestDriver(t, cfg, Options{}).Ingest
+	p := in.parse(&item{msg: Message{Topic: "s/b", Payload: []byte(`{"barcode":"long enough","n":9}`)}, recv: recv})
+	if p.bad == nil || p.bad.reason != ReasonOversize || p.sub != 1 || p.source != "b" || !p.hasCounter || p.counter != 9 {
+		t.Fatalf("oversize for its subscription: %+v", p)
+	}
+	if p := in.parse(&item{msg: Message{Topic: "z", Payload: []byte(`{}`)}, recv: recv}); p.sub != -1 {
+		t.Fatalf("unsubscribed: sub %d", p.sub)
+	}
+}
