@@ -1,8 +1,9 @@
 // Package drivers holds the registry of input drivers and the small
 // interfaces they share. Each driver lives in a package of its own
 // (drivers/mqtt, drivers/mqttbroker, drivers/gpio, drivers/i2c) and
-// registers a constructor by name from init(). Drivers import neither the buffer nor the uplink: they
-// hand readings to a Sink, which returns only once they are durable.
+// registers a constructor by name from init(). Drivers import neither the
+// buffer nor the uplink: they hand readings to a Sink, which returns only
+// once they are durable.
 package drivers
 
 import (
