@@ -1,8 +1,9 @@
 // Package drivers holds the registry of input drivers and the small
 // interfaces they share. Each driver lives in a package of its own
-// (drivers/mqtt, drivers/gpio, drivers/i2c) and registers a constructor by
-// name from init(). Drivers import neither the buffer nor the uplink: they
-// hand readings to a Sink, which returns only once they are durable.
+// (drivers/mqtt, drivers/mqttbroker, drivers/gpio, drivers/i2c) and
+// registers a constructor by name from init(). Drivers import neither the
+// buffer nor the uplink: they hand readings to a Sink, which returns only
+// once they are durable.
 package drivers
 
 import (
@@ -64,7 +65,7 @@ type Env struct {
 	Gateway string       // gateway ID
 	Logger  *slog.Logger // already carries component=<driver name>
 	// Inbox is the gateway's embedded MQTT broker when it runs one, else
-	// nil. MQTT sources whose broker is "embedded" take their input from it.
+	// nil. Sources whose config is an InboxUser take their input from it.
 	Inbox Inbox
 	// Store keeps the source's small state across restarts (nil: none).
 	Store Store
@@ -128,6 +129,19 @@ type Registration struct {
 
 // Validator is implemented by driver configs; Validate does no I/O.
 type Validator interface{ Validate() error }
+
+// InboxUser is implemented by the configs of drivers whose source may take
+// its input from the gateway's embedded broker (Env.Inbox): the gateway
+// refuses such a config without a broker, and starts the broker only once
+// every such source is Ready. It asks the config, so that it treats all
+// drivers alike and needs to know none of their settings.
+type InboxUser interface {
+	// UsesInbox reports whether the source takes its input from the
+	// embedded broker and, if so, the setting that says so: a path
+	// relative to the driver's section ("brokers"), or "" when the driver
+	// always does; the config loader reports a missing broker there.
+	UsesInbox() (setting string, uses bool)
+}
 
 var (
 	mu       sync.RWMutex

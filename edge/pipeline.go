@@ -11,7 +11,6 @@ import (
 
 	"github.com/edgegw/gateway/buffer"
 	"github.com/edgegw/gateway/drivers"
-	"github.com/edgegw/gateway/drivers/mqtt"
 	"github.com/edgegw/gateway/edge/config"
 	"github.com/edgegw/gateway/internal/backoff"
 	"github.com/edgegw/gateway/uplink"
@@ -229,10 +228,14 @@ func (g *Gateway) startFeed(p *pipeline, cfg *config.Config) {
 }
 
 // usesInbox reports whether a source's config takes its input from the
-// embedded broker.
+// embedded broker (the driver's config says so: drivers.InboxUser).
 func usesInbox(parsed any) bool {
-	mc, ok := parsed.(*mqtt.Config)
-	return ok && len(mc.Brokers) == 1 && mc.Brokers[0] == mqtt.Embedded
+	u, ok := parsed.(drivers.InboxUser)
+	if !ok {
+		return false
+	}
+	_, uses := u.UsesInbox()
+	return uses
 }
 
 // attachWait bounds how long the embedded broker waits for its sources to

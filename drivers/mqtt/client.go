@@ -12,22 +12,9 @@ import (
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
-)
 
-// message is one PUBLISH as the driver sees it. ack acknowledges it to the
-// broker (PUBACK or PUBREC); it is a no-op for QoS 0 and after the
-// connection that carried the message is gone (the broker then redelivers).
-type message struct {
-	topic   string
-	payload []byte
-	qos     byte
-	dup     bool
-	ack     func()
-	// refuse, when not nil, tells the device the message was not taken
-	// (an MQTT 5 reason code) and reports whether it could: only the
-	// embedded broker's MQTT 5 devices can be told.
-	refuse func(reason byte) bool
-}
+	"github.com/edgegw/gateway/drivers/mqtt/ingest"
+)
 
 // clientOptions is what the driver asks of an MQTT client.
 type clientOptions struct {
@@ -41,7 +28,7 @@ type clientOptions struct {
 	reconnectMax   time.Duration
 	// onMessage is called for every PUBLISH, in the order received, on one
 	// goroutine; it may block (the client then stops reading).
-	onMessage func(message)
+	onMessage func(ingest.Message)
 	onConnect func() // after every (re)connection, on its own goroutine
 	onLost    func(error)
 	// wrapConn, when set, wraps every network connection (tests use it to
@@ -88,7 +75,7 @@ func newPahoClient(o clientOptions) client {
 		SetMaxReconnectInterval(o.reconnectMax).
 		SetConnectRetry(false). // the driver retries the first connection with its own backoff
 		SetDefaultPublishHandler(func(_ paho.Client, m paho.Message) {
-			o.onMessage(message{topic: m.Topic(), payload: m.Payload(), qos: m.Qos(), dup: m.Duplicate(), ack: m.Ack})
+			o.onMessage(ingest.Message{Topic: m.Topic(), Payload: m.Payload(), QoS: m.Qos(), Dup: m.Duplicate(), Ack: m.Ack})
 		}).
 		SetOnConnectHandler(func(paho.Client) { o.onConnect() }).
 		SetConnectionLostHandler(func(_ paho.Client, err error) { o.onLost(err) })

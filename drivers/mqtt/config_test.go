@@ -171,13 +171,3 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 		}
 	}
 }
-
-func TestAutoAckBatch(t *testing.T) {
-	for _, c := range []struct{ inflight, pending, want int }{
-		{20, 4096, 256}, {0, 4096, 256}, {1000, 4096, 500}, {65535, 4096, 4096}, {1000, 300, 300},
-	} {
-		if got := autoAckBatch(c.inflight, c.pending); got != c.want {
-			t.Errorf("autoAckBatch(%d, %d) = %d, want %d", c.inflight, c.pending, got, c.want)
-		}
-	}
-}

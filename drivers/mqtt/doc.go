@@ -1,39 +1,25 @@
-// Package mqtt is the MQTT input driver (registered as "mqtt"): a
-// subscriber on a persistent session (fixed client ID, clean session off,
-// manual acks, paho.mqtt.golang underneath) that turns each message into an
-// event and acknowledges it only after the Sink has committed it.
+// Package mqtt is the MQTT input driver for a site broker (registered as
+// "mqtt"): a subscriber on a persistent session (fixed client ID, clean
+// session off, manual acks, paho.mqtt.golang underneath) that turns each
+// message into an event and acknowledges it only after the Sink has
+// committed it. What it shares with the embedded broker's source (topic
+// mapping, payload parsing, device counters, batching into Emit calls, rate
+// limits, the metric set) is package ingest; this package is the transport:
+// the connection, its session and TLS, and the watch of the site broker's
+// own drops (BrokerDrops).
 //
 // Flow: paho calls the handler for every PUBLISH in arrival order on its
-// router goroutine (OrderMatters); the handler only stamps the receive time
-// and enqueues. One batcher goroutine takes messages in that order, gathers
-// a batch (up to ack_batch messages, for at most ack_window after the first,
-// or until it holds broker_inflight QoS 1/2 messages, after which the broker
-// sends no more), quarantines what does not parse, emits the rest with one
-// Sink.Emit and then acks every message of the batch in order. A message is
-// thus acked only after the commit that holds it, acks go out in
-// commit-sized groups, and per-publisher order is kept into Emit.
+// router goroutine (OrderMatters); the handler hands it to the ingest's
+// Inlet, and ingest.Ingest.Work batches, commits and acks (see package
+// ingest). When the sink is full nothing is acked, the broker's in-flight
+// window fills and the broker holds the rest in the session. After a lost
+// connection the broker redelivers what was not acked.
 //
-// When Emit returns drivers.ErrFull the batcher retries with backoff and
-// takes nothing new: nothing is acked, the broker's in-flight window fills
-// and the broker holds the rest in the session. Malformed, oversize or
-// unmatched payloads are quarantined and acked, so one poison message never
-// blocks the session. Delivery is at least once: after a lost connection the
-// broker redelivers what was not acked, and a message already emitted but
-// whose ack died with the connection is emitted again (counted in
-// Stats.Redelivered).
-//
-// Flood control: max_payload bounds every message (per subscription too);
-// rate_limit (off by default) bounds the messages per second each source
-// may turn into events, with a token bucket per source. Excess messages are
-// acknowledged and dropped before they are parsed, so a flooding device
-// can neither fill a stream (a full reject-new stream pauses ingest for
-// every source, as above) nor starve the others behind it in the session:
-// delaying them instead would hold the broker's in-flight window, which all
-// topics share. Drops are never silent: Stats.RateLimited counts them, a
-// warning names the source at most every 10s, and an event of kind
-// "dropped" (reason "rate_limited", count, first/last time, topic) goes to
-// the subscription's stream in the commit that acknowledges the source's
-// first drops, then at most every 10s while it goes on. See RateLimit.
+// A config whose brokers is [embedded] is not this driver's: the
+// registration hands it on to the "mqtt-embedded" driver
+// (drivers/mqttbroker), the canonical spelling of a source on the gateway's
+// embedded broker; `driver: mqtt` with `brokers: [embedded]` keeps working
+// as an alias of it.
 //
 // Connection errors are logged with a hint at the setting to check (tls.ca_file
 // for an unknown CA, username/password_file for "not Authorized", a client

@@ -14,25 +14,29 @@ import (
 	"time"
 
 	"github.com/edgegw/gateway/drivers"
+	"github.com/edgegw/gateway/drivers/mqtt/ingest"
 	"github.com/edgegw/gateway/internal/backoff"
 	"github.com/edgegw/gateway/internal/tlsfiles"
 )
 
-// Driver is one MQTT input: a persistent-session subscriber that turns
-// messages into events and acknowledges them only after the sink committed
-// them. New starts nothing; Run runs it.
+// Driver is one MQTT input on a site broker: a persistent-session
+// subscriber that turns messages into events and acknowledges them only
+// after the sink committed them. New starts nothing; Run runs it.
 type Driver struct {
 	cfg       Config
-	subs      []*sub
+	in        *ingest.Ingest // mapping, batching, acks, device counters
 	log       *slog.Logger
 	opts      clientOptions // without the callbacks, which Run sets
 	newClient newClientFunc
-	now       func() time.Time
-	running   atomic.Bool
-	ready     atomic.Bool // connected and subscribed
-	stats     counters
-	store     drivers.Store // the source's durable state; nil: none
-	up        upstream      // loss upstream of the gateway (counter.go, sysdrops.go)
+	// watchClient makes the connection of the broker drop watch
+	// (sysdrops.go); nil: no watch (a test's fake transport).
+	watchClient newClientFunc
+	now         func() time.Time
+	running     atomic.Bool
+	ready       atomic.Bool // connected and subscribed
+	link        linkCounters
+	store       drivers.Store // the source's durable state; nil: none
+	watch       brokerWatch
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -45,53 +49,54 @@ func init() {
 			if !ok {
 				return nil, fmt.Errorf("mqtt: config is %T, want *mqtt.Config", cfg)
 			}
+			if c.embedded() {
+				return newEmbedded(c, env)
+			}
 			return New(c, env)
 		},
 	})
 }
 
+// newEmbedded makes the source of a config whose broker is "embedded": the
+// mqtt-embedded driver's, given the shared part of c (its connection
+// settings do not apply).
+func newEmbedded(c *Config, env drivers.Env) (drivers.Driver, error) {
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("mqtt: invalid config: %w", err)
+	}
+	reg, ok := drivers.Lookup(EmbeddedDriver)
+	if !ok {
+		return nil, fmt.Errorf("mqtt: brokers is %q but this binary has no %s driver (drivers/mqttbroker)", Embedded, EmbeddedDriver)
+	}
+	ec, ok := reg.NewConfig().(interface{ Ingest() *ingest.Config })
+	if !ok {
+		return nil, fmt.Errorf("mqtt: the %s driver's config has no ingest.Config", EmbeddedDriver)
+	}
+	*ec.Ingest() = c.Config
+	return reg.New(ec, env)
+}
+
 // New validates cfg, reads the password and TLS files, and returns a driver
-// ready to Run. env.Gateway gives the default client ID.
+// ready to Run. env.Gateway gives the default client ID. A config whose
+// broker is "embedded" is refused: the mqtt-embedded driver
+// (drivers/mqttbroker) runs such a source.
 func New(cfg *Config, env drivers.Env) (*Driver, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("mqtt: invalid config: %w", err)
 	}
-	d := &Driver{cfg: *cfg, log: env.Logger, newClient: newPahoClient, now: time.Now, store: env.Store}
-	embedded := len(cfg.Brokers) == 1 && cfg.Brokers[0] == Embedded
-	if embedded {
-		d.cfg.BrokerInflight = 0 // the window is the embedded broker's max_inflight
+	if cfg.embedded() {
+		return nil, fmt.Errorf("mqtt: brokers is %q: that source is the %s driver's", Embedded, EmbeddedDriver)
 	}
-	if d.cfg.AckBatch == 0 {
-		d.cfg.AckBatch = autoAckBatch(d.cfg.BrokerInflight, d.cfg.MaxPending)
-	}
+	d := &Driver{cfg: *cfg, log: env.Logger, newClient: newPahoClient, watchClient: newPahoClient, now: time.Now, store: env.Store}
 	if d.log == nil {
 		d.log = slog.Default().With("component", "mqtt")
 	}
 	setPahoLogger(d.log)
-	for i, s := range cfg.Subscriptions {
-		c, err := compileSub(s)
-		if err != nil {
-			return nil, fmt.Errorf("mqtt: subscriptions[%d]: %w", i, err)
-		}
-		c.maxPayload = int(cfg.MaxPayload)
-		if s.MaxPayload > 0 {
-			c.maxPayload = int(s.MaxPayload)
-		}
-		rl := cfg.RateLimit
-		if s.RateLimit != nil {
-			rl = *s.RateLimit
-		}
-		c.limit = newLimiter(rl)
-		d.subs = append(d.subs, c)
+	in, err := ingest.New(&cfg.Config, ingest.Options{Logger: d.log, BrokerInflight: cfg.BrokerInflight, Now: func() time.Time { return d.now() }})
+	if err != nil {
+		return nil, fmt.Errorf("mqtt: %w", err)
 	}
-	if embedded {
-		if env.Inbox == nil {
-			return nil, errNoInbox
-		}
-		d.newClient = newInboxClient(env.Inbox)
-		d.opts = clientOptions{brokers: []string{Embedded}, clientID: Embedded, connectTimeout: cfg.ConnectTimeout.D(), reconnectMax: cfg.ReconnectMax.D()}
-		return d, nil
-	}
+	d.in = in
 	id := cfg.ClientID
 	if id == "" {
 		if env.Gateway == "" {
@@ -146,22 +151,6 @@ func (c *Config) tlsConfig() (*tls.Config, error) {
 	return t, nil
 }
 
-// item is a received message waiting for the batcher.
-type item struct {
-	msg  message
-	recv time.Time
-	// refused: told its device it was not taken (the sink was full); not
-	// acked.
-	refused bool
-}
-
-// autoAckBatch is the batch size when ack_batch is not set: half the
-// broker's in-flight window (the broker can send the next half while one
-// is committed), at least 256 and at most maxPending.
-func autoAckBatch(brokerInflight, maxPending int) int {
-	return min(max(256, brokerInflight/2), maxPending)
-}
-
 // Run connects (retrying with backoff), subscribes, and turns messages into
 // events until ctx ends; then it disconnects and returns nil. Messages not
 // yet committed are not acknowledged, so the broker redelivers them to the
@@ -172,39 +161,28 @@ func (d *Driver) Run(ctx context.Context, sink drivers.Sink) error {
 		return errors.New("mqtt: Run is already running")
 	}
 	defer d.running.Store(false)
-	queue := make(chan item, d.cfg.MaxPending)
-	done := make(chan struct{}) // closed when the batcher has stopped
+	inlet := d.in.NewInlet()
 	opts := d.opts
-	opts.onMessage = func(m message) {
-		d.stats.received.Add(1)
-		d.stats.pending.Add(1)
-		if m.dup {
-			d.stats.redelivered.Add(1)
-		}
-		select {
-		case queue <- item{msg: m, recv: d.now()}:
-		case <-done: // shutting down: not acked, the broker keeps it
-			d.stats.pending.Add(-1)
-		}
-	}
+	opts.onMessage = inlet.Deliver
 	var cl client
 	opts.onConnect = func() {
-		d.stats.connects.Add(1)
+		d.link.connects.Add(1)
 		d.subscribe(ctx, cl)
 	}
 	opts.onLost = func(err error) {
 		d.ready.Store(false)
-		d.stats.lost.Add(1)
+		d.link.lost.Add(1)
 		d.log.Warn("connection lost; reconnecting", "err", err)
 	}
 	cl = d.newClient(opts)
 	if !d.connect(ctx, cl) {
+		inlet.Close()
 		return nil
 	}
 	d.watchBrokerDrops(ctx, sink)
-	d.work(ctx, queue, sink)
+	d.in.Work(ctx, inlet, sink)
 	d.ready.Store(false)
-	close(done)
+	inlet.Close()
 	cl.Disconnect(250 * time.Millisecond)
 	return nil
 }
@@ -223,7 +201,7 @@ func (d *Driver) connect(ctx context.Context, cl client) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		d.stats.connectErrors.Add(1)
+		d.link.connectFails.Add(1)
 		wait := b.Next()
 		if h := connectHint(err, d.opts.tls != nil); h != "" {
 			d.log.Error("connect failed; retrying", "err", err, "hint", h, "retry_in", wait)
@@ -245,10 +223,7 @@ func (d *Driver) Ready() bool { return d.ready.Load() }
 // broker already has them; doing it again is harmless and covers a broker
 // that lost its state.
 func (d *Driver) subscribe(ctx context.Context, cl client) {
-	filters := make(map[string]byte, len(d.subs))
-	for _, s := range d.subs {
-		filters[s.pat.filter] = s.qos
-	}
+	filters := d.in.Filters()
 	sctx, cancel := context.WithTimeout(ctx, d.cfg.ConnectTimeout.D())
 	defer cancel()
 	refused, err := cl.Subscribe(sctx, filters)
@@ -258,10 +233,10 @@ func (d *Driver) subscribe(ctx context.Context, cl client) {
 		}
 		return
 	}
-	d.stats.subs.Add(1)
+	d.link.subscribes.Add(1)
 	d.ready.Store(true)
 	if len(refused) > 0 {
-		d.stats.subRefused.Add(uint64(len(refused)))
+		d.link.subRefused.Add(uint64(len(refused)))
 		d.log.Error("broker refused subscriptions (check its ACL)", "filters", refused)
 	}
 }

@@ -2,6 +2,7 @@ package mqtt
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"os"
 	"sync"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/edgegw/gateway/drivers"
+	"github.com/edgegw/gateway/drivers/mqtt/ingest"
 	"github.com/edgegw/gateway/event"
 )
 
@@ -108,7 +110,7 @@ func (f *fakeClient) deliver(topic string, payload []byte, qos byte) int {
 	f.next++
 	n := f.next
 	f.mu.Unlock()
-	f.o.onMessage(message{topic: topic, payload: payload, qos: qos, ack: func() {
+	f.o.onMessage(ingest.Message{Topic: topic, Payload: payload, QoS: qos, Ack: func() {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.acks = append(f.acks, n)
@@ -140,6 +142,7 @@ func startFake(t *testing.T, cfg *Config, sink drivers.Sink) (d *Driver, fc *fak
 	}
 	fc = &fakeClient{}
 	ready := make(chan struct{})
+	d.watchClient = nil // no $SYS watch over the fake
 	d.newClient = func(o clientOptions) client {
 		fc.o = o
 		close(ready)
@@ -155,4 +158,29 @@ func startFake(t *testing.T, cfg *Config, sink drivers.Sink) (d *Driver, fc *fak
 	t.Cleanup(func() { _ = stop() })
 	<-ready
 	return d, fc, stop
+}
+
+func fakeConfig() *Config {
+	c := NewConfig()
+	c.Brokers = []string{"tcp://fake:1883"}
+	c.Subscriptions = []Subscription{{Topic: "s/+dev", Kind: "scan", Source: "{dev}"}}
+	return c
+}
+
+func scanPayload(i int) []byte { return fmt.Appendf(nil, `{"barcode":"B%05d"}`, i) }
+
+func barcodes(evs []*event.Event) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i], _ = e.Attrs["barcode"].(string)
+	}
+	return out
+}
+
+func seqBarcodes(from, to int) []string {
+	var out []string
+	for i := from; i <= to; i++ {
+		out = append(out, fmt.Sprintf("B%05d", i))
+	}
+	return out
 }

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/event"
 	"github.com/edgegw/gateway/test/testenv"
+	"github.com/edgegw/gateway/units"
 )
 
 func TestDropCounter(t *testing.T) {
@@ -58,6 +60,11 @@ func TestBrokerDropsDefaults(t *testing.T) {
 		if !c.BrokerDrops.off() || c.Validate() != nil {
 			t.Fatalf("topic %q: off %v, Validate %v", off, c.BrokerDrops.off(), c.Validate())
 		}
+	}
+	c.BrokerDrops.Topic = "$SYS/#"
+	var es units.Errors
+	if err := c.Validate(); !errors.As(err, &es) || len(es) != 1 || es[0].Path != "broker_drops.topic" {
+		t.Fatalf("wildcard topic: Validate = %v", err)
 	}
 }
 

@@ -12,8 +12,11 @@
 // device cannot kick another off or inherit its queued messages.
 //
 // The broker is the gateway's ingest point, not a relay to a client of its
-// own: the gateway's MQTT sources Attach their topic filters (Broker
-// implements drivers.Inbox), and a device's publish on such a topic is
+// own. Its sources are this package's Source, registered as the driver
+// "mqtt-embedded" (`driver: mqtt` with `brokers: [embedded]` is an alias):
+// a Source Attaches its topic filters (Broker implements drivers.Inbox) and
+// maps and batches what it gets with package ingest, as the site broker
+// client (drivers/mqtt) does. A device's publish on such a topic is
 // handed to the source and acknowledged (PUBACK for QoS 1, PUBREC for QoS
 // 2) only after the commit that holds it is on disk. A device may keep many
 // publishes in flight; their acks go out in the order it sent them. While

@@ -10,7 +10,7 @@ import (
 	paho "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/edgegw/gateway/drivers"
-	"github.com/edgegw/gateway/drivers/mqtt"
+	"github.com/edgegw/gateway/drivers/mqtt/ingest"
 	"github.com/edgegw/gateway/event"
 	"github.com/edgegw/gateway/test/testenv"
 )
@@ -37,18 +37,17 @@ func (s *sliceSink) snapshot() []*event.Event {
 	return append([]*event.Event(nil), s.evs...)
 }
 
-// TestGatewayDriverOverEmbeddedBroker wires the MQTT driver to the broker
-// the way the gateway does (brokers: [embedded], the broker's inbox) and checks a
+// TestGatewayDriverOverEmbeddedBroker wires a source to the broker the way
+// the gateway does (driver: mqtt-embedded, the broker's inbox) and checks a
 // device's scans arrive in order. It logs the rate against a 2ms sink.
 func TestGatewayDriverOverEmbeddedBroker(t *testing.T) {
 	b := startBroker(t, Config{Users: []User{{
 		Username: "dock3", PasswordFile: writeFile(t, "p", "pw"),
 		ACL: ACL{Publish: []string{"site/dock3/scanner/+"}},
 	}}})
-	cfg := mqtt.NewConfig()
-	cfg.Brokers = []string{mqtt.Embedded}
-	cfg.Subscriptions = []mqtt.Subscription{{Topic: "site/+dock/scanner/+device", Kind: "scan", Source: "{dock}-scanner"}}
-	d, err := mqtt.New(cfg, drivers.Env{Gateway: "gw", Logger: testLogger(), Inbox: b})
+	cfg := NewSourceConfig()
+	cfg.Subscriptions = []ingest.Subscription{{Topic: "site/+dock/scanner/+device", Kind: "scan", Source: "{dock}-scanner"}}
+	d, err := NewSource(cfg, drivers.Env{Gateway: "gw", Logger: testLogger(), Inbox: b})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -68,16 +68,25 @@ func (s *gateSink) snapshot() []string {
 	return append([]string(nil), s.stored...)
 }
 
-// runInboxDriver runs the MQTT driver on b's inbox (brokers: [embedded]),
-// as the gateway does, until the test ends.
-func runInboxDriver(t *testing.T, b *Broker, sink drivers.Sink) *mqtt.Driver {
+// runInboxDriver runs a source on b's inbox as the gateway does for a
+// config in the older spelling (driver: mqtt, brokers: [embedded]: the mqtt
+// registration hands it to this package's Source), until the test ends.
+func runInboxDriver(t *testing.T, b *Broker, sink drivers.Sink) *Source {
 	t.Helper()
-	cfg := mqtt.NewConfig()
+	reg, ok := drivers.Lookup("mqtt")
+	if !ok {
+		t.Fatal("no mqtt driver")
+	}
+	cfg := reg.NewConfig().(*mqtt.Config)
 	cfg.Brokers = []string{mqtt.Embedded}
 	cfg.Subscriptions = []mqtt.Subscription{{Topic: "site/+dock/scanner/+device", Kind: "scan", Source: "{dock}-{device}"}}
-	d, err := mqtt.New(cfg, drivers.Env{Gateway: "gw", Logger: testLogger(), Inbox: b})
+	dr, err := reg.New(cfg, drivers.Env{Gateway: "gw", Logger: testLogger(), Inbox: b})
 	if err != nil {
 		t.Fatal(err)
+	}
+	d, ok := dr.(*Source)
+	if !ok {
+		t.Fatalf("driver: mqtt, brokers: [embedded] made a %T, want *mqttbroker.Source", dr)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -17,7 +17,7 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/edgegw/gateway/drivers"
-	"github.com/edgegw/gateway/drivers/mqtt"
+	_ "github.com/edgegw/gateway/drivers/mqtt" // registers "mqtt" for users of the loader that link no drivers/all
 	"github.com/edgegw/gateway/drivers/mqttbroker"
 	"github.com/edgegw/gateway/edge/logging"
 	"github.com/edgegw/gateway/units"
@@ -377,11 +377,13 @@ func (c *Config) Validate() error {
 		if len(des) > 0 {
 			continue
 		}
-		// The pipeline refuses to start an MQTT source on the embedded
-		// broker when there is none.
-		if mc, ok := cfg.(*mqtt.Config); ok && len(mc.Brokers) == 1 && mc.Brokers[0] == mqtt.Embedded && c.Broker == nil {
-			add(p+"."+s.Driver+".brokers", "%q is the gateway's embedded broker, but the config has no broker: section", mqtt.Embedded)
-			continue
+		// The pipeline refuses to start a source on the embedded broker
+		// when there is none.
+		if u, ok := cfg.(drivers.InboxUser); ok && c.Broker == nil {
+			if setting, uses := u.UsesInbox(); uses {
+				add(strings.TrimSuffix(p+"."+s.Driver+"."+setting, "."), "the source takes its input from the gateway's embedded broker, but the config has no broker: section")
+				continue
+			}
 		}
 		s.Parsed = cfg
 	}

@@ -1,4 +1,4 @@
-package mqtt
+package ingest
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/event"
 	"github.com/edgegw/gateway/test/testenv"
 	"github.com/edgegw/gateway/units"
@@ -20,17 +19,17 @@ import (
 // of the given width and returns the gaps, as "from-to/count".
 func runCounters(t *testing.T, bits uint, cs ...uint64) []string {
 	t.Helper()
-	u := &upstream{trackers: []*counterTracker{newCounterTracker(bits, 100)}}
+	u := &deviceCounters{trackers: []*counterTracker{newCounterTracker(bits, 100)}}
 	var out []string
 	for _, c := range cs {
-		tx := &counterTxn{u: u}
+		tx := &counterTxn{dc: u}
 		if g := tx.observe(0, "dev", c, false); g != nil {
 			if err := g.Validate(); err != nil {
 				t.Fatalf("counter %d: invalid gap %+v: %v", c, *g, err)
 			}
 			out = append(out, fmt.Sprintf("%d-%d/%d", g.From, g.To, g.Count))
 		}
-		tx.commit(&Driver{log: testLogger()})
+		tx.commit(&Ingest{log: testLogger()})
 	}
 	return out
 }
@@ -142,27 +141,27 @@ func TestCounterRedeliveredAcrossRestart(t *testing.T) {
 // State advances only on commit: the same message in two batches, the first
 // never committed, gives the gap once per batch, and once committed, never.
 func TestCounterTxnOnlyCommitted(t *testing.T) {
-	u := &upstream{trackers: []*counterTracker{newCounterTracker(32, 10)}}
-	d := &Driver{log: testLogger()}
-	tx := &counterTxn{u: u}
+	u := &deviceCounters{trackers: []*counterTracker{newCounterTracker(32, 10)}}
+	d := &Ingest{log: testLogger()}
+	tx := &counterTxn{dc: u}
 	tx.observe(0, "dev", 10, false)
 	tx.commit(d)
-	lost := &counterTxn{u: u}
+	lost := &counterTxn{dc: u}
 	if g := lost.observe(0, "dev", 20, false); g == nil || g.Count != 9 {
 		t.Fatalf("first try: gap %v", g)
 	}
 	// lost is never committed (ctx ended); the broker redelivers 20.
-	again := &counterTxn{u: u}
+	again := &counterTxn{dc: u}
 	if g := again.observe(0, "dev", 20, true); g == nil || g.From != 11 || g.To != 19 {
 		t.Fatalf("redelivery of the uncommitted batch: gap %v", g)
 	}
 	again.commit(d)
-	ackLost := &counterTxn{u: u}
+	ackLost := &counterTxn{dc: u}
 	if g := ackLost.observe(0, "dev", 20, true); g != nil {
 		t.Fatalf("redelivery of a committed message: gap %+v", *g)
 	}
 	// Within one batch, messages chain.
-	b := &counterTxn{u: u}
+	b := &counterTxn{dc: u}
 	for _, c := range []uint64{21, 22, 25} {
 		g := b.observe(0, "dev", c, false)
 		if (g != nil) != (c == 25) {
@@ -173,10 +172,10 @@ func TestCounterTxnOnlyCommitted(t *testing.T) {
 
 func TestCounterTrackerBound(t *testing.T) {
 	const limit = 64
-	u := &upstream{trackers: []*counterTracker{newCounterTracker(32, limit)}}
-	d := &Driver{log: testLogger()}
+	u := &deviceCounters{trackers: []*counterTracker{newCounterTracker(32, limit)}}
+	d := &Ingest{log: testLogger()}
 	for i := range 10 * limit {
-		tx := &counterTxn{u: u}
+		tx := &counterTxn{dc: u}
 		tx.observe(0, fmt.Sprintf("dev%d", i), 1, false)
 		tx.observe(0, "busy", uint64(i+1), false) // seen every time: never evicted
 		tx.commit(d)
@@ -191,7 +190,7 @@ func TestCounterTrackerBound(t *testing.T) {
 		t.Fatal("the newest source is not tracked")
 	}
 	// A forgotten source starts again from a baseline: no gap.
-	tx := &counterTxn{u: u}
+	tx := &counterTxn{dc: u}
 	if g := tx.observe(0, "dev0", 100, false); g != nil {
 		t.Fatalf("evicted source: gap %+v", *g)
 	}
@@ -218,9 +217,9 @@ func TestReadCounter(t *testing.T) {
 		{string(cb), counterConfig{path: "meta.seq", format: FormatCBOR, bits: 64}, 77, true},
 	}
 	for _, c := range cases {
-		got, ok := readCounter([]byte(c.payload), c.c)
+		got, ok := c.c.read([]byte(c.payload))
 		if got != c.want || ok != c.ok {
-			t.Errorf("readCounter(%q, %s) = %d, %v; want %d, %v", c.payload, c.c.path, got, ok, c.want, c.ok)
+			t.Errorf("read(%q, %s) = %d, %v; want %d, %v", c.payload, c.c.path, got, ok, c.want, c.ok)
 		}
 	}
 }
@@ -238,7 +237,6 @@ func TestCounterValidate(t *testing.T) {
 			c.Subscriptions[0].Fields = FieldMap{Counter: "seq"}
 		}},
 		{"subscriptions[0].fields.attrs", func(c *Config) { c.Subscriptions[0].Fields = FieldMap{Counter: "seq", Attrs: []string{"counter"}} }},
-		{"broker_drops.topic", func(c *Config) { c.BrokerDrops.Topic = "$SYS/#" }},
 	} {
 		cfg := fakeConfig()
 		c.f(cfg)
@@ -249,7 +247,6 @@ func TestCounterValidate(t *testing.T) {
 	}
 	cfg := fakeConfig()
 	cfg.Subscriptions[0].Fields = FieldMap{Counter: "meta.seq", CounterBits: 16}
-	cfg.BrokerDrops.Topic = "off"
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
@@ -265,20 +262,11 @@ func containsPath(err error, path string) bool {
 }
 
 // startFakeRuns is a driver over fake clients whose Run the test starts
-// and stops itself (a fresh fakeClient per Run: a reconnection).
-func startFakeRuns(t *testing.T, cfg *Config) (*Driver, chan *fakeClient) {
+// (each Run sends its client on the channel).
+func startFakeRuns(t *testing.T, cfg *Config) (*testDriver, chan *fakeClient) {
 	t.Helper()
-	d, err := New(cfg, drivers.Env{Gateway: "gw1", Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clients := make(chan *fakeClient, 4)
-	d.newClient = func(o clientOptions) client {
-		fc := &fakeClient{o: o}
-		clients <- fc
-		return fc
-	}
-	return d, clients
+	d := newTestDriver(t, cfg, Options{})
+	return d, d.clients
 }
 
 func counterPayload(bc string, n uint64) []byte {
@@ -349,7 +337,7 @@ func TestCounterGapsInPipeline(t *testing.T) {
 	fc, stop = run()
 	fc.deliver("s/a", counterPayload("A7", 7), 1) // redelivered
 	testenv.Eventually(t, 5*time.Second, "7 acked", func() bool { return len(fc.acked()) == 1 })
-	fc.o.onMessage(message{topic: "s/a", payload: counterPayload("A7", 7), qos: 1, dup: true, ack: func() {}}) // its ack was lost: again
+	fc.inlet.Deliver(Message{Topic: "s/a", Payload: counterPayload("A7", 7), QoS: 1, Dup: true, Ack: func() {}}) // its ack was lost: again
 	fc.deliver("s/a", counterPayload("A8", 8), 1)
 	testenv.Eventually(t, 5*time.Second, "8 acked", func() bool { return len(fc.acked()) == 2 })
 	stop()
@@ -372,5 +360,52 @@ func TestCounterGapsInPipeline(t *testing.T) {
 	}
 	if st := d.Stats(); st.DeviceGaps != 1 || st.DeviceLost != 3 {
 		t.Fatalf("stats: %d gaps, %d lost", st.DeviceGaps, st.DeviceLost)
+	}
+}
+
+// The counter is read while parsing, from the payload parse decodes, also
+// for a message that is quarantined (it is not lost); a payload the strict
+// decoder refuses, or too large for its subscription, is read leniently.
+func TestCounterReadWhileParsing(t *testing.T) {
+	s := mustSub(t, Subscription{Topic: "s/+dev", Kind: "scan", Source: "{dev}", Fields: FieldMap{Counter: "n"}})
+	for _, c := range []struct {
+		payload string
+		reason  string // "" an event
+		want    uint64
+		ok      bool
+	}{
+		{`{"barcode":"A","n":5}`, "", 5, true},
+		{`{"n":6}`, ReasonMissingField, 6, true},
+		{`{"barcode":"A","n":7,"n":7}`, ReasonMalformed, 7, true},
+		{`{"barcode":"A","n":8} {}`, ReasonMalformed, 8, true},
+		{`[1]`, ReasonNotObject, 0, false},
+		{`{"barcode":"A"}`, "", 0, false},
+	} {
+		r := s.parseMsg("s/a", "a", map[string]string{"dev": "a"}, []byte(c.payload), recv, DeviceTimeConfig{})
+		reason := ""
+		if r.bad != nil {
+			reason = r.bad.reason
+		}
+		if reason != c.reason || r.counter != c.want || r.hasCounter != c.ok {
+			t.Errorf("%s: reason %q counter %d %v; want %q %d %v", c.payload, reason, r.counter, r.hasCounter, c.reason, c.want, c.ok)
+		}
+		if r.ev != nil && c.ok && r.ev.Attrs["counter"] != int64(c.want) {
+			t.Errorf("%s: attrs[counter] = %v", c.payload, r.ev.Attrs["counter"])
+		}
+	}
+	// Through the Ingest: the pending item carries the subscription and
+	// source, and the counter of a payload over the subscription's limit.
+	cfg := NewConfig()
+	cfg.Subscriptions = []Subscription{
+		{Topic: "x/y", Kind: "scan"},
+		{Topic: "s/+dev", Kind: "scan", Source: "{dev}", Fields: FieldMap{Counter: "n"}, MaxPayload: 16},
+	}
+	in := newTestDriver(t, cfg, Options{}).Ingest
+	p := in.parse(&item{msg: Message{Topic: "s/b", Payload: []byte(`{"barcode":"long enough","n":9}`)}, recv: recv})
+	if p.bad == nil || p.bad.reason != ReasonOversize || p.sub != 1 || p.source != "b" || !p.hasCounter || p.counter != 9 {
+		t.Fatalf("oversize for its subscription: %+v", p)
+	}
+	if p := in.parse(&item{msg: Message{Topic: "z", Payload: []byte(`{}`)}, recv: recv}); p.sub != -1 {
+		t.Fatalf("unsubscribed: sub %d", p.sub)
 	}
 }

@@ -1,4 +1,4 @@
-package mqtt
+package ingest
 
 import (
 	"context"
@@ -18,7 +18,6 @@ import (
 
 func fakeConfig() *Config {
 	c := NewConfig()
-	c.Brokers = []string{"tcp://fake:1883"}
 	c.Subscriptions = []Subscription{{Topic: "s/+dev", Kind: "scan", Source: "{dev}"}}
 	return c
 }
@@ -208,8 +207,8 @@ func TestBatchBounds(t *testing.T) {
 				return nil
 			}}
 			cfg := fakeConfig()
-			cfg.AckWindow, cfg.AckBatch, cfg.BrokerInflight, cfg.MaxPending = 0, 16, tc.inflight, 64
-			_, fc, _ := startFake(t, cfg, sink)
+			cfg.AckWindow, cfg.AckBatch, cfg.MaxPending = 0, 16, 64
+			_, fc, _ := startFakeOpts(t, cfg, sink, Options{BrokerInflight: tc.inflight})
 			fc.deliver("s/a", scanPayload(1), tc.qos)
 			<-entered
 			for i := 2; i <= 25; i++ {
@@ -225,5 +224,15 @@ func TestBatchBounds(t *testing.T) {
 				t.Fatalf("order %v", got)
 			}
 		})
+	}
+}
+
+func TestAutoAckBatch(t *testing.T) {
+	for _, c := range []struct{ inflight, pending, want int }{
+		{20, 4096, 256}, {0, 4096, 256}, {1000, 4096, 500}, {65535, 4096, 4096}, {1000, 300, 300},
+	} {
+		if got := autoAckBatch(c.inflight, c.pending); got != c.want {
+			t.Errorf("autoAckBatch(%d, %d) = %d, want %d", c.inflight, c.pending, got, c.want)
+		}
 	}
 }

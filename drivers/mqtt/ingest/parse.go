@@ -1,4 +1,4 @@
-package mqtt
+package ingest
 
 import (
 	"bytes"
@@ -56,30 +56,60 @@ var payloadDec = func() cbor.DecMode {
 // parse turns one message of this subscription into an event, stamped with
 // everything the driver knows (not Gateway, Seq, Boot, Mono).
 func (s *sub) parse(topic string, vals map[string]string, payload []byte, recv time.Time, dt DeviceTimeConfig) (*event.Event, *reject) {
+	r := s.parseMsg(topic, s.sourceOf(topic, vals), vals, payload, recv, dt)
+	return r.ev, r.bad
+}
+
+// parsed is what parseMsg makes of one message: an event or why not, and
+// the device counter when the payload has one that can be read (also when
+// the message is quarantined: it is not lost).
+type parsed struct {
+	ev         *event.Event
+	bad        *reject
+	counter    uint64
+	hasCounter bool
+}
+
+// parseMsg is parse for a message whose source (sourceOf) is known.
+func (s *sub) parseMsg(topic, src string, vals map[string]string, payload []byte, recv time.Time, dt DeviceTimeConfig) (out parsed) {
 	if !utf8.ValidString(topic) {
-		return nil, rejectf(ReasonMalformed, "topic is not valid UTF-8")
+		out.bad = rejectf(ReasonMalformed, "topic is not valid UTF-8")
+		out.counter, out.hasCounter = s.counter.read(payload)
+		return out
 	}
-	src := s.sourceOf(topic, vals)
 	ev := &event.Event{Stream: s.stream, Source: src, Kind: s.kind, Time: recv, Received: recv}
 	attrs := make(map[string]any, len(vals)+4)
 	for k, v := range vals {
 		attrs[k] = v
 	}
 	if len(payload) == 0 && s.format != FormatRaw {
-		return nil, rejectf(ReasonEmpty, "empty payload")
+		out.bad = rejectf(ReasonEmpty, "empty payload")
+		return out
 	}
 	switch s.format {
 	case FormatText:
 		if r := s.parseText(payload, attrs); r != nil {
-			return nil, r
+			out.bad = r
+			return out
 		}
 	case FormatJSON, FormatCBOR:
 		obj, r := decodeObject(payload, s.format)
 		if r != nil {
-			return nil, r
+			if r.reason == ReasonMalformed {
+				// Refused for what the strict decoder would alter: a
+				// lenient decode (this rare path only) may still read it.
+				out.counter, out.hasCounter = s.counter.read(payload)
+			}
+			out.bad = r
+			return out
 		}
+		out.counter, out.hasCounter = s.counter.lookup(obj)
 		if r := s.mapFields(obj, attrs, ev, recv, dt); r != nil {
-			return nil, r
+			out.bad = r
+			return out
+		}
+		if out.hasCounter {
+			attrs["counter"] = counterAttr(out.counter)
 		}
 	}
 	if s.keepRaw && len(payload) > 0 {
@@ -88,7 +118,8 @@ func (s *sub) parse(topic string, vals map[string]string, payload []byte, recv t
 	if len(attrs) > 0 {
 		ev.Attrs = attrs
 	}
-	return ev, nil
+	out.ev = ev
+	return out
 }
 
 // sourceOf renders the event source of a message on topic.
@@ -113,7 +144,7 @@ func (s *sub) parseText(payload []byte, attrs map[string]any) *reject {
 	case event.KindReading:
 		n, ok := number(t)
 		if !ok {
-			return rejectf(ReasonBadField, "reading %q is not a number", clip(t))
+			return rejectf(ReasonBadField, "reading %q is not a number", Clip(t))
 		}
 		attrs["value"] = n
 	default:
@@ -218,8 +249,9 @@ func lookup(obj map[string]any, path string) (any, bool) {
 	return cur, cur != nil
 }
 
-// clip shortens s for a log line or a quarantine reason.
-func clip(s string) string {
+// Clip shortens s (a topic, a source) for a log line or a quarantine
+// reason: at most 64 bytes and an ellipsis.
+func Clip(s string) string {
 	if len(s) <= 64 {
 		return s
 	}

@@ -1,4 +1,4 @@
-package mqtt
+package ingest
 
 import (
 	"fmt"
@@ -186,7 +186,7 @@ func (r dropReport) event(now time.Time) *event.Event {
 			"count":             int64(min(r.count, 1<<62)),
 			"first":             attrTime(r.first),
 			"last":              attrTime(r.last),
-			"topic":             strings.ToValidUTF8(clip(r.topic), "?"),
+			"topic":             strings.ToValidUTF8(Clip(r.topic), "?"),
 			"events_per_second": r.rate,
 			"burst":             int64(r.burst),
 		},

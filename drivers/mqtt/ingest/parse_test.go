@@ -1,4 +1,4 @@
-package mqtt
+package ingest
 
 import (
 	"reflect"
@@ -15,10 +15,10 @@ var recv = time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 
 func mustSub(t *testing.T, s Subscription) *sub {
 	t.Helper()
-	var v validator
-	s.validate(&v, "sub")
-	if len(v.errs) > 0 {
-		t.Fatalf("invalid subscription: %v", v.errs)
+	var errs units.Errors
+	s.validate(&validator{errs: &errs}, "sub")
+	if len(errs) > 0 {
+		t.Fatalf("invalid subscription: %v", errs)
 	}
 	c, err := compileSub(s)
 	if err != nil {

@@ -1,4 +1,4 @@
-package mqtt
+package ingest
 
 import (
 	"fmt"
@@ -16,6 +16,7 @@ type sub struct {
 	format  string
 	fields  FieldMap // "" already replaced by the default name, "-" by ""
 	keepRaw bool
+	counter counterConfig // Fields.Counter; path "" when off
 	// Set by New from the driver's settings: the payload limit (0: none)
 	// and the per-source rate limiter (nil: off).
 	maxPayload int
@@ -71,5 +72,6 @@ func compileSub(s Subscription) (*sub, error) {
 		TimeFormat: def(f.TimeFormat, "auto"),
 		Attrs:      f.Attrs,
 	}
+	c.counter = compileCounter(f, c.format)
 	return c, nil
 }

@@ -1,7 +1,6 @@
-package mqtt
+package ingest
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -32,31 +31,15 @@ func (c *fakeClock) add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
-// startFakeClock is startFake with the driver's clock replaced before Run.
-func startFakeClock(t *testing.T, cfg *Config, sink drivers.Sink, clk *fakeClock) (*Driver, *fakeClient) {
+// startFakeClock is startFake with the driver's clock replaced.
+func startFakeClock(t *testing.T, cfg *Config, sink drivers.Sink, clk *fakeClock) (*testDriver, *fakeClient) {
 	t.Helper()
-	d, err := New(cfg, drivers.Env{Gateway: "gw1", Logger: testLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	d.now = clk.now
-	fc := &fakeClient{}
-	ready := make(chan struct{})
-	d.newClient = func(o clientOptions) client {
-		fc.o = o
-		close(ready)
-		return fc
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, sink) }()
+	d, fc, stop := startFakeOpts(t, cfg, sink, Options{Now: clk.now})
 	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
+		if err := stop(); err != nil {
 			t.Errorf("Run = %v", err)
 		}
 	})
-	<-ready
 	return d, fc
 }
 

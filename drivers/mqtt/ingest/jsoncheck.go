@@ -1,4 +1,4 @@
-package mqtt
+package ingest
 
 import (
 	"bytes"
@@ -41,7 +41,7 @@ func checkJSON(data []byte) string {
 				}
 				top := &stack[len(stack)-1]
 				if top.seen(keys[top.start:], k) {
-					return fmt.Sprintf("duplicate key %s at byte %d", strconv.Quote(clip(string(k))), i)
+					return fmt.Sprintf("duplicate key %s at byte %d", strconv.Quote(Clip(string(k))), i)
 				}
 				if top.set == nil {
 					keys = append(keys, k)

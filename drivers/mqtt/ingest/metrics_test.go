@@ -1,4 +1,4 @@
-package mqtt
+package ingest
 
 import (
 	"slices"
@@ -30,19 +30,25 @@ func metricValues(t *testing.T, ms []drivers.Metric) map[string]float64 {
 }
 
 func TestMetrics(t *testing.T) {
-	d := &Driver{}
-	before := d.Metrics()
+	d := &Ingest{}
+	link := Link{}
+	metrics := func() []drivers.Metric {
+		s := d.Stats()
+		s.Link = link
+		return Metrics(s)
+	}
+	before := metrics()
 	c := &d.stats
 	c.received.Add(9)
 	c.accepted.Add(7)
-	c.connectErrors.Add(2)
+	link.ConnectFails = 2
 	c.pending.Add(3)
 	c.paused.Store(true)
 	c.deviceLost.Add(4)
 	c.quarantine(ReasonMalformed)
 	c.quarantine(ReasonMalformed)
 	c.quarantine("brand_new") // a reason missing from quarantineReasons
-	after := d.Metrics()
+	after := metrics()
 
 	got := metricValues(t, after)
 	for k, want := range map[string]float64{
