@@ -41,20 +41,23 @@ type fleetState struct {
 // verifies, else the local file.
 func (g *Gateway) fleetStartConfig(db *buffer.DB, local *config.Config) *config.Config {
 	f := &fleetState{local: local, kick: make(chan struct{}, 1)}
+	log := g.log.With("component", "fleet")
+	if local.Gateway.TrustedKeysFile != "" {
+		f.agent = fleet.NewAgent(fleet.AgentOptions{
+			Local:    local,
+			Logger:   log,
+			Now:      g.now,
+			OnChange: func(st fleet.ConfigStatus) { g.fleetChanged(f, st) },
+		}, metaStore{db: db}, fleetRuntime{g})
+	}
+	// Published whole: the status page reads f.agent without a lock.
 	g.mu.Lock()
 	g.fleet = f
 	g.mu.Unlock()
-	log := g.log.With("component", "fleet")
-	if local.Gateway.TrustedKeysFile == "" {
+	if f.agent == nil {
 		log.Info("fleet config is off: gateway.trusted_keys_file is not set")
 		return local
 	}
-	f.agent = fleet.NewAgent(fleet.AgentOptions{
-		Local:    local,
-		Logger:   log,
-		Now:      g.now,
-		OnChange: func(st fleet.ConfigStatus) { g.fleetChanged(f, st) },
-	}, metaStore{db: db}, fleetRuntime{g})
 	cfg := f.agent.Start()
 	g.mu.Lock()
 	g.cfg = cfg
