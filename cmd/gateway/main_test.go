@@ -135,7 +135,7 @@ func TestValidateRefusesWhatStartRefuses(t *testing.T) {
 		{"listen port out of range", `http: {listen: "127.0.0.1:0"}`, `http: {listen: "127.0.0.1:70000"}`, "http.listen", 12,
 			func(c *config.Config) { c.HTTP.Listen = "127.0.0.1:70000" }, "http.listen 127.0.0.1:70000"},
 		{"embedded broker without broker section", "broker: {listen: \"127.0.0.1:0\", allow_anonymous: true}\n", "", "sources[0].mqtt.brokers", 8,
-			func(c *config.Config) { c.Broker = nil }, `brokers is "embedded"`},
+			func(c *config.Config) { c.Broker = nil }, "runs no embedded broker"},
 		{"log level", "log: {level: info, format: text}", "log: {level: verbose, format: text}", "log.level", 13,
 			func(c *config.Config) { c.Log.Level = "verbose" }, ""},
 		{"log format", "log: {level: info, format: text}", "log: {level: info, format: xml}", "log.format", 13,
