@@ -115,7 +115,7 @@ func fullGatewayMetrics(t *testing.T) []*dto.MetricFamily {
 	g, _ := pageGateway(t)
 	g.handler() // registers the pipeline's collectors
 	// A driver's metrics read only its counters: a zero driver has them.
-	for kind, d := range map[string]any{"mqtt": &mqtt.Driver{}, "gpio": &gpio.Driver{}, "i2c": &i2c.Driver{}} {
+	for kind, d := range map[string]any{"mqtt": &mqtt.Driver{}, "mqtt-embedded": &mqttbroker.Source{}, "gpio": &gpio.Driver{}, "i2c": &i2c.Driver{}} {
 		t.Cleanup(g.metrics.drivers.add(kind+"-1", kind, d))
 		if g.metrics.drivers.running[kind+"-1"] == nil {
 			t.Fatalf("the %s driver's metrics were not registered", kind)
