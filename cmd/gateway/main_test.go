@@ -62,7 +62,7 @@ func TestValidateReportsFieldAndLine(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(errb.String()), "\n")
 	want := []string{
 		"streams[1].overflow",
-		"sources[0].mqtt.subscriptions[0].qos",
+		"sources[0].mqtt-embedded.subscriptions[0].qos",
 		"uplink.service_url",
 	}
 	if len(lines) != len(want) {
