@@ -159,6 +159,23 @@ func Register(name string, r Registration) {
 	registry[name] = r
 }
 
+// RegisterConfig registers a driver whose config is a *C: newConfig makes
+// one with defaults set, and newDriver builds the driver from it. It is
+// Register without each driver's own type assertion (the config the
+// gateway passes to New is always the one newConfig made).
+func RegisterConfig[C any](name string, newConfig func() *C, newDriver func(*C, Env) (Driver, error)) {
+	Register(name, Registration{
+		NewConfig: func() any { return newConfig() },
+		New: func(cfg any, env Env) (Driver, error) {
+			c, ok := cfg.(*C)
+			if !ok {
+				return nil, fmt.Errorf("%s: config is %T, want %T", name, cfg, c)
+			}
+			return newDriver(c, env)
+		},
+	})
+}
+
 // Lookup returns the registration for name.
 func Lookup(name string) (Registration, bool) {
 	mu.RLock()

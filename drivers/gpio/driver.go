@@ -17,16 +17,7 @@ import (
 )
 
 func init() {
-	drivers.Register("gpio", drivers.Registration{
-		NewConfig: func() any { return NewConfig() },
-		New: func(cfg any, env drivers.Env) (drivers.Driver, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("gpio: config is %T, want *gpio.Config", cfg)
-			}
-			return New(c, env)
-		},
-	})
+	drivers.RegisterConfig("gpio", NewConfig, func(c *Config, env drivers.Env) (drivers.Driver, error) { return New(c, env) })
 }
 
 // Driver watches the input pins and drives the output pins of one source.

@@ -21,16 +21,7 @@ import (
 )
 
 func init() {
-	drivers.Register("i2c", drivers.Registration{
-		NewConfig: func() any { return NewConfig() },
-		New: func(cfg any, env drivers.Env) (drivers.Driver, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("i2c: config is %T, want *i2c.Config", cfg)
-			}
-			return New(c, env)
-		},
-	})
+	drivers.RegisterConfig("i2c", NewConfig, func(c *Config, env drivers.Env) (drivers.Driver, error) { return New(c, env) })
 }
 
 const (

@@ -42,18 +42,11 @@ type Driver struct {
 var _ drivers.Driver = (*Driver)(nil)
 
 func init() {
-	drivers.Register("mqtt", drivers.Registration{
-		NewConfig: func() any { return NewConfig() },
-		New: func(cfg any, env drivers.Env) (drivers.Driver, error) {
-			c, ok := cfg.(*Config)
-			if !ok {
-				return nil, fmt.Errorf("mqtt: config is %T, want *mqtt.Config", cfg)
-			}
-			if c.embedded() {
-				return newEmbedded(c, env)
-			}
-			return New(c, env)
-		},
+	drivers.RegisterConfig("mqtt", NewConfig, func(c *Config, env drivers.Env) (drivers.Driver, error) {
+		if c.embedded() {
+			return newEmbedded(c, env)
+		}
+		return New(c, env)
 	})
 }
 

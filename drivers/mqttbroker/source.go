@@ -17,15 +17,8 @@ import (
 const SourceDriver = "mqtt-embedded"
 
 func init() {
-	drivers.Register(SourceDriver, drivers.Registration{
-		NewConfig: func() any { return NewSourceConfig() },
-		New: func(cfg any, env drivers.Env) (drivers.Driver, error) {
-			c, ok := cfg.(*SourceConfig)
-			if !ok {
-				return nil, fmt.Errorf("%s: config is %T, want *mqttbroker.SourceConfig", SourceDriver, cfg)
-			}
-			return NewSource(c, env)
-		},
+	drivers.RegisterConfig(SourceDriver, NewSourceConfig, func(c *SourceConfig, env drivers.Env) (drivers.Driver, error) {
+		return NewSource(c, env)
 	})
 }
 
