@@ -32,7 +32,7 @@ func TestDriverOverFakeClient(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatal(err)
 	}
-	evs, _, _ := sink.snapshot()
+	evs, _, _ := sink.Snapshot()
 	if got := barcodes(evs); !reflect.DeepEqual(got, seqBarcodes(1, 3)) || evs[0].Source != "dev1" {
 		t.Fatalf("events %v (source %q)", got, evs[0].Source)
 	}

@@ -122,8 +122,8 @@ func TestIntegrationOrder(t *testing.T) {
 	d, _ := it.run(it.config(it.clientID("drv")), sink, nil)
 	const n = 500
 	it.publish(it.publisher(), it.prefix+"/dock3/scan", scans(1, n)...)
-	testenv.Eventually(t, 30*time.Second, "all events", func() bool { return sink.count() >= n })
-	evs, batches, _ := sink.snapshot()
+	testenv.Eventually(t, 30*time.Second, "all events", func() bool { return sink.Count() >= n })
+	evs, batches, _ := sink.Snapshot()
 	if got := barcodes(evs); !reflect.DeepEqual(got, seqBarcodes(1, n)) {
 		t.Fatalf("order/content wrong: first %v", got[:min(10, len(got))])
 	}
@@ -146,15 +146,15 @@ func TestIntegrationPersistentSession(t *testing.T) {
 	sink := &memSink{}
 	_, stop := it.run(it.config(id), sink, nil)
 	it.publish(pub, topic, scans(1, 10)...)
-	testenv.Eventually(t, 10*time.Second, "first 10", func() bool { return sink.count() == 10 })
+	testenv.Eventually(t, 10*time.Second, "first 10", func() bool { return sink.Count() == 10 })
 	stop()
 
 	it.publish(pub, topic, scans(11, 40)...) // nobody connected: the broker queues them
 
 	sink2 := &memSink{}
 	it.run(it.config(id), sink2, nil)
-	testenv.Eventually(t, 15*time.Second, "30 queued events", func() bool { return sink2.count() >= 30 })
-	evs, _, _ := sink2.snapshot()
+	testenv.Eventually(t, 15*time.Second, "30 queued events", func() bool { return sink2.Count() >= 30 })
+	evs, _, _ := sink2.Snapshot()
 	if got := barcodes(evs); !reflect.DeepEqual(got, seqBarcodes(11, 40)) {
 		t.Fatalf("after restart got %v", got)
 	}
@@ -167,7 +167,7 @@ func TestIntegrationErrFull(t *testing.T) {
 	var d *Driver
 	var mu sync.Mutex
 	var ackedWhileFull []uint64
-	sink := &memSink{hook: func(_ context.Context, call int, _ []*event.Event) error {
+	sink := &memSink{Hook: func(_ context.Context, call int, _ []*event.Event) error {
 		if call <= k {
 			mu.Lock()
 			ackedWhileFull = append(ackedWhileFull, d.Stats().Acked)
@@ -178,8 +178,8 @@ func TestIntegrationErrFull(t *testing.T) {
 	}}
 	d, _ = it.run(it.config(it.clientID("drv")), sink, nil)
 	it.publish(it.publisher(), it.prefix+"/d1/scan", scans(1, 50)...)
-	testenv.Eventually(t, 30*time.Second, "50 events", func() bool { return sink.count() >= 50 })
-	evs, _, _ := sink.snapshot()
+	testenv.Eventually(t, 30*time.Second, "50 events", func() bool { return sink.Count() >= 50 })
+	evs, _, _ := sink.Snapshot()
 	if got := barcodes(evs); !reflect.DeepEqual(got, seqBarcodes(1, 50)) {
 		t.Fatalf("got %v", got)
 	}
@@ -199,9 +199,9 @@ func TestIntegrationQuarantine(t *testing.T) {
 	sink := &memSink{}
 	d, _ := it.run(it.config(it.clientID("drv")), sink, nil)
 	it.publish(it.publisher(), it.prefix+"/d1/scan", scanPayload(1), []byte("{not json"), scanPayload(2))
-	testenv.Eventually(t, 10*time.Second, "2 events", func() bool { return sink.count() == 2 })
-	_, _, q := sink.snapshot()
-	if len(q) != 1 || !strings.HasPrefix(q[0].reason, "malformed: ") {
+	testenv.Eventually(t, 10*time.Second, "2 events", func() bool { return sink.Count() == 2 })
+	_, _, q := sink.Snapshot()
+	if len(q) != 1 || !strings.HasPrefix(q[0].Reason, "malformed: ") {
 		t.Fatalf("quarantined %+v", q)
 	}
 	testenv.Eventually(t, 5*time.Second, "3 acked", func() bool { return d.Stats().Acked == 3 })
@@ -219,7 +219,7 @@ func TestIntegrationAckAfterEmitRedelivery(t *testing.T) {
 		conns = append(conns, c)
 		return c
 	}
-	sink := &memSink{hook: func(_ context.Context, call int, _ []*event.Event) error {
+	sink := &memSink{Hook: func(_ context.Context, call int, _ []*event.Event) error {
 		if call == 1 {
 			mu.Lock()
 			_ = conns[len(conns)-1].Close() // the network dies while we commit
@@ -231,8 +231,8 @@ func TestIntegrationAckAfterEmitRedelivery(t *testing.T) {
 	cfg.KeepAlive = units.Duration(2 * time.Second)
 	d, _ := it.run(cfg, sink, wrap)
 	it.publish(it.publisher(), it.prefix+"/d1/scan", scanPayload(1))
-	testenv.Eventually(t, 20*time.Second, "redelivery", func() bool { return sink.count() >= 2 })
-	evs, _, _ := sink.snapshot()
+	testenv.Eventually(t, 20*time.Second, "redelivery", func() bool { return sink.Count() >= 2 })
+	evs, _, _ := sink.Snapshot()
 	if got := barcodes(evs); !reflect.DeepEqual(got, []string{"B00001", "B00001"}) {
 		t.Fatalf("got %v", got)
 	}
@@ -302,7 +302,7 @@ var throughputCases = []throughputCase{
 // number of batches.
 func (it *itest) deliverAll(pub paho.Client, c throughputCase) (time.Duration, int) {
 	it.t.Helper()
-	sink := &countSink{memSink: memSink{delay: c.delay}, n: c.n, all: make(chan struct{})}
+	sink := &countSink{memSink: memSink{Delay: c.delay}, n: c.n, all: make(chan struct{})}
 	cfg := it.config(it.clientID(c.name))
 	cfg.Subscriptions[0].Topic = it.prefix + "/" + c.name + "/+dev/scan"
 	c.mod(cfg)
@@ -313,10 +313,10 @@ func (it *itest) deliverAll(pub paho.Client, c throughputCase) (time.Duration, i
 	select {
 	case <-sink.all:
 	case <-time.After(2 * time.Minute):
-		it.t.Fatalf("%s: %d of %d events after 2m", c.name, sink.count(), c.n)
+		it.t.Fatalf("%s: %d of %d events after 2m", c.name, sink.Count(), c.n)
 	}
 	el := sink.at.Sub(start)
-	evs, batches, _ := sink.snapshot()
+	evs, batches, _ := sink.Snapshot()
 	if got := barcodes(evs); !reflect.DeepEqual(got, seqBarcodes(1, c.n)) {
 		it.t.Fatalf("%s: %d events, not 1..%d in order: first %v", c.name, len(got), c.n, got[:min(10, len(got))])
 	}
@@ -343,7 +343,7 @@ func (s *countSink) Emit(ctx context.Context, evs []*event.Event) error {
 	if err := s.memSink.Emit(ctx, evs); err != nil {
 		return err
 	}
-	if s.count() >= s.n {
+	if s.Count() >= s.n {
 		s.once.Do(func() { s.at = time.Now(); close(s.all) })
 	}
 	return nil

@@ -90,7 +90,7 @@ func TestIntegrationBrokerDrops(t *testing.T) {
 
 	var mu sync.Mutex
 	var hold chan struct{} // non-nil: batches of scans wait for it
-	sink := &memSink{hook: func(ctx context.Context, _ int, evs []*event.Event) error {
+	sink := &memSink{Hook: func(ctx context.Context, _ int, evs []*event.Event) error {
 		mu.Lock()
 		h := hold
 		mu.Unlock()
@@ -201,7 +201,7 @@ func TestIntegrationBrokerDrops(t *testing.T) {
 	publish(`{"barcode":"sentinel"}`)
 	var evs []*event.Event
 	testenv.Eventually(t, 15*time.Second, "sentinel", func() bool {
-		evs, _, _ = sink.snapshot()
+		evs, _, _ = sink.Snapshot()
 		for _, e := range evs {
 			if e.Attrs["barcode"] == "sentinel" {
 				return true
@@ -217,7 +217,7 @@ func TestIntegrationBrokerDrops(t *testing.T) {
 			t.Fatal("no $SYS tick")
 		}
 	}
-	evs, _, _ = sink.snapshot()
+	evs, _, _ = sink.Snapshot()
 	received := 0
 	var gaps []event.Gap
 	for _, e := range evs {
@@ -340,7 +340,7 @@ func TestIntegrationBrokerDropsWhileAway(t *testing.T) {
 	defer stop2()
 	testenv.Eventually(t, 20*time.Second, "the drops while away reported", func() bool { return d2.Stats().BrokerGaps >= 1 })
 	testenv.Eventually(t, 20*time.Second, "the kept messages delivered", func() bool { return d2.Stats().Accepted >= published-rise })
-	evs, _, _ := sink.snapshot()
+	evs, _, _ := sink.Snapshot()
 	var gaps []event.Gap
 	scans := 0
 	for _, e := range evs {

@@ -46,7 +46,7 @@ func seqBarcodes(from, to int) []string {
 func TestAckOnlyAfterEmitReturns(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		entered, release := make(chan struct{}), make(chan struct{})
-		sink := &memSink{hook: func(ctx context.Context, call int, _ []*event.Event) error {
+		sink := &memSink{Hook: func(ctx context.Context, call int, _ []*event.Event) error {
 			if call == 1 {
 				close(entered)
 				select {
@@ -77,7 +77,7 @@ func TestAckOnlyAfterEmitReturns(t *testing.T) {
 		if a := fc.acked(); !reflect.DeepEqual(a, []int{1, 2, 3}) {
 			t.Fatalf("acks %v, want [1 2 3]", a)
 		}
-		evs, _, _ := sink.snapshot()
+		evs, _, _ := sink.Snapshot()
 		if got := barcodes(evs); !reflect.DeepEqual(got, seqBarcodes(1, 3)) {
 			t.Fatalf("emitted %v", got)
 		}
@@ -88,7 +88,7 @@ func TestErrFullPausesWithoutAcking(t *testing.T) {
 	const k = 4
 	var fc *fakeClient
 	var ackedWhileFull []int
-	sink := &memSink{hook: func(_ context.Context, call int, _ []*event.Event) error {
+	sink := &memSink{Hook: func(_ context.Context, call int, _ []*event.Event) error {
 		if call <= k {
 			ackedWhileFull = append(ackedWhileFull, len(fc.acked()))
 			return fmt.Errorf("stream scans: %w", drivers.ErrFull)
@@ -101,7 +101,7 @@ func TestErrFullPausesWithoutAcking(t *testing.T) {
 		fc.deliver("s/a", scanPayload(i), 1)
 	}
 	testenv.Eventually(t, 10*time.Second, "10 acks", func() bool { return len(fc.acked()) == 10 })
-	evs, _, _ := sink.snapshot()
+	evs, _, _ := sink.Snapshot()
 	if got := barcodes(evs); !reflect.DeepEqual(got, seqBarcodes(1, 10)) {
 		t.Fatalf("emitted %v", got)
 	}
@@ -129,7 +129,7 @@ func TestPoisonIsQuarantinedAndAcked(t *testing.T) {
 	if a := fc.acked(); !slices.IsSorted(a) {
 		t.Fatalf("ack order %v", a)
 	}
-	evs, _, q := sink.snapshot()
+	evs, _, q := sink.Snapshot()
 	if got := barcodes(evs); !reflect.DeepEqual(got, []string{"B00001", "B00002"}) {
 		t.Fatalf("emitted %v", got)
 	}
@@ -137,13 +137,13 @@ func TestPoisonIsQuarantinedAndAcked(t *testing.T) {
 	if st := d.Stats(); !reflect.DeepEqual(st.Quarantined, want) {
 		t.Fatalf("quarantined %v, want %v", st.Quarantined, want)
 	}
-	if len(q) != 4 || q[0].source != "s/a" || !strings.HasPrefix(q[1].reason, "oversize: ") {
+	if len(q) != 4 || q[0].Source != "s/a" || !strings.HasPrefix(q[1].Reason, "oversize: ") {
 		t.Fatalf("quarantine records %+v", q)
 	}
 }
 
 func TestInvalidEventIsIsolated(t *testing.T) {
-	sink := &memSink{hook: func(_ context.Context, _ int, evs []*event.Event) error {
+	sink := &memSink{Hook: func(_ context.Context, _ int, evs []*event.Event) error {
 		for _, e := range evs {
 			if e.Attrs["barcode"] == "B00002" {
 				return fmt.Errorf("sink: %w", event.ErrInvalid)
@@ -158,7 +158,7 @@ func TestInvalidEventIsIsolated(t *testing.T) {
 		fc.deliver("s/a", scanPayload(i), 1)
 	}
 	testenv.Eventually(t, 5*time.Second, "3 acks", func() bool { return len(fc.acked()) == 3 })
-	evs, _, _ := sink.snapshot()
+	evs, _, _ := sink.Snapshot()
 	if got := barcodes(evs); !reflect.DeepEqual(got, []string{"B00001", "B00003"}) {
 		t.Fatalf("emitted %v", got)
 	}
@@ -169,7 +169,7 @@ func TestInvalidEventIsIsolated(t *testing.T) {
 
 func TestCancelDuringEmitAcksNothing(t *testing.T) {
 	entered := make(chan struct{})
-	sink := &memSink{hook: func(ctx context.Context, _ int, _ []*event.Event) error {
+	sink := &memSink{Hook: func(ctx context.Context, _ int, _ []*event.Event) error {
 		close(entered)
 		<-ctx.Done()
 		return ctx.Err()
@@ -199,7 +199,7 @@ func TestBatchBounds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			entered, release := make(chan struct{}), make(chan struct{})
-			sink := &memSink{hook: func(_ context.Context, call int, _ []*event.Event) error {
+			sink := &memSink{Hook: func(_ context.Context, call int, _ []*event.Event) error {
 				if call == 1 {
 					close(entered)
 					<-release
@@ -215,8 +215,8 @@ func TestBatchBounds(t *testing.T) {
 				fc.deliver("s/a", scanPayload(i), tc.qos)
 			}
 			close(release)
-			testenv.Eventually(t, 5*time.Second, "25 events", func() bool { return sink.count() == 25 })
-			evs, batches, _ := sink.snapshot()
+			testenv.Eventually(t, 5*time.Second, "25 events", func() bool { return sink.Count() == 25 })
+			evs, batches, _ := sink.Snapshot()
 			if !reflect.DeepEqual(batches, tc.want) {
 				t.Fatalf("batch sizes %v, want %v", batches, tc.want)
 			}

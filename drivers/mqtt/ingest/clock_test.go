@@ -31,14 +31,14 @@ func TestDeviceTimeAgainstGatewayClock(t *testing.T) {
 	fc.deliver("s/a", msg("future", rfc(t0.Add(24*time.Hour))), 1)
 	fc.deliver("s/a", msg("epoch0", 0), 1)
 	fc.deliver("s/a", msg("garbage", `"yesterday"`), 1)
-	testenv.Eventually(t, 5*time.Second, "5 events", func() bool { return sink.count() == 5 })
+	testenv.Eventually(t, 5*time.Second, "5 events", func() bool { return sink.Count() == 5 })
 	// The gateway's clock jumps back an hour (NTP correction): a device
 	// that was right all along now looks an hour ahead, beyond max_future.
 	clk.add(-time.Hour)
 	fc.deliver("s/a", msg("after-jump", rfc(t0)), 1)
-	testenv.Eventually(t, 5*time.Second, "6 events", func() bool { return sink.count() == 6 })
+	testenv.Eventually(t, 5*time.Second, "6 events", func() bool { return sink.Count() == 6 })
 
-	evs, _, _ := sink.snapshot()
+	evs, _, _ := sink.Snapshot()
 	want := []struct {
 		bc       string
 		recv     time.Time

@@ -284,7 +284,7 @@ func TestCounterGapsInPipeline(t *testing.T) {
 	var mu sync.Mutex
 	block := false // Emit blocks until ctx ends
 	entered := make(chan struct{})
-	sink := &memSink{hook: func(ctx context.Context, _ int, evs []*event.Event) error {
+	sink := &memSink{Hook: func(ctx context.Context, _ int, evs []*event.Event) error {
 		mu.Lock()
 		b := block
 		mu.Unlock()
@@ -341,7 +341,7 @@ func TestCounterGapsInPipeline(t *testing.T) {
 	fc.deliver("s/a", counterPayload("A8", 8), 1)
 	testenv.Eventually(t, 5*time.Second, "8 acked", func() bool { return len(fc.acked()) == 2 })
 	stop()
-	evs, _, _ := sink.snapshot()
+	evs, _, _ := sink.Snapshot()
 	var got []string
 	for _, e := range evs {
 		if e.Kind == event.KindGap {

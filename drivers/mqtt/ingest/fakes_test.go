@@ -6,74 +6,13 @@ import (
 	"os"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/edgegw/gateway/drivers"
-	"github.com/edgegw/gateway/event"
+	"github.com/edgegw/gateway/drivers/internal/sinktest"
 )
 
-// memSink is an in-memory drivers.Sink. hook, when set, runs at the start
-// of every Emit (call counts from 1) and may fail it; delay models the
-// commit latency.
-type memSink struct {
-	hook  func(ctx context.Context, call int, evs []*event.Event) error
-	delay time.Duration
-
-	mu          sync.Mutex
-	calls       int
-	events      []*event.Event
-	batches     []int
-	quarantined []quarantined
-}
-
-type quarantined struct{ source, reason string }
-
-var _ drivers.Sink = (*memSink)(nil)
-
-func (s *memSink) Emit(ctx context.Context, evs []*event.Event) error {
-	s.mu.Lock()
-	s.calls++
-	call := s.calls
-	s.mu.Unlock()
-	if s.hook != nil {
-		if err := s.hook(ctx, call, evs); err != nil {
-			return err
-		}
-	}
-	if s.delay > 0 {
-		t := time.NewTimer(s.delay)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
-			return ctx.Err()
-		}
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.events = append(s.events, evs...)
-	s.batches = append(s.batches, len(evs))
-	return nil
-}
-
-func (s *memSink) Quarantine(_ context.Context, source string, _ []byte, reason string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.quarantined = append(s.quarantined, quarantined{source, reason})
-	return nil
-}
-
-func (s *memSink) snapshot() (evs []*event.Event, batches []int, q []quarantined) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]*event.Event(nil), s.events...), append([]int(nil), s.batches...), append([]quarantined(nil), s.quarantined...)
-}
-
-func (s *memSink) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return len(s.events)
-}
+// memSink is the drivers' shared in-memory sink.
+type memSink = sinktest.Mem
 
 // fakeClient stands in for a transport: the test delivers messages and
 // sees acks.

@@ -97,11 +97,11 @@ func TestRateLimitPerSource(t *testing.T) {
 	// is fake: move it, the 1s ticker does the rest).
 	clk.add(11 * time.Second)
 	testenv.Eventually(t, 5*time.Second, "all drops reported", func() bool {
-		evs, _, _ := sink.snapshot()
+		evs, _, _ := sink.Snapshot()
 		by, _ := reports(t, evs)
 		return by["flood"] == 15
 	})
-	evs, _, _ := sink.snapshot()
+	evs, _, _ := sink.Snapshot()
 	by, other := reports(t, evs)
 	if len(by) != 1 {
 		t.Fatalf("reports for %v, want only flood", by)
