@@ -251,3 +251,18 @@ type Metric struct {
 
 // Label is one label of a Metric.
 type Label struct{ Name, Value string }
+
+// Number is what a driver counts in.
+type Number interface {
+	~int | ~int64 | ~uint64 | ~float64
+}
+
+// CounterMetric is a Counter without labels.
+func CounterMetric[N Number](name, help string, v N) Metric {
+	return Metric{Name: name, Help: help, Kind: Counter, Value: float64(v)}
+}
+
+// GaugeMetric is a Gauge without labels.
+func GaugeMetric[N Number](name, help string, v N) Metric {
+	return Metric{Name: name, Help: help, Kind: Gauge, Value: float64(v)}
+}

@@ -6,9 +6,7 @@ import "github.com/edgegw/gateway/drivers"
 // the label source). The names are the product's: do not rename them.
 func (d *Driver) Metrics() []drivers.Metric {
 	s := d.Stats()
-	counter := func(name, help string, v int64) drivers.Metric {
-		return drivers.Metric{Name: name, Help: help, Kind: drivers.Counter, Value: float64(v)}
-	}
+	counter := drivers.CounterMetric[int64]
 	return []drivers.Metric{
 		counter("edge_gateway_i2c_reads_total", "Successful sensor readings.", s.Reads),
 		counter("edge_gateway_i2c_read_errors_total", "Failed reads (and failed reopens of the bus), each retried.", s.ReadErrors),

@@ -15,9 +15,9 @@ func (b *Broker) Metrics() []drivers.Metric {
 		open, refused = float64(l.Open()), float64(l.Refused())
 	}
 	return []drivers.Metric{
-		{Name: "edge_gateway_broker_open_connections", Kind: drivers.Gauge, Value: open,
-			Help: "Device connections open at the embedded broker, those still in their TLS handshake or CONNECT included."},
-		{Name: "edge_gateway_broker_refused_connections_total", Kind: drivers.Counter, Value: refused,
-			Help: "Device connections the embedded broker closed on accept because max_connections were open."},
+		drivers.GaugeMetric("edge_gateway_broker_open_connections",
+			"Device connections open at the embedded broker, those still in their TLS handshake or CONNECT included.", open),
+		drivers.CounterMetric("edge_gateway_broker_refused_connections_total",
+			"Device connections the embedded broker closed on accept because max_connections were open.", refused),
 	}
 }

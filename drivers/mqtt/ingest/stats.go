@@ -109,9 +109,7 @@ var quarantineReasons = []string{
 // dashboard reads them alike. The names are the product's: do not rename
 // them.
 func Metrics(s Stats) []drivers.Metric {
-	counter := func(name, help string, v uint64) drivers.Metric {
-		return drivers.Metric{Name: name, Help: help, Kind: drivers.Counter, Value: float64(v)}
-	}
+	counter := drivers.CounterMetric[uint64]
 	paused := 0.0
 	if s.Paused {
 		paused = 1
@@ -132,8 +130,8 @@ func Metrics(s Stats) []drivers.Metric {
 		counter("edge_gateway_mqtt_lost_total", "Connections to the broker lost.", s.Lost),
 		counter("edge_gateway_mqtt_subscribes_total", "Subscribe rounds the broker answered (one per connection).", s.Subscribes),
 		counter("edge_gateway_mqtt_sub_refused_total", "Subscriptions the broker refused.", s.SubRefused),
-		{Name: "edge_gateway_mqtt_paused", Help: "1 while the driver waits for the sink to take a batch (stream full), else 0.", Kind: drivers.Gauge, Value: paused},
-		{Name: "edge_gateway_mqtt_pending", Help: "Messages received and not yet acknowledged.", Kind: drivers.Gauge, Value: float64(s.Pending)},
+		drivers.GaugeMetric("edge_gateway_mqtt_paused", "1 while the driver waits for the sink to take a batch (stream full), else 0.", paused),
+		drivers.GaugeMetric("edge_gateway_mqtt_pending", "Messages received and not yet acknowledged.", s.Pending),
 		counter("edge_gateway_mqtt_broker_dropped_total", "Messages the site broker reported dropped (rises of its $SYS drop counter).", s.BrokerDropped),
 		counter("edge_gateway_mqtt_broker_gaps_total", "Gap events (reason broker-dropped) reporting the site broker's drops.", s.BrokerGaps),
 		counter("edge_gateway_mqtt_broker_readings_total", "Readings of the site broker's drop counter taken.", s.BrokerReadings),
