@@ -158,15 +158,7 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 		// The parts could not be changed back: restart the previous config
 		// in full.
 		g.log.Error("new config failed to start, and its parts could not be changed back; restarting the previous config", "err", err)
-		g.restoreStreams(db, cur)
-		p2, err2 := g.startPipeline(ctx, cur, nil)
-		if err2 != nil {
-			return errors.Join(err, fmt.Errorf("restart previous config: %w", err2))
-		}
-		g.mu.Lock()
-		g.pipe = p2
-		g.mu.Unlock()
-		return err
+		return g.restartPrevious(ctx, db, cur, err)
 	}
 	// Stop the old pipeline's inputs first so two MQTT sessions with the
 	// same client ID never fight; buffered events are untouched. An
@@ -177,21 +169,28 @@ func (g *Gateway) Reload(ctx context.Context, cfg *config.Config) error {
 	p, err := g.startPipeline(ctx, cfg, keep)
 	if err != nil {
 		g.log.Error("new config failed to start; restarting the previous one", "err", err)
-		g.restoreStreams(db, cur)
-		p2, err2 := g.startPipeline(ctx, cur, nil)
-		if err2 != nil {
-			return errors.Join(err, fmt.Errorf("restart previous config: %w", err2))
-		}
-		g.mu.Lock()
-		g.pipe = p2
-		g.mu.Unlock()
-		return err
+		return g.restartPrevious(ctx, db, cur, err)
 	}
 	g.mu.Lock()
 	g.pipe, g.cfg = p, cfg
 	g.mu.Unlock()
 	g.log.Info("config reloaded", "restarted", restartsAttr(pl))
 	return nil
+}
+
+// restartPrevious starts cur's pipeline in full after a new config failed
+// to start with err (its streams' limits restored first), and returns err,
+// joined with the restart's own error if that fails too.
+func (g *Gateway) restartPrevious(ctx context.Context, db *buffer.DB, cur *config.Config, err error) error {
+	g.restoreStreams(db, cur)
+	p, err2 := g.startPipeline(ctx, cur, nil)
+	if err2 != nil {
+		return errors.Join(err, fmt.Errorf("restart previous config: %w", err2))
+	}
+	g.mu.Lock()
+	g.pipe = p
+	g.mu.Unlock()
+	return err
 }
 
 // restartsAttr is a plan's restarted parts as one log value.
