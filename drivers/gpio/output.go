@@ -71,20 +71,37 @@ func evaluate(r Rule, s State, known bool, now time.Time, seen *time.Time) bool 
 }
 
 // outputs drives the output pins from the state, on every SetState and
-// every evalEvery.
+// every evalEvery, and the outputs with signal rules from their commands,
+// on every DriveOutput and when a pulse ends or a blink turns.
 func (d *Driver) outputs(ctx context.Context, outs []*outputRun) {
 	start := d.clock.Now()
 	tick := d.clock.At(start.Add(d.evalEvery))
 	for {
 		s, known := d.currentState()
 		now := d.clock.Now()
+		var next time.Time // the next turn of a commanded output
 		for _, o := range outs {
+			if o.cfg.When.Signal == SignalRules {
+				c, ok := d.command(o.cfg.name())
+				on, at := commanded(c, ok, now)
+				d.drive(o, on)
+				if !at.IsZero() && (next.IsZero() || at.Before(next)) {
+					next = at
+				}
+				continue
+			}
 			d.drive(o, evaluate(o.cfg.When, s, known, now, &o.seen))
+		}
+		var turn <-chan time.Time
+		if !next.IsZero() {
+			turn = d.clock.At(next)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.stateCh:
+		case <-d.cmdCh:
+		case <-turn:
 		case <-tick:
 			tick = d.clock.At(iclock.NextTick(start, d.evalEvery, d.clock.Now()))
 		}
