@@ -48,7 +48,7 @@ type Driver struct {
 	mu      sync.Mutex
 	state   State
 	known   bool
-	stateCh chan struct{} // cap 1: SetState was called
+	stateCh chan struct{}      // cap 1: SetState was called
 	cmds    map[string]command // by output name: the last DriveOutput
 	cmdCh   chan struct{}      // cap 1: DriveOutput was called
 }
