@@ -2,6 +2,7 @@ package edge
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -188,4 +189,45 @@ func TestApplySwapsRules(t *testing.T) {
 		t.Fatal("a rules change restarted a part, or did not swap the rules")
 	}
 	testenv.Eventually(t, 5*time.Second, "a runs once", func() bool { return r.driver("a").(*planFake).runs.Load() == 1 })
+}
+
+// The status page, /status.json and /metrics list the rules with their
+// counts and last firing.
+func TestStatusPageListsRules(t *testing.T) {
+	g, clk := pageGateway(t)
+	g.ready = true
+	if err := g.db.ConfigureStream(buffer.StreamConfig{Name: "alerts", Priority: 20}); err != nil {
+		t.Fatal(err)
+	}
+	in := g.testSink()
+	set, err := rules.Compile([]rules.Rule{
+		{Name: "missort", Match: rules.Match{Kinds: []string{"scan"}}, When: `attrs.route == "R2"`, Actions: []rules.Action{{Alert: &rules.Alert{}}}},
+		{Name: "quiet", Match: rules.Match{Kinds: []string{"reading"}}, Actions: []rules.Action{{Drop: &rules.Drop{}}}},
+	}, nil, rules.Options{Counters: g.ruleCounters.get})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.SetRules(context.Background(), set)
+	g.mu.Lock()
+	g.pipe = &pipeline{sink: in}
+	g.mu.Unlock()
+	if err := in.Emit(context.Background(), []*event.Event{{Stream: "scans", Source: "s", Kind: event.KindScan, Attrs: map[string]any{"barcode": "B", "route": "R2"}}}); err != nil {
+		t.Fatal(err)
+	}
+	body := get(t, g.handler(), "/").Body.String()
+	for _, want := range []string{`id="rules"`, `<td>missort</td><td>1</td><td>` + clockTime(clk.Now(), clk.Now()) + `</td>`, `<td>quiet</td><td>0</td><td>never</td>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("page lacks %q", want)
+		}
+	}
+	var st Status
+	if err := json.Unmarshal(get(t, g.handler(), "/status.json").Body.Bytes(), &st); err != nil {
+		t.Fatal(err)
+	}
+	if len(st.Rules) != 2 || st.Rules[0].Fired != 1 || !st.Rules[0].LastFired.Equal(clk.Now()) || !st.Rules[1].LastFired.IsZero() {
+		t.Errorf("status.json rules: %+v", st.Rules)
+	}
+	if v, ok := metric(t, g.handler(), "edge_gateway_rule_firings_total", `rule="missort"`); !ok || v != 1 {
+		t.Errorf("firings metric %v %v", v, ok)
+	}
 }
