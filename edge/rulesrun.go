@@ -2,7 +2,6 @@ package edge
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sync"
@@ -16,7 +15,6 @@ import (
 	"github.com/edgegw/gateway/edge/rules"
 	"github.com/edgegw/gateway/event"
 	"github.com/edgegw/gateway/internal/loglimit"
-	"github.com/edgegw/gateway/units"
 )
 
 // ruleCounters keeps each rule's counters by name for the Gateway's life:
@@ -49,13 +47,7 @@ func (g *Gateway) compileRules(cfg *config.Config) (*rules.Set, error) {
 	}
 	tables, err := rules.LoadTables(cfg.Tables, cfg.Dir)
 	if err != nil {
-		var es units.Errors
-		if errors.As(err, &es) {
-			for _, e := range es {
-				e.Line = units.Locate(cfg.Root(), e.Path)
-			}
-		}
-		return nil, fmt.Errorf("rules: %w", err)
+		return nil, fmt.Errorf("rules: %w", cfg.Locate(err))
 	}
 	return rules.Compile(cfg.Rules, cfg.Tables, rules.Options{
 		Tables:   tables,

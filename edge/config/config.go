@@ -475,3 +475,18 @@ func (c *Config) sectionErrors(prefix string, err error) units.Errors {
 	}
 	return out
 }
+
+// Locate sets the line of each field error in err (a units.Errors whose
+// paths are the document's, e.g. from loading its rules' tables) and
+// returns err.
+func (c *Config) Locate(err error) error {
+	var es units.Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			if e.Line == 0 {
+				e.Line = units.Locate(c.root, e.Path)
+			}
+		}
+	}
+	return err
+}
