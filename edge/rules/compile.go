@@ -3,22 +3,46 @@ package rules
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/vm"
+
+	"github.com/edgegw/gateway/event"
 )
 
-// exprEnv is what a when expression sees. Its fields are checked at
-// compile time: a misspelt name ("atrs") refuses the config.
-type exprEnv struct {
-	Kind   string                    `expr:"kind"`
-	Source string                    `expr:"source"`
-	Stream string                    `expr:"stream"`
-	Time   time.Time                 `expr:"time"`
-	Attrs  map[string]any            `expr:"attrs"`
-	Tables map[string]map[string]any `expr:"tables"`
+// The names a when expression sees, with their types: checked at compile
+// time, so that a misspelt name ("atrs") refuses the config. At run time
+// the env is a map (expr reads a map[string]any env without reflection),
+// one per Set, refilled for each event (newEnv, fillEnv).
+const (
+	nameKind   = "kind"
+	nameSource = "source"
+	nameStream = "stream"
+	nameTime   = "time"
+	nameAttrs  = "attrs"
+	nameTables = "tables"
+)
+
+// newEnv is an env with every name set to a value of its type.
+func newEnv(tables map[string]map[string]any) map[string]any {
+	if tables == nil {
+		tables = map[string]map[string]any{}
+	}
+	return map[string]any{
+		nameKind: "", nameSource: "", nameStream: "", nameTime: time.Time{},
+		nameAttrs: map[string]any{}, nameTables: tables,
+	}
+}
+
+// fillEnv sets env to e's values.
+func fillEnv(env map[string]any, e *event.Event) {
+	env[nameKind], env[nameSource], env[nameStream], env[nameTime] = e.Kind, e.Source, e.Stream, e.Time
+	attrs := e.Attrs
+	if attrs == nil {
+		attrs = map[string]any{}
+	}
+	env[nameAttrs] = attrs
 }
 
 // errTooLong is returned for an expression over MaxExprLen.
@@ -38,31 +62,26 @@ func compileWhen(src string, tables map[string]Table) (*vm.Program, error) {
 	if len(src) > MaxExprLen {
 		return nil, errTooLong
 	}
-	env := exprEnv{Tables: map[string]map[string]any{}}
+	ts := map[string]map[string]any{}
 	for name := range tables {
-		env.Tables[name] = nil
+		ts[name] = nil
 	}
 	return expr.Compile(src,
-		expr.Env(env),
+		expr.Env(newEnv(ts)),
 		expr.AsBool(),
 		expr.MaxNodes(MaxExprNodes),
 		expr.DisableBuiltin("repeat"),
 	)
 }
 
-// vms reuses the VMs that evaluate conditions (a VM per evaluation would
-// allocate its stack each time).
-var vms = sync.Pool{New: func() any { return &vm.VM{MemoryBudget: MemoryBudget} }}
-
-// eval runs a compiled condition on env.
-func eval(p *vm.Program, env *exprEnv) (bool, error) {
+// eval runs a compiled condition on env with m (the Set's VM, used under
+// its lock: a VM per evaluation would allocate its stack each time).
+func eval(m *vm.VM, p *vm.Program, env map[string]any) (bool, error) {
 	if p == nil {
 		return true, nil
 	}
-	m := vms.Get().(*vm.VM)
-	out, err := m.Run(p, env)
 	m.MemoryBudget = MemoryBudget
-	vms.Put(m)
+	out, err := m.Run(p, env)
 	if err != nil {
 		return false, err
 	}

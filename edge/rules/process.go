@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/expr-lang/expr/vm"
+
 	"github.com/edgegw/gateway/event"
 	"github.com/edgegw/gateway/internal/loglimit"
 )
@@ -82,21 +84,16 @@ type Outcome struct {
 	fire   map[fkey]fireState
 	wins   map[wkey]*window // nil: closed
 	bands  map[wkey]band
-	counts map[int]*delta
+	counts []delta // by rule index
 }
 
 type delta struct{ evaluated, fired, errors, dropped, summarized uint64 }
 
 func (o *Outcome) count(i int) *delta {
 	if o.counts == nil {
-		o.counts = map[int]*delta{}
+		o.counts = make([]delta, len(o.set.rules))
 	}
-	d := o.counts[i]
-	if d == nil {
-		d = &delta{}
-		o.counts[i] = d
-	}
-	return d
+	return &o.counts[i]
 }
 
 func (o *Outcome) fireState(k fkey) fireState {
@@ -148,28 +145,39 @@ func (s *Set) Process(evs []*event.Event) *Outcome {
 		o.Keep = evs
 		return o
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	// Conditions are evaluated without the lock (each Process has an
+	// evaluator of its own), so that concurrent sources do not wait for
+	// each other's rules; the state the actions read and change is
+	// touched under it.
+	ev := s.evals.Get().(*evaluator)
+	defer s.evals.Put(ev)
 	for _, e := range evs {
-		if !s.event(o, e) {
+		if !s.event(o, ev, e) {
 			o.Keep = append(o.Keep, e)
 		}
 	}
 	return o
 }
 
+// evaluator is a VM and an env, for one Process at a time.
+type evaluator struct {
+	vm  vm.VM
+	env map[string]any
+}
+
 // event runs the rules on e and reports whether one of them consumed it
 // (drop, downsample, or a deadband that held it).
-func (s *Set) event(o *Outcome, e *event.Event) (consumed bool) {
+func (s *Set) event(o *Outcome, ev *evaluator, e *event.Event) (consumed bool) {
 	t := e.Received
-	env := exprEnv{Kind: e.Kind, Source: e.Source, Stream: e.Stream, Time: e.Time, Attrs: e.Attrs, Tables: s.tables}
+	env := ev.env
+	fillEnv(env, e)
 	for i, r := range s.rules {
 		if !r.matches(e) {
 			continue
 		}
 		d := o.count(i)
 		d.evaluated++
-		ok, err := eval(r.prog, &env)
+		ok, err := eval(&ev.vm, r.prog, env)
 		if err != nil {
 			d.errors++
 			if let, held := s.limit.Allow(r.Name, t); let {
@@ -177,11 +185,15 @@ func (s *Set) event(o *Outcome, e *event.Event) (consumed bool) {
 			}
 			continue
 		}
-		if r.fires() {
+		if r.fires() && (ok || r.For > 0) {
+			s.mu.Lock()
 			s.fireRule(o, i, r, e, ok)
+			s.mu.Unlock()
 		}
-		if ok && !consumed {
+		if ok && !consumed && (r.drop || r.band != nil || r.down != nil) {
+			s.mu.Lock()
 			consumed = s.transform(o, i, r, e)
+			s.mu.Unlock()
 		}
 	}
 	return consumed
@@ -189,8 +201,12 @@ func (s *Set) event(o *Outcome, e *event.Event) (consumed bool) {
 
 // fireRule runs the firing actions of r for e, whose condition is ok.
 func (s *Set) fireRule(o *Outcome, i int, r *compiled, e *event.Event, ok bool) {
+	if !ok && r.For == 0 {
+		return // nothing to fire, no state to keep
+	}
 	k := fkey{i, e.Source}
 	st := o.fireState(k)
+	before := st
 	t := e.Received
 	cool := st.last.IsZero() || t.Sub(st.last) >= r.Cooldown.D()
 	switch {
@@ -220,7 +236,9 @@ func (s *Set) fireRule(o *Outcome, i int, r *compiled, e *event.Event, ok bool) 
 		}
 		st = fireState{last: st.last}
 	}
-	o.setFire(k, st)
+	if st != before {
+		o.setFire(k, st)
+	}
 }
 
 // fired records one firing: alerts derived, commands queued.
@@ -426,7 +444,8 @@ func (o *Outcome) Commit() {
 		s.bands[k] = b
 	}
 	s.mu.Unlock()
-	for i, d := range o.counts {
+	for i := range o.counts {
+		d := &o.counts[i]
 		c := s.rules[i].c
 		c.Evaluated.Add(d.evaluated)
 		c.Fired.Add(d.fired)

@@ -53,6 +53,7 @@ type Set struct {
 	limit  *loglimit.Limiter[string]
 
 	mu    sync.Mutex
+	evals sync.Pool // *evaluator
 	fire  map[fkey]fireState
 	wins  map[wkey]window
 	bands map[wkey]band
@@ -86,6 +87,7 @@ func Compile(rs []Rule, tables map[string]Table, opts Options) (*Set, error) {
 		wins:   map[wkey]window{},
 		bands:  map[wkey]band{},
 	}
+	s.evals.New = func() any { return &evaluator{env: newEnv(opts.Tables)} }
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
