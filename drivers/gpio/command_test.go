@@ -85,6 +85,14 @@ func TestDriveOutput(t *testing.T) {
 	if l := light.nextOut(t); l != gpio.Low {
 		t.Fatalf("light %s after the pulse ended", l)
 	}
+	// A second pulse, after the first ended, turns it on again.
+	clk.Set(t0.Add(time.Minute))
+	if err := d.DriveOutput("red-light", drivers.OutputCommand{Mode: drivers.OutputPulse, For: 5 * time.Second}); err != nil {
+		t.Fatal(err)
+	}
+	if l := light.nextOut(t); l != gpio.High {
+		t.Fatalf("light %s after the second pulse began", l)
+	}
 	select {
 	case l := <-warn.outs:
 		t.Fatalf("state output written (%s) by a command", l)
