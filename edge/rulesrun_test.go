@@ -19,9 +19,8 @@ import (
 
 // fakeOutputs records the commands a rule gives.
 type fakeOutputs struct {
-	mu   sync.Mutex
-	got  []string
-	fail bool
+	mu  sync.Mutex
+	got []string
 }
 
 func (f *fakeOutputs) DriveOutput(name string, c drivers.OutputCommand) error {
