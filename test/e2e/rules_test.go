@@ -196,3 +196,60 @@ func checkAlert(t *testing.T, m harness.Received, scans []harness.Received, gate
 		t.Fatalf("alert names seq %v barcode %v; scan %d has seq %d barcode %v", a.Attrs["seq"], a.Attrs["barcode"], n, cause.Seq, cause.Attrs["barcode"])
 	}
 }
+
+// A downsample window open when the gateway is killed (kill -9) is not
+// lost silently: the next start records it as a gap of reason
+// rule-window-lost in the readings' stream; a window open at a clean stop
+// is flushed as a summary of what it held.
+func TestRulesWindowLostOnKill(t *testing.T) {
+	rules := `rules:
+  - name: temp-1h
+    match: {streams: [telemetry], kinds: [reading]}
+    actions:
+      - downsample: {interval: 1h}
+`
+	s := harness.NewSetup(t, "rulekill", harness.Options{Extra: rules})
+	col := harness.Collect(t, s.Topic("telemetry"))
+	s.Gateway.Start()
+	pub := harness.NewPublisher(t, s.MQTT, s.ID+"-pub")
+	reading := func(n int) {
+		pub.MustPublish(s.Root+"/sensor/temp-1", []byte(fmt.Sprintf(`{"value":%d.5,"unit":"Cel","ts":%q,"pub":"temp","n":%d}`,
+			n, time.Now().UTC().Format(time.RFC3339Nano), n)))
+	}
+	evaluated := func() float64 {
+		return s.Gateway.Metric("edge_gateway_rule_evaluations_total", `rule="temp-1h"`)
+	}
+	for n := 1; n <= 10; n++ {
+		reading(n)
+	}
+	s.Gateway.Eventually(30*time.Second, "10 readings in the window", func() bool { return evaluated() == 10 })
+	if st, _ := s.Gateway.Status(); func() int64 { x, _ := st.Stream("telemetry"); return x.Depth }() != 0 {
+		t.Fatal("readings stored: the window did not take them")
+	}
+	s.Gateway.Kill()
+	s.Gateway.Start()
+	s.Gateway.Eventually(time.Minute, "the lost window's gap in Pulsar", func() bool { return col.Len() >= 1 })
+	gap := col.Messages()[0].Event
+	g, err := event.GapOf(gap)
+	if err != nil || g.Reason != "rule-window-lost" || gap.Attrs["rule"] != "temp-1h" || gap.Attrs["metric"] != "value" || gap.Source != "temp-1" || g.Count < 1 || g.To-g.From != 3599 && g.To-g.From != 3600 {
+		t.Fatalf("gap %+v (%v), attrs %v", g, err, gap.Attrs)
+	}
+	// After the restart: 5 readings, a clean stop flushes them as one
+	// summary, and no other gap is recorded.
+	for n := 11; n <= 15; n++ {
+		reading(n)
+	}
+	s.Gateway.Eventually(30*time.Second, "5 readings in the new window", func() bool { return evaluated() == 5 })
+	s.Gateway.Stop()
+	s.Gateway.Start()
+	s.Gateway.Eventually(time.Minute, "the summary in Pulsar", func() bool { return col.Len() >= 2 })
+	s.Gateway.Eventually(time.Minute, "buffer drained", s.Gateway.Drained)
+	msgs := col.Messages()
+	if len(msgs) != 2 {
+		t.Fatalf("%d telemetry events, want the gap and one summary", len(msgs))
+	}
+	sum := msgs[1].Event
+	if sum.Kind != "summary" || fmt.Sprint(sum.Attrs["count"]) != "5" || sum.Attrs["min"] != 11.5 || sum.Attrs["max"] != 15.5 || sum.Attrs["last"] != 15.5 || sum.Attrs["unit"] != "Cel" {
+		t.Fatalf("summary %+v", sum.Attrs)
+	}
+}
