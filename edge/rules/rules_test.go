@@ -1,7 +1,10 @@
 package rules
 
 import (
+	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"math/rand/v2"
 	"strings"
 	"testing"
@@ -336,5 +339,45 @@ func TestMarks(t *testing.T) {
 	o.Commit()
 	if len(s.Marks()) != 0 {
 		t.Fatal("mark left after the summary")
+	}
+}
+
+// TestCSVTable: a 100,000-row route table loads from CSV (header skipped)
+// and a condition looks routes up in it; a short row is refused with its
+// row number.
+func TestCSVTable(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("route,dock\n")
+	for i := range 100_000 {
+		fmt.Fprintf(&b, "R%d,dock%d\n", i, i%12)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "routes.csv"), []byte(b.String()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tables := map[string]Table{"routes": {CSV: "routes.csv", Header: true}}
+	loaded, err := LoadTables(tables, dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(loaded["routes"]); n != 100_000 {
+		t.Fatalf("%d rows", n)
+	}
+	s, err := Compile([]Rule{{Name: "missort", When: `tables.routes[attrs.route] != attrs.dock`, Actions: []Action{{Alert: &Alert{}}}}}, tables, Options{Tables: loaded})
+	if err != nil {
+		t.Fatal(err)
+	}
+	scan := func(route, dock string) *event.Event {
+		return &event.Event{Stream: "scans", Kind: "scan", Received: t0, Attrs: map[string]any{"route": route, "dock": dock}}
+	}
+	if o := run(s, scan("R99999", "dock3"), scan("R99998", "dock3")); len(o.Fired) != 1 || o.Fired[0].Source != "" || o.Derived[0].Cause.Attrs["route"] != "R99998" {
+		t.Fatalf("fired %+v", o.Fired)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bad.csv"), []byte("R1,dock1\nR2\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadTables(map[string]Table{"bad": {CSV: "bad.csv"}}, dir)
+	if err == nil || !strings.Contains(err.Error(), "tables.bad.csv: bad.csv row 2: want key,value") {
+		t.Fatalf("short row: %v", err)
 	}
 }
