@@ -40,6 +40,9 @@ func (d *Driver) DriveOutput(name string, cmd drivers.OutputCommand) error {
 	}
 	d.cmds[name] = command{cmd: cmd, at: d.clock.Now()}
 	d.mu.Unlock()
+	if cmd.Mode == drivers.OutputBlink {
+		d.log.Info("output blinking", "output", name, "period", cmd.Period, "for", cmd.For)
+	}
 	select {
 	case d.cmdCh <- struct{}{}:
 	default:

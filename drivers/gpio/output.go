@@ -2,6 +2,7 @@ package gpio
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
@@ -84,13 +85,17 @@ func (d *Driver) outputs(ctx context.Context, outs []*outputRun) {
 			if o.cfg.When.Signal == SignalRules {
 				c, ok := d.command(o.cfg.name())
 				on, at := commanded(c, ok, now)
-				d.drive(o, on)
+				level := slog.LevelInfo
+				if c.cmd.Mode == drivers.OutputBlink {
+					level = slog.LevelDebug
+				}
+				d.drive(ctx, o, on, level)
 				if !at.IsZero() && (next.IsZero() || at.Before(next)) {
 					next = at
 				}
 				continue
 			}
-			d.drive(o, evaluate(o.cfg.When, s, known, now, &o.seen))
+			d.drive(ctx, o, evaluate(o.cfg.When, s, known, now, &o.seen), slog.LevelInfo)
 		}
 		var turn <-chan time.Time
 		if !next.IsZero() {
@@ -108,7 +113,9 @@ func (d *Driver) outputs(ctx context.Context, outs []*outputRun) {
 	}
 }
 
-func (d *Driver) drive(o *outputRun, on bool) {
+// drive switches o, logging a switch at level (a blink's turns at debug: a
+// log line per turn would wear the SD card).
+func (d *Driver) drive(ctx context.Context, o *outputRun, on bool, level slog.Level) {
 	if on == o.on {
 		return
 	}
@@ -120,5 +127,5 @@ func (d *Driver) drive(o *outputRun, on bool) {
 		return
 	}
 	o.on = on
-	d.log.Info("output switched", "output", o.cfg.name(), "pin", o.cfg.Pin, "on", on, "signal", o.cfg.When.Signal)
+	d.log.Log(ctx, level, "output switched", "output", o.cfg.name(), "pin", o.cfg.Pin, "on", on, "signal", o.cfg.When.Signal)
 }
