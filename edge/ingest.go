@@ -32,6 +32,7 @@ type ingest struct {
 	// outputs are the running sources that rules' gpio actions drive
 	// (drivers.OutputDriver), by source name.
 	outputs   sync.Map
+	marksMu   sync.Mutex // serialises the writes of the window marks
 	limitOnce sync.Once
 	limit     *loglimit.Limiter[string]
 }
@@ -133,7 +134,7 @@ func (in *ingest) emit(ctx context.Context, evs []*event.Event) (emitted, error)
 	// A window opened by this batch is marked before its readings'
 	// commit, so that a crash cannot lose it silently.
 	if ro.Opened {
-		if err := in.meta().Put(rules.MarksKey, rules.EncodeMarks(set.MarksWith(ro))); err != nil {
+		if err := in.putMarks(set, ro); err != nil {
 			return out, fmt.Errorf("rules: storing the window marks: %w", err)
 		}
 	}

@@ -120,7 +120,7 @@ func (in *ingest) storeDerived(ctx context.Context, set *rules.Set, o *rules.Out
 func (in *ingest) committed(set *rules.Set, o *rules.Outcome) {
 	o.Commit()
 	if o.Closed {
-		if err := in.meta().Put(rules.MarksKey, rules.EncodeMarks(set.Marks())); err != nil {
+		if err := in.putMarks(set, nil); err != nil {
 			in.logLimited("marks", "rules: cannot store the window marks", "err", err)
 		}
 	}
@@ -134,6 +134,19 @@ func (in *ingest) committed(set *rules.Set, o *rules.Outcome) {
 			in.logLimited("out:"+c.Source, "rules: cannot drive output", "rule", c.Rule, "err", err)
 		}
 	}
+}
+
+// putMarks stores the open windows: set's, with those o opens (nil: none),
+// and, while a swap is under way, the current set's too, so that neither
+// set's marks hide the other's.
+func (in *ingest) putMarks(set *rules.Set, o *rules.Outcome) error {
+	in.marksMu.Lock()
+	defer in.marksMu.Unlock()
+	ms := set.MarksWith(o)
+	if cur := in.rules.Load(); cur != set {
+		ms = append(ms, cur.Marks()...)
+	}
+	return in.meta().Put(rules.MarksKey, rules.EncodeMarks(ms))
 }
 
 // recoverWindows reports the windows a crash lost (their marks are still
