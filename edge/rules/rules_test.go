@@ -275,6 +275,8 @@ func TestCompileErrors(t *testing.T) {
 		{"not bool", Rule{Name: "a", When: "1 + 2", Actions: []Action{{Drop: &Drop{}}}}, "expected bool"},
 		{"too long", Rule{Name: "a", When: "true" + strings.Repeat(" && true", 300), Actions: []Action{{Drop: &Drop{}}}}, "longer than 2048 bytes"},
 		{"too many nodes", Rule{Name: "a", When: "1 < 2" + strings.Repeat(" && 1 < 2", 200), Actions: []Action{{Drop: &Drop{}}}}, "exceeds maximum allowed nodes"},
+		{"now is off", Rule{Name: "a", When: `now().Hour() > 8`, Actions: []Action{{Drop: &Drop{}}}}, "now"},
+		{"time is the event's", Rule{Name: "a", When: `time.Hour() >= 22 || time.Hour() < 6`, Actions: []Action{{Drop: &Drop{}}}}, ""},
 		{"repeat is off", Rule{Name: "a", When: `len(repeat("x", 1000000000)) > 0`, Actions: []Action{{Drop: &Drop{}}}}, "repeat"},
 		{"no actions", Rule{Name: "a"}, "rules[0].actions: at least one action"},
 		{"two in one", Rule{Name: "a", Actions: []Action{{Drop: &Drop{}, Alert: &Alert{}}}}, "set exactly one"},
