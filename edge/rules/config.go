@@ -174,7 +174,7 @@ func validateRule(es *units.Errors, p string, r *Rule, names map[string]bool, ta
 		es.Add(p+".actions", "at least one action is required")
 	}
 	fires, transforms := false, 0
-	var down *Downsample
+	drop, bands := false, 0
 	for i, a := range r.Actions {
 		ap := fmt.Sprintf("%s.actions[%d]", p, i)
 		n := 0
@@ -202,17 +202,18 @@ func validateRule(es *units.Errors, p string, r *Rule, names map[string]bool, ta
 		if a.Drop != nil {
 			n++
 			transforms++
+			drop = true
 		}
 		if d := a.Downsample; d != nil {
 			n++
 			transforms++
-			down = d
 			if d.Interval.D() < 1e9 || d.Interval.D() > 24*3600e9 {
 				es.Add(ap+".downsample.interval", "%s is out of range 1s..24h", d.Interval)
 			}
 		}
 		if d := a.Deadband; d != nil {
 			n++
+			bands++
 			if d.Threshold < 0 {
 				es.Add(ap+".deadband.threshold", "must not be negative")
 			}
@@ -224,10 +225,9 @@ func validateRule(es *units.Errors, p string, r *Rule, names map[string]bool, ta
 			es.Add(ap, "set exactly one of alert, gpio, drop, downsample, deadband")
 		}
 	}
-	if transforms > 1 {
-		es.Add(p+".actions", "at most one of drop and downsample")
+	if transforms > 1 || bands > 1 || (drop && bands > 0) {
+		es.Add(p+".actions", "at most one drop or downsample, and one deadband (not with drop)")
 	}
-	_ = down
 	if !fires && (r.For != 0 || r.Cooldown != 0) {
 		es.Add(p, "for and cooldown apply to alert and gpio actions; the rule has neither")
 	}

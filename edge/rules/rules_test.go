@@ -285,6 +285,7 @@ func TestCompileErrors(t *testing.T) {
 		{"gpio output unknown", Rule{Name: "a", Actions: []Action{{GPIO: &GPIO{Source: "io", Output: "green", Mode: "on"}}}}, `no output "green"`},
 		{"pulse without for", Rule{Name: "a", Actions: []Action{{GPIO: &GPIO{Source: "io", Output: "red", Mode: "pulse"}}}}, "required for a pulse"},
 		{"for without firing", Rule{Name: "a", For: dur(time.Minute), Actions: []Action{{Drop: &Drop{}}}}, "for and cooldown apply"},
+		{"drop and deadband", Rule{Name: "a", Actions: []Action{{Drop: &Drop{}}, {Deadband: &Deadband{Threshold: 1}}}}, "at most one drop or downsample"},
 		{"bad interval", Rule{Name: "a", Actions: []Action{{Downsample: &Downsample{Interval: dur(time.Millisecond)}}}}, "out of range 1s..24h"},
 		{"unknown table is nil, known compiles", Rule{Name: "a", When: `tables.nope == nil`, Actions: []Action{{Drop: &Drop{}}}}, ""},
 	}
