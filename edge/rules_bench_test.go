@@ -28,9 +28,10 @@ func benchRules(byDock bool) []rules.Rule {
 			m.Vars = map[string]string{"dock": fmt.Sprintf("dock%d", i)}
 		}
 		rs = append(rs, rules.Rule{
-			Name:    fmt.Sprintf("missort-%02d", i),
-			Match:   m,
-			When:    `tables.routes[attrs.route] != nil && tables.routes[attrs.route] != attrs.dock`,
+			Name:  fmt.Sprintf("missort-%02d", i),
+			Match: m,
+			// Distinct conditions: every one is evaluated.
+			When:    fmt.Sprintf(`tables.routes[attrs.route] != nil && tables.routes[attrs.route] != attrs.dock && attrs.barcode != "%d"`, i),
 			Actions: []rules.Action{{Alert: &rules.Alert{Attrs: []string{"barcode"}}}},
 		})
 	}

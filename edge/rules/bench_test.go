@@ -16,7 +16,7 @@ func bench20() ([]Rule, map[string]Table) {
 		rs = append(rs, Rule{
 			Name:    fmt.Sprintf("missort-%02d", i),
 			Match:   Match{Streams: []string{"scans"}, Kinds: []string{"scan"}},
-			When:    fmt.Sprintf(`attrs.route == "R%d" && tables.routes[attrs.route] != attrs.dock`, 100+i),
+			When:    fmt.Sprintf(`tables.routes[attrs.route] != nil && tables.routes[attrs.route] != attrs.dock && attrs.barcode != "%d"`, i),
 			Actions: []Action{{Alert: &Alert{Attrs: []string{"barcode"}}}},
 		})
 	}
@@ -40,7 +40,7 @@ func BenchmarkProcess(b *testing.B) {
 	evs := make([]*event.Event, 32)
 	for j := range evs {
 		evs[j] = &event.Event{Stream: "scans", Source: "dock1-s", Kind: "scan", Received: time.Now(),
-			Attrs: map[string]any{"barcode": fmt.Sprintf("0010614141%010d", j), "route": fmt.Sprintf("R%d", 300+j), "dock": "dock1"}}
+			Attrs: map[string]any{"barcode": fmt.Sprintf("0010614141%010d", j), "route": fmt.Sprintf("R%d", 101+(j%8)*8), "dock": "dock1"}}
 	}
 	b.ResetTimer()
 	for i := 0; i < b.N; i += len(evs) {

@@ -3,9 +3,11 @@ package rules
 import (
 	"errors"
 	"fmt"
+	"reflect"
 	"time"
 
 	"github.com/expr-lang/expr"
+	"github.com/expr-lang/expr/ast"
 	"github.com/expr-lang/expr/vm"
 
 	"github.com/edgegw/gateway/event"
@@ -32,7 +34,65 @@ func newEnv(tables map[string]map[string]any) map[string]any {
 	return map[string]any{
 		nameKind: "", nameSource: "", nameStream: "", nameTime: time.Time{},
 		nameAttrs: map[string]any{}, nameTables: tables,
+		fetchName: fetch,
 	}
+}
+
+// fetchName is the function fetchPatch calls, in the env; not a name a
+// rule writes by accident.
+const fetchName = "__fetch"
+
+var (
+	attrsType  = reflect.TypeFor[map[string]any]()
+	tablesType = reflect.TypeFor[map[string]map[string]any]()
+)
+
+// fetchPatch turns the lookups in attrs and in the tables (attrs.route,
+// tables.routes[x]) into calls of fetch: expr looks a key up in a map by
+// reflection, fetch with a type switch, called directly (its type is one
+// the VM calls without reflection or an argument buffer). Same results:
+// nil for an absent key.
+type fetchPatch struct{}
+
+func (fetchPatch) Visit(node *ast.Node) {
+	m, ok := (*node).(*ast.MemberNode)
+	if !ok || m.Optional || m.Method {
+		return
+	}
+	switch t := m.Node.Type(); {
+	case t == attrsType, t == tablesType:
+	case isFetch(m.Node): // tables.routes[x]: tables.routes was patched first
+	default:
+		return
+	}
+	ast.Patch(node, &ast.CallNode{Callee: &ast.IdentifierNode{Value: fetchName}, Arguments: []ast.Node{m.Node, m.Property}})
+}
+
+func isFetch(n ast.Node) bool {
+	c, ok := n.(*ast.CallNode)
+	if !ok {
+		return false
+	}
+	id, ok := c.Callee.(*ast.IdentifierNode)
+	return ok && id.Value == fetchName
+}
+
+// fetch is m[key] for the maps fetchPatch patches; nil when the key is
+// not text or absent.
+func fetch(m, key any) any {
+	k, ok := key.(string)
+	if !ok {
+		return nil
+	}
+	switch m := m.(type) {
+	case map[string]any:
+		return m[k]
+	case map[string]map[string]any:
+		if t, ok := m[k]; ok && t != nil {
+			return t
+		}
+	}
+	return nil
 }
 
 // fillEnv sets env to e's values.
@@ -74,6 +134,7 @@ func compileWhen(src string, tables map[string]Table) (*vm.Program, error) {
 		expr.MaxNodes(MaxExprNodes),
 		expr.DisableBuiltin("repeat"),
 		expr.DisableBuiltin("now"), // a condition depends on the event only: replays give what the gateway did
+		expr.Patch(fetchPatch{}),
 	)
 }
 

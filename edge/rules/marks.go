@@ -36,8 +36,8 @@ func (r *compiled) matches(e *event.Event) bool {
 			return false
 		}
 	}
-	for k, want := range m.Vars {
-		if got, _ := e.Attrs[k].(string); got != want {
+	for _, v := range r.vars {
+		if got, _ := e.Attrs[v.name].(string); got != v.want {
 			return false
 		}
 	}

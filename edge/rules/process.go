@@ -159,10 +159,18 @@ func (s *Set) Process(evs []*event.Event) *Outcome {
 	return o
 }
 
-// evaluator is a VM and an env, for one Process at a time.
+// evaluator is a VM and an env, for one Process at a time, and the
+// results of the current event's conditions: rules with the same condition
+// (the mis-sort alert and the mis-sort light) evaluate it once per event.
 type evaluator struct {
-	vm  vm.VM
-	env map[string]any
+	vm      vm.VM
+	env     map[string]any
+	results []result // by compiled.cond
+}
+
+type result struct {
+	done, ok bool
+	err      error
 }
 
 // event runs the rules on e and reports whether one of them consumed it
@@ -171,13 +179,19 @@ func (s *Set) event(o *Outcome, ev *evaluator, e *event.Event) (consumed bool) {
 	t := e.Received
 	env := ev.env
 	fillEnv(env, e)
+	clear(ev.results)
 	for i, r := range s.rules {
 		if !r.matches(e) {
 			continue
 		}
 		d := o.count(i)
 		d.evaluated++
-		ok, err := eval(&ev.vm, r.prog, env)
+		res := &ev.results[r.cond]
+		if !res.done {
+			res.ok, res.err = eval(&ev.vm, r.prog, env)
+			res.done = true
+		}
+		ok, err := res.ok, res.err
 		if err != nil {
 			d.errors++
 			if let, held := s.limit.Allow(r.Name, t); let {

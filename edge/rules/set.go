@@ -63,6 +63,8 @@ type Set struct {
 type compiled struct {
 	Rule
 	prog   *vm.Program
+	cond   int        // index of the condition among the Set's distinct ones
+	vars   []topicVar // Match.Vars, as a slice (ranging over a map is slow)
 	c      *Counters
 	alerts []*Alert
 	gpios  []*GPIO
@@ -70,6 +72,9 @@ type compiled struct {
 	down   *Downsample
 	band   *Deadband
 }
+
+// topicVar is a Match.Vars entry.
+type topicVar struct{ name, want string }
 
 func (r *compiled) fires() bool { return len(r.alerts) > 0 || len(r.gpios) > 0 }
 
@@ -87,16 +92,24 @@ func Compile(rs []Rule, tables map[string]Table, opts Options) (*Set, error) {
 		wins:   map[wkey]window{},
 		bands:  map[wkey]band{},
 	}
-	s.evals.New = func() any { return &evaluator{env: newEnv(opts.Tables)} }
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
+	conds := map[string]int{} // a condition's text → its index
 	for _, r := range rs {
 		prog, err := compileWhen(r.When, tables)
 		if err != nil {
 			return nil, fmt.Errorf("rule %s: %w", r.Name, err)
 		}
-		c := &compiled{Rule: r, prog: prog}
+		idx, seen := conds[r.When]
+		if !seen {
+			idx = len(conds)
+			conds[r.When] = idx
+		}
+		c := &compiled{Rule: r, prog: prog, cond: idx}
+		for name, want := range r.Match.Vars {
+			c.vars = append(c.vars, topicVar{name, want})
+		}
 		if opts.Counters != nil {
 			c.c = opts.Counters(r.Name)
 		} else {
@@ -118,6 +131,8 @@ func Compile(rs []Rule, tables map[string]Table, opts Options) (*Set, error) {
 		}
 		s.rules = append(s.rules, c)
 	}
+	n := len(conds)
+	s.evals.New = func() any { return &evaluator{env: newEnv(opts.Tables), results: make([]result, n)} }
 	return s, nil
 }
 
