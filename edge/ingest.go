@@ -128,7 +128,21 @@ func (in *ingest) emit(ctx context.Context, evs []*event.Event) (emitted, error)
 	// reject-new streams is already full, so that a retry does not store the
 	// other streams' events twice.
 	if full := in.fullStream(check); full != "" {
-		out.refused = map[string]int{full: max(len(groups[full]), 1)}
+		if _, own := groups[full]; own {
+			out.refused = map[string]int{full: len(groups[full])}
+		} else {
+			// Only a stream of derived events (alerts) is full: the
+			// causes are refused with their alerts.
+			out.refused = map[string]int{}
+			for _, s := range order {
+				out.refused[s] = len(groups[s])
+			}
+			for _, d := range ro.Derived {
+				if d.Event.Stream == full {
+					out.refused[full]++
+				}
+			}
+		}
 		return out, fmt.Errorf("stream %q: %w", full, drivers.ErrFull)
 	}
 	// A window opened by this batch is marked before its readings'

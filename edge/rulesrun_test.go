@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
+
 	"github.com/edgegw/gateway/buffer"
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/edge/rules"
@@ -103,6 +105,19 @@ func TestIngestRulesAlertStreamFullRefusesTheCause(t *testing.T) {
 	}
 	if len(out.got) != 1 {
 		t.Fatalf("commands %v: a refused batch drove the light", out.got)
+	}
+	rejected := func(stream string) float64 {
+		var m dto.Metric
+		if err := in.stats.m.ingest.WithLabelValues(stream, resultRejected).Write(&m); err != nil {
+			t.Fatal(err)
+		}
+		return m.GetCounter().GetValue()
+	}
+	if v := rejected("scans"); v != 1 {
+		t.Fatalf("%v scans counted rejected, want the refused cause", v)
+	}
+	if v := rejected("alerts"); v != 1 {
+		t.Fatalf("%v alerts counted rejected, want 1", v)
 	}
 }
 
