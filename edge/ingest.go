@@ -32,7 +32,7 @@ type ingest struct {
 	// outputs are the running sources that rules' gpio actions drive
 	// (drivers.OutputDriver), by source name.
 	outputs   sync.Map
-	marksMu   sync.Mutex // serialises the writes of the window marks
+	metaMu    sync.Mutex // serialises the rules' writes of window marks and firing states
 	limitOnce sync.Once
 	limit     *loglimit.Limiter[string]
 }

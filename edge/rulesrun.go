@@ -49,10 +49,26 @@ func (g *Gateway) compileRules(cfg *config.Config) (*rules.Set, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rules: %w", cfg.Locate(err))
 	}
+	// The for: stretches and cooldowns of the previous set, or of the
+	// previous run, carry over to the same rules.
+	var restore []rules.FireState
+	g.mu.Lock()
+	db := g.db
+	g.mu.Unlock()
+	if db != nil {
+		b, err := metaStore{db: db}.Get(rules.FireKey)
+		if err == nil {
+			restore, err = rules.DecodeFireStates(b)
+		}
+		if err != nil {
+			g.log.Warn("rules: the stored for: stretches and cooldowns cannot be read; they start afresh", "component", "rules", "err", err)
+		}
+	}
 	return rules.Compile(cfg.Rules, cfg.Tables, rules.Options{
 		Tables:   tables,
 		Counters: g.ruleCounters.get,
 		Log:      g.log.With("component", "rules"),
+		Restore:  restore,
 	})
 }
 
@@ -124,6 +140,14 @@ func (in *ingest) committed(set *rules.Set, o *rules.Outcome) {
 			in.logLimited("marks", "rules: cannot store the window marks", "err", err)
 		}
 	}
+	if o.FireChanged {
+		in.metaMu.Lock()
+		err := in.meta().Put(rules.FireKey, rules.EncodeFireStates(set.FireStates()))
+		in.metaMu.Unlock()
+		if err != nil {
+			in.logLimited("fire", "rules: cannot store the for: stretches and cooldowns", "err", err)
+		}
+	}
 	for _, c := range o.Commands {
 		d, ok := in.outputs.Load(c.Source)
 		if !ok {
@@ -140,8 +164,8 @@ func (in *ingest) committed(set *rules.Set, o *rules.Outcome) {
 // and, while a swap is under way, the current set's too, so that neither
 // set's marks hide the other's.
 func (in *ingest) putMarks(set *rules.Set, o *rules.Outcome) error {
-	in.marksMu.Lock()
-	defer in.marksMu.Unlock()
+	in.metaMu.Lock()
+	defer in.metaMu.Unlock()
 	ms := set.MarksWith(o)
 	if cur := in.rules.Load(); cur != set {
 		ms = append(ms, cur.Marks()...)

@@ -245,3 +245,34 @@ func TestStatusPageListsRules(t *testing.T) {
 		t.Errorf("firings metric %v %v", v, ok)
 	}
 }
+
+// A rule's cooldown survives a restart: the firing states are stored with
+// the commit's aftermath and the next compile of the same rule takes them.
+func TestRulesCooldownSurvivesRestart(t *testing.T) {
+	g, _ := pageGateway(t)
+	cfg := g.cfg
+	cfg.Rules = []rules.Rule{{Name: "hot", Match: rules.Match{Kinds: []string{event.KindReading}}, When: `attrs.value > 8`,
+		Cooldown: units.Duration(time.Hour), Actions: []rules.Action{{Alert: &rules.Alert{Stream: "scans"}}}}}
+	emit := func(set *rules.Set) int {
+		in := g.testSink()
+		in.SetRules(context.Background(), set)
+		if err := in.Emit(context.Background(), []*event.Event{{Stream: "telemetry", Source: "van", Kind: event.KindReading, Attrs: map[string]any{"value": 9.0}}}); err != nil {
+			t.Fatal(err)
+		}
+		return len(read(t, g.db, "scans"))
+	}
+	set, err := g.compileRules(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := emit(set); n != 1 {
+		t.Fatalf("%d alerts after the first reading", n)
+	}
+	restarted, err := g.compileRules(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := emit(restarted); n != 1 {
+		t.Fatalf("%d alerts: the cooldown was forgotten by the restart", n)
+	}
+}

@@ -79,6 +79,9 @@ type Outcome struct {
 	// (Set.MarksWith(o)) before the commit. Closed says some were closed:
 	// store Set.Marks() after Commit.
 	Opened, Closed bool
+	// FireChanged says that firing states (for: stretches, cooldowns)
+	// changed: store Set.FireStates() after Commit.
+	FireChanged bool
 
 	set    *Set
 	fire   map[fkey]fireState
@@ -108,6 +111,7 @@ func (o *Outcome) setFire(k fkey, st fireState) {
 		o.fire = map[fkey]fireState{}
 	}
 	o.fire[k] = st
+	o.FireChanged = true
 }
 
 func (o *Outcome) window(k wkey) *window {
@@ -217,6 +221,10 @@ func (s *Set) event(o *Outcome, ev *evaluator, e *event.Event) (consumed bool) {
 func (s *Set) fireRule(o *Outcome, i int, r *compiled, e *event.Event, ok bool) {
 	if !ok && r.For == 0 {
 		return // nothing to fire, no state to keep
+	}
+	if r.For == 0 && r.Cooldown == 0 {
+		s.fired(o, i, r, e, "", fireState{}) // fires on every event, keeps no state
+		return
 	}
 	k := fkey{i, e.Source}
 	st := o.fireState(k)

@@ -384,3 +384,42 @@ func TestCSVTable(t *testing.T) {
 		t.Fatalf("short row: %v", err)
 	}
 }
+
+// TestFireStateRestored: a for: stretch and a cooldown survive a restart
+// (a new Set given the stored states): the excursion that began before
+// fires at 2 minutes from its start, once; a rule whose condition changed
+// starts afresh.
+func TestFireStateRestored(t *testing.T) {
+	rule := Rule{Name: "excursion", When: `attrs.value > 8`, For: dur(2 * time.Minute), Cooldown: dur(time.Hour),
+		Actions: []Action{{Alert: &Alert{Peak: "value"}}}}
+	a := mustCompile(t, []Rule{rule}, nil)
+	if o := run(a, reading("van", 10*time.Second, 9)); !o.FireChanged || len(o.Fired) != 0 {
+		t.Fatalf("stretch start: changed %v fired %d", o.FireChanged, len(o.Fired))
+	}
+	stored, err := DecodeFireStates(EncodeFireStates(a.FireStates()))
+	if err != nil || len(stored) != 1 || !stored[0].Since.Equal(t0.Add(10*time.Second)) {
+		t.Fatalf("states %+v %v", stored, err)
+	}
+	b, err := Compile([]Rule{rule}, nil, Options{Restore: stored})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := run(b, reading("van", 130*time.Second, 9.5))
+	if len(o.Fired) != 1 || o.Fired[0].Phase != "start" || !o.Derived[0].Event.Attrs["start"].(time.Time).Equal(t0.Add(10*time.Second)) {
+		t.Fatalf("after the restart: %+v", o.Fired)
+	}
+	run(b, reading("van", 140*time.Second, 5)) // ends
+	// Restarted again within the cooldown: a new stretch does not fire.
+	c, _ := Compile([]Rule{rule}, nil, Options{Restore: b.FireStates()})
+	run(c, reading("van", 5*time.Minute, 9))
+	if o := run(c, reading("van", 8*time.Minute, 9)); len(o.Fired) != 0 {
+		t.Fatal("fired within the restored cooldown")
+	}
+	// A changed condition starts afresh.
+	changed := rule
+	changed.When = `attrs.value > 7`
+	d, _ := Compile([]Rule{changed}, nil, Options{Restore: stored})
+	if o := run(d, reading("van", 130*time.Second, 9.5)); len(o.Fired) != 0 {
+		t.Fatal("a changed rule took the old stretch")
+	}
+}

@@ -43,6 +43,10 @@ type Options struct {
 	Counters func(rule string) *Counters
 	// Log gets the rate-limited lines about evaluation errors.
 	Log *slog.Logger
+	// Restore are stored firing states (FireStates of an earlier Set,
+	// maybe of an earlier run); those of rules with the same name,
+	// condition and for: are taken over.
+	Restore []FireState
 }
 
 // Set is the compiled rules of one config. It is safe for concurrent use.
@@ -131,6 +135,7 @@ func Compile(rs []Rule, tables map[string]Table, opts Options) (*Set, error) {
 		}
 		s.rules = append(s.rules, c)
 	}
+	s.restore(opts.Restore)
 	n := len(conds)
 	s.evals.New = func() any { return &evaluator{env: newEnv(opts.Tables), results: make([]result, n)} }
 	return s, nil
