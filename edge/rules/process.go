@@ -111,7 +111,6 @@ func (o *Outcome) setFire(k fkey, st fireState) {
 		o.fire = map[fkey]fireState{}
 	}
 	o.fire[k] = st
-	o.FireChanged = true
 }
 
 func (o *Outcome) window(k wkey) *window {
@@ -260,6 +259,12 @@ func (s *Set) fireRule(o *Outcome, i int, r *compiled, e *event.Event, ok bool) 
 	}
 	if st != before {
 		o.setFire(k, st)
+		// A higher peak alone is not worth a write to the store (a rising
+		// temperature would write at every reading); it is stored with the
+		// next change that is.
+		if st.since != before.since || st.fired != before.fired || st.last != before.last {
+			o.FireChanged = true
+		}
 	}
 }
 

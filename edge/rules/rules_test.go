@@ -396,6 +396,9 @@ func TestFireStateRestored(t *testing.T) {
 	if o := run(a, reading("van", 10*time.Second, 9)); !o.FireChanged || len(o.Fired) != 0 {
 		t.Fatalf("stretch start: changed %v fired %d", o.FireChanged, len(o.Fired))
 	}
+	if o := run(a, reading("van", 20*time.Second, 9.5)); o.FireChanged {
+		t.Fatal("a higher peak alone asked for a write")
+	}
 	stored, err := DecodeFireStates(EncodeFireStates(a.FireStates()))
 	if err != nil || len(stored) != 1 || !stored[0].Since.Equal(t0.Add(10*time.Second)) {
 		t.Fatalf("states %+v %v", stored, err)
