@@ -37,6 +37,9 @@ type Gateway struct {
 	now     func() time.Time
 	start   time.Time
 	metrics *metrics
+	// ruleCounters are the rules' counters by rule name, kept across
+	// swaps (rulesrun.go).
+	ruleCounters ruleCounters
 
 	mu   sync.Mutex
 	cfg  *config.Config
@@ -61,7 +64,9 @@ func New(cfg *config.Config, opts Options) *Gateway {
 	}
 	m := newMetrics()
 	m.buildInfo.WithLabelValues(opts.Build.Version, opts.Build.Commit, opts.Build.GoVersion).Set(1)
-	return &Gateway{log: opts.Logger, build: opts.Build, now: opts.Now, cfg: cfg, metrics: m, start: time.Now()}
+	g := &Gateway{log: opts.Logger, build: opts.Build, now: opts.Now, cfg: cfg, metrics: m, start: time.Now()}
+	m.reg.MustRegister(ruleCollector{rc: &g.ruleCounters})
+	return g
 }
 
 // Run opens the store, serves HTTP, starts the pipeline and blocks until ctx

@@ -4,11 +4,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/edgegw/gateway/buffer"
 	"github.com/edgegw/gateway/drivers"
+	"github.com/edgegw/gateway/edge/rules"
 	"github.com/edgegw/gateway/event"
+	"github.com/edgegw/gateway/internal/loglimit"
 )
 
 // ingest is the drivers.Sink over the buffer.
@@ -19,6 +24,17 @@ type ingest struct {
 	start   time.Time // monotonic base for Event.Mono
 	now     func() time.Time
 	stats   *ingestStats
+	logger  *slog.Logger
+
+	// rules is the rule set evaluated on every batch (nil: none);
+	// SetRules swaps it.
+	rules atomic.Pointer[rules.Set]
+	// outputs are the running sources that rules' gpio actions drive
+	// (drivers.OutputDriver), by source name.
+	outputs   sync.Map
+	metaMu    sync.Mutex // serialises the rules' writes of window marks and firing states
+	limitOnce sync.Once
+	limit     *loglimit.Limiter[string]
 }
 
 var _ drivers.Sink = (*ingest)(nil)
@@ -86,37 +102,64 @@ func (in *ingest) emit(ctx context.Context, evs []*event.Event) (emitted, error)
 	}
 	now := in.now()
 	mono := uint64(time.Since(in.start))
+	for _, e := range evs {
+		in.stamp(e, now, mono)
+	}
+	// The rules see the stamped events; what they keep is stored, with
+	// the events they derive, in the same transaction.
+	set := in.rules.Load()
+	ro := set.Process(evs)
+	for _, d := range ro.Derived {
+		in.stamp(d.Event, now, mono)
+	}
 	var order []string
 	groups := map[string][]*event.Event{}
-	for _, e := range evs {
-		e.Gateway = in.gateway
-		e.Boot = in.boot
-		e.Mono = mono
-		if e.Received.IsZero() {
-			e.Received = now
-		}
-		if e.Time.IsZero() {
-			e.Time = e.Received
-		}
+	for _, e := range ro.Keep {
 		if _, ok := groups[e.Stream]; !ok {
 			order = append(order, e.Stream)
 		}
 		groups[e.Stream] = append(groups[e.Stream], e)
 	}
+	check := append([]string(nil), order...)
+	for _, d := range ro.Derived {
+		check = append(check, d.Event.Stream)
+	}
 	// Refuse the whole batch before writing any of it when one of its
 	// reject-new streams is already full, so that a retry does not store the
 	// other streams' events twice.
-	if full := in.fullStream(order); full != "" {
-		out.refused = map[string]int{full: len(groups[full])}
+	if full := in.fullStream(check); full != "" {
+		if _, own := groups[full]; own {
+			out.refused = map[string]int{full: len(groups[full])}
+		} else {
+			// Only a stream of derived events (alerts) is full: the
+			// causes are refused with their alerts.
+			out.refused = map[string]int{}
+			for _, s := range order {
+				out.refused[s] = len(groups[s])
+			}
+			for _, d := range ro.Derived {
+				if d.Event.Stream == full {
+					out.refused[full]++
+				}
+			}
+		}
 		return out, fmt.Errorf("stream %q: %w", full, drivers.ErrFull)
+	}
+	// A window opened by this batch is marked before its readings'
+	// commit, so that a crash cannot lose it silently.
+	if ro.Opened {
+		if err := in.putMarks(set, ro); err != nil {
+			return out, fmt.Errorf("rules: storing the window marks: %w", err)
+		}
 	}
 	// One transaction for every stream: a batch is stored whole or not at
 	// all, so a retry never stores part of it twice.
-	batches := make([]buffer.Batch, len(order))
+	batches := make([]buffer.Batch, len(order), len(order)+1)
 	for i, s := range order {
 		batches[i] = buffer.Batch{Stream: s, Records: records(groups[s])}
 	}
-	res, err := in.db.AppendBatch(ctx, batches)
+	all := derivedBatches(ro.Derived, batches)
+	res, err := in.db.AppendBatch(ctx, all)
 	if err != nil {
 		err = appendError(err)
 		if errors.Is(err, drivers.ErrFull) {
@@ -137,6 +180,16 @@ func (in *ingest) emit(ctx context.Context, evs []*event.Event) (emitted, error)
 		addTo(&out.accepted, s, len(out.stored)-n)
 		addTo(&out.dups, s, len(res[i])-(len(out.stored)-n))
 	}
+	for i := len(order); i < len(res); i++ { // the derived events
+		n := 0
+		for _, r := range res[i] {
+			if !r.Dup {
+				n++
+			}
+		}
+		addTo(&out.accepted, all[i].Stream, n)
+	}
+	in.committed(set, ro)
 	return out, nil
 }
 
@@ -149,6 +202,19 @@ func addTo(m *map[string]int, key string, n int) {
 		*m = map[string]int{}
 	}
 	(*m)[key] += n
+}
+
+// stamp sets what the gateway stamps on every event it stores.
+func (in *ingest) stamp(e *event.Event, now time.Time, mono uint64) {
+	e.Gateway = in.gateway
+	e.Boot = in.boot
+	e.Mono = mono
+	if e.Received.IsZero() {
+		e.Received = now
+	}
+	if e.Time.IsZero() {
+		e.Time = e.Received
+	}
 }
 
 // records makes the buffer records of evs: each encoder stamps the event's

@@ -82,6 +82,11 @@ var gatewayMetricNames = []string{
 	"edge_gateway_mqtt_sub_refused_total",
 	"edge_gateway_mqtt_subscribes_total",
 	"edge_gateway_quarantine_events",
+	"edge_gateway_rule_dropped_events_total",
+	"edge_gateway_rule_errors_total",
+	"edge_gateway_rule_evaluations_total",
+	"edge_gateway_rule_firings_total",
+	"edge_gateway_rule_summarized_events_total",
 	"edge_gateway_source_events_total",
 	"edge_gateway_uplink_acked_events_total",
 	"edge_gateway_uplink_connected",
@@ -136,6 +141,7 @@ func fullGatewayMetrics(t *testing.T) []*dto.MetricFamily {
 	m.observeReceipt("scans", 0.01)
 	m.observeCommit(1, time.Millisecond)
 	g.setConfigState("7", "applied")
+	g.ruleCounters.get("missort").Fired.Add(1)
 
 	up := prometheus.NewRegistry()
 	up.MustRegister(uplinkStates{{Stream: "forwarded", Connected: true, Sent: 3, Acked: 2, InFlight: 1}})

@@ -37,6 +37,7 @@ type pipeline struct {
 	upKey  string // uplinkKey of the config up and fwd run with
 	fwd    *part  // the forwarders of up
 	feed   *part  // feeds the StateReceivers
+	rules  *part  // closes the rules' windows as they end (sink.runRules)
 	// sources are the running sources, by name (an optional source that
 	// failed to start is absent).
 	sources map[string]*sourcePart
@@ -114,7 +115,19 @@ func (g *Gateway) startPipeline(parent context.Context, cfg *config.Config, keep
 	}
 	p.up, p.upKey = up, uplinkKey(cfg)
 
-	p.sink = &ingest{db: db, gateway: cfg.Gateway.ID, boot: db.Boot(), start: g.start, now: g.now, stats: &ingestStats{m: g.metrics}}
+	p.sink = &ingest{db: db, gateway: cfg.Gateway.ID, boot: db.Boot(), start: g.start, now: g.now, stats: &ingestStats{m: g.metrics}, logger: g.log.With("component", "rules")}
+	// The rules run from the sink's first event: a rule set that does not
+	// compile (a CSV table that cannot be read) refuses the config, and
+	// windows a crash left open are recorded as gaps before any new one.
+	set, err := g.compileRules(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := p.sink.recoverWindows(ctx); err != nil {
+		g.log.Error("rules: cannot record the windows lost in a crash", "err", err)
+	}
+	p.sink.SetRules(ctx, set)
+	p.rules = startPart(ctx, p.sink.runRules)
 	var inboxSources []drivers.Readier // sources fed by the embedded broker
 	for _, src := range cfg.Sources {
 		sp, err := g.startSource(p, src)
@@ -176,7 +189,16 @@ func (g *Gateway) startSource(p *pipeline, src config.Source) (*sourcePart, erro
 		return nil, fmt.Errorf("source %q: %w", src.Name, err)
 	}
 	sp := &sourcePart{cfg: src, key: sourceKey(src), d: d, inbox: usesInbox(src.Parsed)}
+	// Its outputs with signal rules take the rules' gpio actions while it
+	// runs.
+	od, drives := d.(drivers.OutputDriver)
+	if drives {
+		p.sink.outputs.Store(src.Name, od)
+	}
 	sp.part = startPart(p.ctx, func(ctx context.Context) {
+		if drives {
+			defer p.sink.outputs.CompareAndDelete(src.Name, od)
+		}
 		runDriver(ctx, d, g.observe(ctx, src, d, p.sink), src.Optional, log)
 	})
 	p.sources[src.Name] = sp
@@ -306,6 +328,11 @@ func (p *pipeline) stop() {
 	}
 	for _, sp := range p.sources {
 		sp.stop()
+	}
+	p.rules.stop()
+	if p.sink != nil {
+		// After the sources: no reading can open a window now.
+		p.sink.SetRules(context.WithoutCancel(p.ctx), nil)
 	}
 	p.fwd.stop()
 	p.feed.stop()

@@ -36,20 +36,9 @@ import (
 // added to the config later) changes by a full rebuild: the whole pipeline
 // stops and a new one starts, keeping only an unchanged embedded broker.
 // Making one more section change in place is one entry here. A section that
-// can be swapped into the running parts without restarting any (e.g. rules:
-// the ingest's SetRules) adds a swap to the plan:
-//
-//	"rules": func(pl *plan, p *pipeline, next *config.Config) {
-//		if !sameValue(p.cfg.Rules, next.Rules) {
-//			pl.swap("rules", func(g *Gateway, q *pipeline, cfg *config.Config) error {
-//				set, err := g.compileRules(cfg)
-//				if err == nil {
-//					g.setRules(q.sink, set)
-//				}
-//				return err
-//			})
-//		}
-//	},
+// can be swapped into the running parts without restarting any adds a swap
+// to the plan: rules and tables (planRules) compile the new rules and hand
+// them to the ingest's SetRules; sources, uplink and broker run on.
 //
 // Swaps run after every restart succeeded; if a later swap fails, the ones
 // done are swapped back with the previous config.
@@ -62,6 +51,8 @@ var sectionChanges = map[string]func(pl *plan, p *pipeline, next *config.Config)
 	"http":    notInPipeline,
 	"log":     notInPipeline,
 	"fleet":   notInPipeline,
+	"rules":   planRules,
+	"tables":  planRules,
 }
 
 // plan is what an apply does to go from the running pipeline to a config.
@@ -139,6 +130,28 @@ func planApply(p *pipeline, next *config.Config) plan {
 }
 
 func notInPipeline(*plan, *pipeline, *config.Config) {}
+
+// planRules swaps the rule set in when the rules or the tables changed
+// (one swap for both). A CSV table's file is read at the swap: a changed
+// file under an unchanged config is read at the next swap or start.
+func planRules(pl *plan, p *pipeline, next *config.Config) {
+	if sameValue(p.cfg.Rules, next.Rules) && sameValue(p.cfg.Tables, next.Tables) {
+		return
+	}
+	for _, sw := range pl.swaps {
+		if sw.section == "rules" {
+			return
+		}
+	}
+	pl.swap("rules", func(g *Gateway, q *pipeline, cfg *config.Config) error {
+		set, err := g.compileRules(cfg)
+		if err != nil {
+			return err
+		}
+		q.sink.SetRules(q.ctx, set)
+		return nil
+	})
+}
 
 func planUplink(pl *plan, p *pipeline, next *config.Config) {
 	if p.upKey != uplinkKey(next) {

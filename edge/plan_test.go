@@ -81,6 +81,7 @@ type planDoc struct {
 	aSetting    int
 	extra       string // more sources
 	broker      string // a broker: section and its source, or ""
+	rules       string // a rules: section, or ""
 }
 
 func (r *planRig) doc(d planDoc) *config.Config {
@@ -108,7 +109,7 @@ sources:
   - name: b
     driver: planfake
     planfake: {label: %s-b}
-%s%s`, filepath.Join(r.dir, "b.db"), d.maxEvents, d.sendTimeout, r.pfx, d.aSetting, r.pfx, d.extra, d.broker)
+%s%s%s`, filepath.Join(r.dir, "b.db"), d.maxEvents, d.sendTimeout, r.pfx, d.aSetting, r.pfx, d.extra, d.broker, d.rules)
 	c, err := config.Parse([]byte(y))
 	if err != nil {
 		r.t.Fatalf("%v\n%s", err, y)
@@ -300,6 +301,7 @@ func TestPlanSections(t *testing.T) {
 		{"uplink", planDoc{sendTimeout: "1s"}, "uplink"},
 		{"one source", planDoc{aSetting: 4}, "source a"},
 		{"added source", planDoc{extra: "  - name: c\n    driver: planfake\n    planfake: {label: c}\n"}, "source c (added)"},
+		{"rules", planDoc{rules: "rules:\n  - {name: r1, actions: [{drop: {}}]}\n"}, "rules (swapped in place)"},
 		{"broker", planDoc{broker: "broker:\n  listen: 127.0.0.1:1883\n  allow_anonymous: true\n"}, "everything (broker changed)"},
 	} {
 		got := strings.Join(planApply(p, r.doc(tc.doc)).restarts(), ", ")

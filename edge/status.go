@@ -26,6 +26,17 @@ type Status struct {
 	Dropped     uint64         `json:"dropped"` // all streams, all reasons
 	FileBytes   int64          `json:"file_bytes"`
 	LiveBytes   int64          `json:"live_bytes"`
+	Rules       []RuleStatus   `json:"rules,omitempty"`
+}
+
+// RuleStatus is one running rule's counts and its last firing.
+type RuleStatus struct {
+	Name      string    `json:"name"`
+	Evaluated uint64    `json:"evaluated"`
+	Fired     uint64    `json:"fired"`
+	Errors    uint64    `json:"errors"`
+	Dropped   uint64    `json:"dropped"`
+	LastFired time.Time `json:"last_fired,omitzero"`
 }
 
 // StreamStatus is one stream's backlog and uplink state.
@@ -103,6 +114,13 @@ func (g *Gateway) Status() Status {
 		s.addBuffer(db.Stats(), up)
 	}
 	s.Uplink = summariseUplink(s.Streams, g.start)
+	if pipe != nil && pipe.sink != nil {
+		for _, r := range pipe.sink.rules.Load().Rules() {
+			c := r.Counters
+			s.Rules = append(s.Rules, RuleStatus{Name: r.Name, Evaluated: c.Evaluated.Load(), Fired: c.Fired.Load(),
+				Errors: c.Errors.Load(), Dropped: c.Dropped.Load(), LastFired: c.LastFired()})
+		}
+	}
 	return s
 }
 

@@ -32,18 +32,20 @@ for _ in $(seq 1 300); do
   kill -0 "${pids[0]}" 2>/dev/null || { echo "run: gateway exited; see $state/gateway.log" >&2; exit 1; }
   sleep 0.1
 done
-bin/simulate -broker tcp://127.0.0.1:1883 -scanners 4 -sensors 2 -rate 20 -quiet &
+bin/simulate -broker tcp://127.0.0.1:1883 -scanners 4 -sensors 2 -rate 20 -missort 0.02 -quiet &
 pids+=($!)
 
 cat >&2 <<MSG
 
   The gateway is running on configs/dev.yaml; the simulator publishes 20 msg/s
-  (4 dock scanners, 2 temperature sensors) to its embedded broker.
+  (4 dock scanners, 2 temperature sensors) to its embedded broker; about 2%
+  of the scans are mis-sorts, which the "missort" rule turns into alerts.
 
   Watch it:
     curl -s http://127.0.0.1:9108/status.json        # backlog, uplink state, drops
     curl -s http://127.0.0.1:9108/metrics | grep edge_gateway_
     test/pulsar.sh consume events-scans              # events arriving in Pulsar (Pulsar's own client)
+    test/pulsar.sh consume events-alerts             # the rules' mis-sort alerts (-missort 0.02)
     mosquitto_sub -h 127.0.0.1 -p 1883 -t 'site/#' -v # the raw MQTT traffic
 
   Ctrl-C stops everything this started.

@@ -48,6 +48,7 @@ const (
 const usageHead = `usage: gateway [run] [-config FILE] [-stop-timeout DURATION]
        gateway validate FILE...
        gateway buffer COMMAND FILE
+       gateway rules test -config FILE -events FILE
        gateway version
        gateway help
 
@@ -55,6 +56,7 @@ commands:
   run          run the gateway (the default when no command is given)
   validate     check config files as the start does; every error as FILE:LINE: FIELD: REASON
   buffer       field tool for a stopped gateway's buffer file (gateway buffer -h)
+  rules        replay recorded events through the config's rules (gateway rules -h)
   version      print version, commit, Go version and target
   help         print this text (also -h, --help)
 
@@ -118,6 +120,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return validate(args[1:], stdout, stderr)
 		case "buffer":
 			return bufferCommand(args[1:], stdout, stderr)
+		case "rules":
+			return rulesCommand(args[1:], stdout, stderr)
 		case "run":
 			args = args[1:]
 		default:
@@ -213,27 +217,33 @@ func validate(files []string, stdout, stderr io.Writer) int {
 	rc := 0
 	for _, f := range files {
 		if _, err := config.Load(f); err != nil {
-			var es units.Errors
-			if errors.As(err, &es) {
-				for _, e := range es {
-					loc := f
-					if e.Line > 0 {
-						loc = fmt.Sprintf("%s:%d", f, e.Line)
-					}
-					if e.Path != "" {
-						loc += ": " + e.Path
-					}
-					fmt.Fprintf(stderr, "%s: %s\n", loc, e.Msg)
-				}
-			} else {
-				fmt.Fprintf(stderr, "%v\n", err)
-			}
+			printConfigError(f, err, stderr)
 			rc = 1
 			continue
 		}
 		fmt.Fprintf(stdout, "%s: ok\n", f)
 	}
 	return rc
+}
+
+// printConfigError prints a config error of file f: each field error as
+// FILE:LINE: FIELD: REASON.
+func printConfigError(f string, err error, stderr io.Writer) {
+	var es units.Errors
+	if !errors.As(err, &es) {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return
+	}
+	for _, e := range es {
+		loc := f
+		if e.Line > 0 {
+			loc = fmt.Sprintf("%s:%d", f, e.Line)
+		}
+		if e.Path != "" {
+			loc += ": " + e.Path
+		}
+		fmt.Fprintf(stderr, "%s: %s\n", loc, e.Msg)
+	}
 }
 
 func newLogger(c config.Log, w io.Writer) *slog.Logger {

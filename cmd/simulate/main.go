@@ -51,6 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	qos := fs.Int("qos", 1, "MQTT QoS (0, 1 or 2)")
 	seed := fs.Uint64("seed", uint64(time.Now().UnixNano()), "random seed")
 	quiet := fs.Bool("quiet", false, "print only the final summary")
+	missort := fs.Float64("missort", 0, "fraction of scans (0..1) whose route (R1 for dock1, ...) belongs to another dock: a mis-sort the rules catch")
 	drain := fs.Duration("drain-timeout", 2*time.Second, "on SIGINT/SIGTERM, how long to wait for outstanding acknowledgements before exiting")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -59,13 +60,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "simulate: unexpected argument %q\n", fs.Arg(0))
 		return 2
 	}
-	if *scanners+*sensors == 0 || *qos < 0 || *qos > 2 {
-		fmt.Fprintln(stderr, "simulate: need at least one device and qos 0..2")
+	if *scanners+*sensors == 0 || *qos < 0 || *qos > 2 || *missort < 0 || *missort > 1 {
+		fmt.Fprintln(stderr, "simulate: need at least one device, qos 0..2 and missort 0..1")
 		return 2
 	}
 	var devs []*device
 	for i := 0; i < *scanners; i++ {
-		devs = append(devs, &device{kind: "scanner", site: *site, dock: i + 1, id: fmt.Sprintf("scn-%02d", i+1), rng: rand.New(rand.NewPCG(*seed, uint64(i)))})
+		devs = append(devs, &device{kind: "scanner", site: *site, dock: i + 1, id: fmt.Sprintf("scn-%02d", i+1), rng: rand.New(rand.NewPCG(*seed, uint64(i))), missort: *missort, docks: *scanners})
 	}
 	for i := 0; i < *sensors; i++ {
 		devs = append(devs, &device{kind: "sensor", site: *site, id: fmt.Sprintf("temp-%02d", i+1), rng: rand.New(rand.NewPCG(*seed, uint64(1000+i))), phase: float64(i)})

@@ -6,6 +6,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"strings"
 	"sync"
@@ -202,5 +203,28 @@ func TestUnexpectedArgument(t *testing.T) {
 	var out, errb bytes.Buffer
 	if rc := run(context.Background(), []string{"-quiet", "extra"}, &out, &errb); rc != 2 || !strings.Contains(errb.String(), `"extra"`) {
 		t.Errorf("rc %d, stderr %q", rc, errb.String())
+	}
+}
+
+// Scans carry their dock's route, and a -missort fraction of them another
+// dock's.
+func TestMissortRoutes(t *testing.T) {
+	d := &device{kind: "scanner", dock: 3, docks: 4, missort: 0.25, rng: rand.New(rand.NewPCG(1, 2))}
+	wrong := 0
+	for range 4000 {
+		switch r := d.route(); r {
+		case "R3":
+		case "R1", "R2", "R4":
+			wrong++
+		default:
+			t.Fatalf("route %q", r)
+		}
+	}
+	if wrong < 800 || wrong > 1200 {
+		t.Fatalf("%d of 4000 mis-sorted, want about 1000", wrong)
+	}
+	d.missort = 0
+	if r := d.route(); r != "R3" {
+		t.Fatalf("route %q without -missort", r)
 	}
 }

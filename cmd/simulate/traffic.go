@@ -17,6 +17,23 @@ type device struct {
 	n     uint64 // per-device counter, carried in every payload ("n") so order can be checked
 	rng   *rand.Rand
 	phase float64
+	// missort is the fraction of the scanner's scans whose route belongs
+	// to another of docks docks (a package at the wrong door).
+	missort float64
+	docks   int
+}
+
+// route is the route of the next scan: "R<dock>" for the scanner's own
+// dock, another dock's for a mis-sort.
+func (d *device) route() string {
+	if d.docks > 1 && d.rng.Float64() < d.missort {
+		other := 1 + d.rng.IntN(d.docks-1)
+		if other >= d.dock {
+			other++
+		}
+		return fmt.Sprintf("R%d", other)
+	}
+	return fmt.Sprintf("R%d", d.dock)
 }
 
 func (d *device) topic() string {
@@ -29,6 +46,7 @@ func (d *device) topic() string {
 type scanPayload struct {
 	Barcode   string `json:"barcode"`
 	Symbology string `json:"symbology"`
+	Route     string `json:"route"`
 	TS        string `json:"ts"`
 	Device    string `json:"device"`
 	N         uint64 `json:"n"`
@@ -48,7 +66,7 @@ func (d *device) next(now time.Time) []byte {
 	d.n++
 	var v any
 	if d.kind == "scanner" {
-		v = scanPayload{Barcode: sscc(d.rng), Symbology: "GS1-128", TS: now.UTC().Format(time.RFC3339Nano), Device: d.id, N: d.n}
+		v = scanPayload{Barcode: sscc(d.rng), Symbology: "GS1-128", Route: d.route(), TS: now.UTC().Format(time.RFC3339Nano), Device: d.id, N: d.n}
 	} else {
 		t := 4 + 3*math.Sin(d.phase+float64(d.n)/50) + d.rng.NormFloat64()*0.1
 		v = readingPayload{Value: math.Round(t*100) / 100, Unit: "Cel", Metric: "temperature", TS: now.UTC().Format(time.RFC3339Nano), Device: d.id, N: d.n}

@@ -93,6 +93,8 @@ type Output struct {
 //
 //   - uplink_offline: the uplink is down (since State.UplinkOfflineSince).
 //   - buffer_above: State.BufferFill is above Threshold (a fraction, 0..1].
+//   - rules: the gateway's rules drive it (DriveOutput: on, off, pulse,
+//     blink); off until the first command.
 type Rule struct {
 	Signal    string         `yaml:"signal"`
 	After     units.Duration `yaml:"after"`     // default 0; at most 24h

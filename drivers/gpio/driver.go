@@ -39,7 +39,9 @@ type Driver struct {
 	mu      sync.Mutex
 	state   State
 	known   bool
-	stateCh chan struct{} // cap 1: SetState was called
+	stateCh chan struct{}      // cap 1: SetState was called
+	cmds    map[string]command // by output name: the last DriveOutput
+	cmdCh   chan struct{}      // cap 1: DriveOutput was called
 }
 
 var _ drivers.Driver = (*Driver)(nil)
@@ -63,6 +65,7 @@ func New(cfg *Config, env drivers.Env) (*Driver, error) {
 		queueMax:    queueMax,
 		limit:       loglimit.New[string](time.Minute, 0),
 		stateCh:     make(chan struct{}, 1),
+		cmdCh:       make(chan struct{}, 1),
 	}
 	if cfg.Simulate {
 		d.open = openSim

@@ -2,6 +2,7 @@ package gpio
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
@@ -71,27 +72,50 @@ func evaluate(r Rule, s State, known bool, now time.Time, seen *time.Time) bool 
 }
 
 // outputs drives the output pins from the state, on every SetState and
-// every evalEvery.
+// every evalEvery, and the outputs with signal rules from their commands,
+// on every DriveOutput and when a pulse ends or a blink turns.
 func (d *Driver) outputs(ctx context.Context, outs []*outputRun) {
 	start := d.clock.Now()
 	tick := d.clock.At(start.Add(d.evalEvery))
 	for {
 		s, known := d.currentState()
 		now := d.clock.Now()
+		var next time.Time // the next turn of a commanded output
 		for _, o := range outs {
-			d.drive(o, evaluate(o.cfg.When, s, known, now, &o.seen))
+			if o.cfg.When.Signal == SignalRules {
+				c, ok := d.command(o.cfg.name())
+				on, at := commanded(c, ok, now)
+				level := slog.LevelInfo
+				if c.cmd.Mode == drivers.OutputBlink {
+					level = slog.LevelDebug
+				}
+				d.drive(ctx, o, on, level)
+				if !at.IsZero() && (next.IsZero() || at.Before(next)) {
+					next = at
+				}
+				continue
+			}
+			d.drive(ctx, o, evaluate(o.cfg.When, s, known, now, &o.seen), slog.LevelInfo)
+		}
+		var turn <-chan time.Time
+		if !next.IsZero() {
+			turn = d.clock.At(next)
 		}
 		select {
 		case <-ctx.Done():
 			return
 		case <-d.stateCh:
+		case <-d.cmdCh:
+		case <-turn:
 		case <-tick:
 			tick = d.clock.At(iclock.NextTick(start, d.evalEvery, d.clock.Now()))
 		}
 	}
 }
 
-func (d *Driver) drive(o *outputRun, on bool) {
+// drive switches o, logging a switch at level (a blink's turns at debug: a
+// log line per turn would wear the SD card).
+func (d *Driver) drive(ctx context.Context, o *outputRun, on bool, level slog.Level) {
 	if on == o.on {
 		return
 	}
@@ -103,5 +127,5 @@ func (d *Driver) drive(o *outputRun, on bool) {
 		return
 	}
 	o.on = on
-	d.log.Info("output switched", "output", o.cfg.name(), "pin", o.cfg.Pin, "on", on, "signal", o.cfg.When.Signal)
+	d.log.Log(ctx, level, "output switched", "output", o.cfg.name(), "pin", o.cfg.Pin, "on", on, "signal", o.cfg.When.Signal)
 }

@@ -89,10 +89,14 @@ func (c *Config) Validate() error {
 			if !(r.Threshold > 0 && r.Threshold <= 1) {
 				v.Add(p+".when.threshold", "%g: want a fill fraction in (0, 1], e.g. 0.8", r.Threshold)
 			}
+		case SignalRules:
+			if r.Threshold != 0 || r.After != 0 {
+				v.Add(p+".when", "signal %s takes no threshold or after (the rules' actions say when)", SignalRules)
+			}
 		case "":
-			v.Add(p+".when.signal", "required (%s or %s)", SignalUplinkOffline, SignalBufferAbove)
+			v.Add(p+".when.signal", "required (%s, %s or %s)", SignalUplinkOffline, SignalBufferAbove, SignalRules)
 		default:
-			v.Add(p+".when.signal", "%q: want %s or %s", r.Signal, SignalUplinkOffline, SignalBufferAbove)
+			v.Add(p+".when.signal", "%q: want %s, %s or %s", r.Signal, SignalUplinkOffline, SignalBufferAbove, SignalRules)
 		}
 		if r.After < 0 || r.After.D() > MaxAfter {
 			v.Add(p+".when.after", "%s is out of range 0s..%s", r.After, fmtDur(MaxAfter))

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
@@ -20,6 +21,7 @@ import (
 	_ "github.com/edgegw/gateway/drivers/mqtt" // registers "mqtt" for users of the loader that link no drivers/all
 	"github.com/edgegw/gateway/drivers/mqttbroker"
 	"github.com/edgegw/gateway/edge/logging"
+	"github.com/edgegw/gateway/edge/rules"
 	"github.com/edgegw/gateway/units"
 	"github.com/edgegw/gateway/uplink"
 )
@@ -38,6 +40,14 @@ type Config struct {
 	Log    Log            `yaml:"log"`
 	// Fleet is how the gateway takes config from the fleet (local-only).
 	Fleet Fleet `yaml:"fleet"`
+	// Rules are the edge rules, in order (package edge/rules).
+	Rules []rules.Rule `yaml:"rules"`
+	// Tables are the lookup tables the rules' conditions see, by name.
+	Tables map[string]rules.Table `yaml:"tables"`
+
+	// Dir is the directory of the config file (Load), against which
+	// relative table paths are read; "" for a document parsed from bytes.
+	Dir string `yaml:"-"`
 
 	root *yaml.Node
 }
@@ -144,6 +154,7 @@ func Load(path string) (*Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
+	c.Dir = filepath.Dir(path)
 	return c, nil
 }
 
@@ -410,6 +421,15 @@ func (c *Config) Validate() error {
 		add("log.format", "%s: want text or json", quote(c.Log.Format))
 	}
 	c.Fleet.validate(add)
+	env := rules.Env{Streams: streams, Outputs: map[string][]string{}}
+	for _, s := range c.Sources {
+		if n, ok := s.Parsed.(drivers.OutputNamer); ok {
+			env.Outputs[s.Name] = n.CommandOutputs()
+		}
+	}
+	for _, e := range rules.Validate(c.Rules, c.Tables, env) {
+		es = append(es, fieldError(e.Path, units.Locate(c.root, e.Path), e.Msg))
+	}
 	if len(es) > 0 {
 		return finish(es)
 	}
@@ -454,4 +474,19 @@ func (c *Config) sectionErrors(prefix string, err error) units.Errors {
 		out = append(out, fieldError(e.Path, units.Locate(c.root, e.Path), e.Msg))
 	}
 	return out
+}
+
+// Locate sets the line of each field error in err (a units.Errors whose
+// paths are the document's, e.g. from loading its rules' tables) and
+// returns err.
+func (c *Config) Locate(err error) error {
+	var es units.Errors
+	if errors.As(err, &es) {
+		for _, e := range es {
+			if e.Line == 0 {
+				e.Line = units.Locate(c.root, e.Path)
+			}
+		}
+	}
+	return err
 }

@@ -62,6 +62,9 @@ func presetLocal(c, local *config.Config) {
 	c.Gateway = local.Gateway
 	c.Gateway.Groups = append([]string(nil), local.Gateway.Groups...)
 	c.Buffer, c.Fleet, c.HTTP, c.Log = local.Buffer, local.Fleet, local.HTTP, local.Log
+	// A rule table's relative CSV path is read from the local config
+	// file's directory: the document has none of its own.
+	c.Dir = local.Dir
 }
 
 // CheckDocument validates a document as a gateway would, with placeholders
