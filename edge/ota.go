@@ -147,7 +147,9 @@ func (o *ota) evaluate(ctx context.Context, ctl *uplink.Control, latest map[stri
 	if err := o.download(ctx, ctl, m, p); err != nil {
 		var re *firmware.RefuseError
 		if errors.As(err, &re) {
-			o.refuse(msg.Payload, m, err)
+			_ = o.dir.RemoveDownloads()
+			re.Detail = m.String() + ": " + re.Detail
+			o.refuse(msg.Payload, m, re)
 			return nil
 		}
 		return err

@@ -47,7 +47,7 @@ func (r *releaseFlags) add(fs *pflag.FlagSet) {
 	fs.StringVar(&r.image, "image", "", "the gateway binary (instead of --dir)")
 	fs.StringVar(&r.base, "base", "", "the binary the gateways run now: a delta against it travels beside the full image")
 	fs.StringVar(&r.keyFile, "key", "", "operator private key file")
-	fs.StringVar(&r.build, "build", "", "the release's build name (default: the image's -X main.version)")
+	fs.StringVar(&r.build, "build", "", "the release's build name (default: VERSION beside the image, as make firmware writes it, else the image's -X main.version when its build information has it)")
 	fs.StringVar(&r.platform, "platform", "", "linux/arm64, linux/arm/v7, ... (default: read from the image)")
 	fs.Uint64Var(&r.version, "version", 0, "release version (default: one more than the highest on the firmware topic)")
 	fs.Uint32Var(&r.storeFormat, "store-format", buffer.FormatVersion, "buffer format the image's build writes (default: this gatewayctl's, built from the same tree)")
@@ -76,11 +76,17 @@ func (r *releaseFlags) release(target string) (*firmware.Manifest, [][]byte, *fl
 		return nil, nil, nil, err
 	}
 	platform, build := imageInfo(path)
+	if b, err := os.ReadFile(filepath.Join(filepath.Dir(path), "VERSION")); err == nil { // make firmware writes it
+		build = strings.TrimSpace(string(b))
+	}
 	if r.platform != "" {
 		platform = r.platform
 	}
 	if r.build != "" {
 		build = r.build
+	}
+	if build == "" {
+		return nil, nil, nil, fmt.Errorf("%s: no build name: pass --build (make firmware writes it to DIST/TARGET/VERSION)", path)
 	}
 	sum := sha256.Sum256(img)
 	m := &firmware.Manifest{Target: target, Platform: platform, Version: r.version, Build: build,

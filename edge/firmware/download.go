@@ -125,6 +125,9 @@ func (dl *Download) Add(i int, data, msgID []byte) error {
 	return nil
 }
 
+// RemoveDownloads deletes every download (after a refusal).
+func (d Dir) RemoveDownloads() error { return os.RemoveAll(filepath.Join(string(d), "download")) }
+
 // Close closes the payload file; the download stays on disk.
 func (dl *Download) Close() error { return dl.f.Close() }
 

@@ -143,6 +143,7 @@ func (l *Launcher) prepare() (State, error) {
 func (l *Launcher) runChild(ctx context.Context, hup <-chan struct{}, bin string, trial *Trial) (code int, fail string) {
 	cmd := exec.Command(bin, l.o.Args...)
 	cmd.Stdout, cmd.Stderr = l.o.Stdout, l.o.Stderr
+	cmd.SysProcAttr = childAttr()
 	if err := cmd.Start(); err != nil {
 		if trial != nil {
 			return 0, fmt.Sprintf("version %d does not start: %v", trial.Version, err)
