@@ -1,7 +1,9 @@
 package firmware
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -113,7 +115,18 @@ func (l *Launcher) Run(ctx context.Context, hup <-chan struct{}) int {
 // prepare takes a pending release into probation and counts the start; a
 // release started in probation too often is rolled back.
 func (l *Launcher) prepare() (State, error) {
+	pkg, err := fileSHA256(l.o.Packaged)
+	if err != nil {
+		return State{}, err
+	}
 	return l.o.Dir.Update(func(st *State) error {
+		if st.Packaged != nil && !bytes.Equal(st.Packaged, pkg) && (st.Current.Slot != SlotPackaged || st.Trial != nil || st.Pending != nil) {
+			l.log.Warn("the package replaced the gateway binary: running it instead of the release in the slots",
+				"release", st.Current.Version)
+			st.Current, st.Previous, st.Trial, st.Pending = Release{}, nil, nil, nil
+			st.Last = Decision{State: StateIdle, At: time.Now().UTC(), Reason: "a package upgrade replaced the gateway binary; it runs instead of the over-the-air release"}
+		}
+		st.Packaged = pkg
 		if st.Pending != nil {
 			st.Trial, st.Pending = st.Pending, nil
 			st.Trial.Attempts = 0
@@ -267,6 +280,19 @@ func (l *Launcher) rollback(t *Trial, reason string) {
 	if err != nil {
 		l.log.Error("cannot record the rollback", "err", err)
 	}
+}
+
+func fileSHA256(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return nil, err
+	}
+	return h.Sum(nil), nil
 }
 
 func exitCode(ps *os.ProcessState) int {

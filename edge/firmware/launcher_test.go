@@ -186,3 +186,24 @@ func TestLauncherInterruptedTrial(t *testing.T) {
 		t.Fatalf("reason %q, want %q", st.Last.Reason, want)
 	}
 }
+
+// A package upgrade that replaces the packaged binary wins over the release
+// in the slots: the packaged binary runs, older releases stay stale.
+func TestLauncherPackageUpgrade(t *testing.T) {
+	e := newLaunchEnv(t, "ready", "ready", false)
+	st, _ := e.run(t, func(s State) bool { return s.Last.State == StateCommitted })
+	if st.Current.Slot != SlotA {
+		t.Fatalf("state: %+v", st)
+	}
+	// The package installs another binary (here: another file, same mode).
+	if err := os.Remove(e.packaged); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.packaged, []byte("#!/bin/sh\nexec sleep 1000\n"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	st, _ = e.run(t, func(s State) bool { return s.Current.Slot == SlotPackaged })
+	if st.Tried != 4 || st.Previous != nil || !strings.Contains(st.Last.Reason, "package upgrade") {
+		t.Fatalf("state after the package upgrade: %+v", st)
+	}
+}

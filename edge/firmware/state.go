@@ -79,6 +79,10 @@ type State struct {
 	// release not newer is stale.
 	Tried uint64   `json:"tried"`
 	Last  Decision `json:"last"`
+	// Packaged is the SHA-256 of the packaged binary the launcher last
+	// saw: when a package upgrade replaces it, the packaged binary runs
+	// again (Tried stays, so older releases stay refused).
+	Packaged []byte `json:"packaged_sha256,omitempty"`
 }
 
 const stateFormat = 1
