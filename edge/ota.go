@@ -133,14 +133,13 @@ func (o *ota) evaluate(ctx context.Context, ctl *uplink.Control, latest map[stri
 	if err != nil {
 		return err
 	}
-	base, err := os.ReadFile(self)
+	sum, err := firmware.FileSHA256(self)
 	if err != nil {
 		return err
 	}
 	p := &m.Payloads[0]
-	sum := sha256.Sum256(base)
 	for i := range m.Payloads[1:] {
-		if d := &m.Payloads[1+i]; bytes.Equal(d.BaseSHA256, sum[:]) {
+		if d := &m.Payloads[1+i]; bytes.Equal(d.BaseSHA256, sum) {
 			p = d
 		}
 	}
@@ -153,6 +152,12 @@ func (o *ota) evaluate(ctx context.Context, ctl *uplink.Control, latest map[stri
 			return nil
 		}
 		return err
+	}
+	var base []byte // the running binary, in memory only for a delta
+	if p.Encoding == firmware.EncodingDelta {
+		if base, err = os.ReadFile(self); err != nil {
+			return err
+		}
 	}
 	healthy, _ := fleetRuntime{o.g}.UplinkHealthy()
 	dl, err := o.dir.OpenDownload(p)

@@ -115,7 +115,7 @@ func (l *Launcher) Run(ctx context.Context, hup <-chan struct{}) int {
 // prepare takes a pending release into probation and counts the start; a
 // release started in probation too often is rolled back.
 func (l *Launcher) prepare() (State, error) {
-	pkg, err := fileSHA256(l.o.Packaged)
+	pkg, err := FileSHA256(l.o.Packaged)
 	if err != nil {
 		return State{}, err
 	}
@@ -282,7 +282,8 @@ func (l *Launcher) rollback(t *Trial, reason string) {
 	}
 }
 
-func fileSHA256(path string) ([]byte, error) {
+// FileSHA256 is the SHA-256 of a file, read as a stream.
+func FileSHA256(path string) ([]byte, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
