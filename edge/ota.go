@@ -73,6 +73,9 @@ func (o *ota) offer(latest map[string]uplink.KeyedMessage) {
 	o.offers <- latest
 }
 
+// errUnderWay: the launcher has a release pending or in probation.
+var errUnderWay = errors.New("a release is pending or in probation")
+
 // run evaluates offers until ctx ends; a download that fails (not refused)
 // is tried again after a backoff.
 func (o *ota) run(ctx context.Context, ctl *uplink.Control) {
@@ -87,7 +90,14 @@ func (o *ota) run(ctx context.Context, ctl *uplink.Control) {
 		case <-retry:
 		}
 		retry = nil
-		if err := o.evaluate(ctx, ctl, latest); err != nil && ctx.Err() == nil {
+		err := o.evaluate(ctx, ctl, latest)
+		if errors.Is(err, errUnderWay) {
+			// Look again once the launcher has decided: a release
+			// published during probation is taken after the commit.
+			retry = time.After(5 * time.Second)
+			continue
+		}
+		if err != nil && ctx.Err() == nil {
 			wait := bo.Next()
 			o.log.Warn("firmware download failed; retrying", "err", err, "in", wait)
 			retry = time.After(wait)
@@ -105,7 +115,7 @@ func (o *ota) evaluate(ctx context.Context, ctl *uplink.Control, latest map[stri
 		return err
 	}
 	if st.Pending != nil || st.Trial != nil {
-		return nil // the launcher has one under way
+		return errUnderWay
 	}
 	key, msg, ok := o.pick(latest)
 	if !ok {

@@ -72,10 +72,16 @@ type otaGateway struct {
 
 func newOTAGateway(t *testing.T, f *harness.Fleet, name string, groups ...string) *otaGateway {
 	t.Helper()
+	return newOTAGatewaySettle(t, f, name, "1s", groups...)
+}
+
+// newOTAGatewaySettle is newOTAGateway with the launcher's -settle.
+func newOTAGatewaySettle(t *testing.T, f *harness.Fleet, name, settle string, groups ...string) *otaGateway {
+	t.Helper()
 	g := f.NewGateway(name, harness.FleetOptions{Groups: groups})
 	o := &otaGateway{FleetGateway: g, f: f, dir: filepath.Join(filepath.Dir(g.Config), "firmware")}
 	g.UseBinary(gatewayBuild(t, "v1"))
-	g.UseArgs("launch", "-firmware-dir", o.dir, "-probation", "8s", "-settle", "1s", "-stop-timeout", "2s")
+	g.UseArgs("launch", "-firmware-dir", o.dir, "-probation", "8s", "-settle", settle, "-stop-timeout", "2s")
 	g.Start()
 	o.waitFirmware(t, 30*time.Second, "first heartbeat with firmware", func(s *fleet.Status, fw *fleet.Firmware) bool {
 		return fw.State == firmware.StateIdle && fw.Running == 0 && s.Build.Version == "v1"
@@ -338,5 +344,32 @@ func publishParts(t *testing.T, f *harness.Fleet, p *firmware.Payload, parts [][
 		if err := ctl.Publish(ctx, ctl.Topic(firmware.ImageTopic), uplink.KeyedMessage{Key: firmware.PartKey(p.ID(), from+i), Payload: b}); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// 7. kill -9 of the launcher and the gateway while v2 is in probation: the
+// next start counts a second attempt and v2 is committed; killed in
+// probation twice, a release is rolled back (launcher unit tests), so a
+// release that takes the board down cannot loop.
+func TestKillInProbation(t *testing.T) {
+	f := harness.NewFleet(t, "ota-probation")
+	o := newOTAGatewaySettle(t, f, "gw", "10s") // probation outlasts the kill
+
+	d := firmware.Dir(o.dir)
+	r := o.push(t, "--image", gatewayBuild(t, "v2"), "--build", "v2")
+	o.Eventually(time.Minute, "v2 in probation", func() error {
+		st, err := d.Load()
+		if err == nil && st.Trial != nil && st.Trial.Version == r.Version {
+			return nil
+		}
+		return fmt.Errorf("state %+v %v", st, err)
+	})
+	o.Kill()
+	o.Start()
+	o.waitFirmware(t, 2*time.Minute, "v2 committed after the kill in probation", func(s *fleet.Status, fw *fleet.Firmware) bool {
+		return fw.State == firmware.StateCommitted && fw.Running == r.Version && s.Build.Version == "v2"
+	})
+	if !strings.Contains(o.Log(), "attempt=2") {
+		t.Fatalf("the second start in probation was not counted:\n%s", o.Log())
 	}
 }
