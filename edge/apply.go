@@ -264,12 +264,7 @@ func (g *Gateway) fleetStatus(f *fleetState, stopping bool) fleet.Status {
 	} else {
 		out.Config.State, out.Config.Reason = fleet.StateLocal, "fleet config is off (no gateway.trusted_keys_file)"
 	}
-	g.mu.Lock()
-	o := g.ota
-	g.mu.Unlock()
-	if o != nil {
-		out.Firmware = o.status()
-	}
+	out.Firmware = s.Firmware
 	configured, connected := 0, 0
 	for _, ss := range s.Streams {
 		out.Streams = append(out.Streams, fleet.StreamStatus{Name: ss.Name, Backlog: ss.Depth, Bytes: ss.Bytes,

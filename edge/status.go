@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/edgegw/gateway/buffer"
+	"github.com/edgegw/gateway/edge/fleet"
 	"github.com/edgegw/gateway/uplink"
 )
 
@@ -26,6 +27,9 @@ type Status struct {
 	Dropped     uint64         `json:"dropped"` // all streams, all reasons
 	FileBytes   int64          `json:"file_bytes"`
 	LiveBytes   int64          `json:"live_bytes"`
+	// Firmware is over-the-air firmware's state; nil when it is off (no
+	// launcher, or fleet config off).
+	Firmware *fleet.Firmware `json:"firmware,omitempty"`
 }
 
 // StreamStatus is one stream's backlog and uplink state.
@@ -103,6 +107,12 @@ func (g *Gateway) Status() Status {
 		s.addBuffer(db.Stats(), up)
 	}
 	s.Uplink = summariseUplink(s.Streams, g.start)
+	g.mu.Lock()
+	o := g.ota
+	g.mu.Unlock()
+	if o != nil {
+		s.Firmware = o.status()
+	}
 	return s
 }
 
