@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -42,17 +43,13 @@ type ota struct {
 }
 
 func newOTA(g *Gateway, dir string, local *config.Config) *ota {
-	return &ota{g: g, local: local, dir: firmware.Dir(dir), platform: firmware.PlatformOf(runtime.GOOS, runtime.GOARCH, goarm(g.build.Target)),
+	platform := g.build.Target // cmd/gateway: GOOS/GOARCH[/vN], as manifests name platforms
+	if platform == "" {
+		platform = firmware.PlatformOf(runtime.GOOS, runtime.GOARCH, "")
+	}
+	return &ota{g: g, local: local, dir: firmware.Dir(dir), platform: platform,
 		offers: make(chan map[string]uplink.KeyedMessage, 1), refused: map[[32]byte]bool{},
 		log: g.log.With("component", "firmware")}
-}
-
-// goarm is the ARM variant of a build target ("linux/arm/v7" -> "7").
-func goarm(target string) string {
-	if i := strings.LastIndex(target, "/v"); i >= 0 && strings.Contains(target, "/arm/") {
-		return target[i+2:]
-	}
-	return ""
 }
 
 // keys are the manifest topic keys this gateway reads.
@@ -211,12 +208,12 @@ func (o *ota) pick(latest map[string]uplink.KeyedMessage) (string, uplink.KeyedM
 		if !ok {
 			continue
 		}
-		var v uint64
-		if mf, err := firmware.Unmarshal(m.Payload); err == nil {
-			v = mf.Version
+		var v struct { // checked in full once picked; an undecodable one counts as 0, to be reported
+			Version uint64 `json:"version"`
 		}
-		if !found || v > best {
-			key, msg, best, found = k, m, v, true
+		_ = json.Unmarshal(m.Payload, &v)
+		if !found || v.Version > best {
+			key, msg, best, found = k, m, v.Version, true
 		}
 	}
 	return key, msg, found
