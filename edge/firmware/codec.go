@@ -55,11 +55,14 @@ func Encode(image, base []byte, partSize int) (Payload, []byte, error) {
 	return p, data, nil
 }
 
-// windowFor is a power-of-two window at least n (zstd's window must cover a
-// raw dictionary for matches into all of it).
+// windowFor is the window of a delta against a base of n bytes: a power of
+// two above n by a margin. A byte of the image refers to the same byte of
+// the base from about n bytes back (more where the new build grew), so a
+// window of exactly n, as a base of 1 MiB would get, loses most matches.
 func windowFor(n int) int {
+	need := n + n/8 + 1<<20
 	w := zstd.MinWindowSize
-	for w < n && w < zstd.MaxWindowSize {
+	for w < need && w < zstd.MaxWindowSize {
 		w <<= 1
 	}
 	return w

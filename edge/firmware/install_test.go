@@ -152,3 +152,35 @@ func TestDownloadResumes(t *testing.T) {
 		t.Fatalf("%d downloads on disk, want 1", len(ents))
 	}
 }
+
+// A gateway killed during an install (slot-a.tmp half written, or slot-a
+// renamed into place but not yet recorded as pending) installs again at
+// its next start from the download still on disk: the state file never
+// points at a slot that was not completely written.
+func TestInstallAfterInterruptedInstall(t *testing.T) {
+	e := newEnv(t)
+	img := fakeELF(62, 30_000, 11)
+	m, datas := e.release(t, "gw:van-1", 4, img, nil)
+	d := Dir(t.TempDir())
+	dl := download(t, d, &m.Payloads[0], datas[0])
+	slot := d.SlotPath(SlotA, "")
+	for _, leftover := range []string{slot + ".tmp", slot} {
+		if err := os.WriteFile(leftover, []byte("half an image"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if st, _ := d.Load(); st.Pending != nil {
+		t.Fatal("pending before the install")
+	}
+	if err := d.Install(m, &m.Payloads[0], dl.Path(), nil, false); err != nil {
+		t.Fatal(err)
+	}
+	got, _ := os.ReadFile(slot)
+	st, _ := d.Load()
+	if !bytes.Equal(got, img) || st.Pending == nil || st.Pending.Slot != SlotA {
+		t.Fatalf("after the second install: slot holds the image %v, state %+v", bytes.Equal(got, img), st)
+	}
+	if _, err := os.Stat(slot + ".tmp"); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("the temporary file was left behind")
+	}
+}
