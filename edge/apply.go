@@ -17,6 +17,7 @@ import (
 	"github.com/edgegw/gateway/buffer"
 	"github.com/edgegw/gateway/drivers"
 	"github.com/edgegw/gateway/edge/config"
+	"github.com/edgegw/gateway/edge/firmware"
 	"github.com/edgegw/gateway/edge/fleet"
 	"github.com/edgegw/gateway/uplink"
 )
@@ -118,6 +119,20 @@ func (g *Gateway) fleetChanged(f *fleetState, st fleet.ConfigStatus) {
 	}
 }
 
+// kickHeartbeat asks for a heartbeat at once.
+func (g *Gateway) kickHeartbeat() {
+	g.mu.Lock()
+	f := g.fleet
+	g.mu.Unlock()
+	if f == nil {
+		return
+	}
+	select {
+	case f.kick <- struct{}{}:
+	default:
+	}
+}
+
 // startFleet starts watching the config topic and sending heartbeats; the
 // returned function stops both, sends a last heartbeat that says the gateway
 // is stopping, and closes the control channel.
@@ -154,6 +169,19 @@ func (g *Gateway) startFleet(ctx context.Context) (stop func()) {
 					f.agent.OfferMessages(ctx, m)
 				})
 		})
+	}
+	if f.agent != nil && g.opts.FirmwareDir != "" {
+		o := newOTA(g, g.opts.FirmwareDir, local)
+		g.mu.Lock()
+		g.ota = o
+		g.mu.Unlock()
+		keys := o.keys()
+		topic := ctl.Topic(firmware.ManifestTopic)
+		o.log.Info("watching firmware releases", "topic", topic, "keys", keys, "dir", g.opts.FirmwareDir)
+		wg.Go(func() {
+			_ = ctl.Watch(ctx, topic, func(k string) bool { return slices.Contains(keys, k) }, o.offer)
+		})
+		wg.Go(func() { o.run(ctx, ctl) })
 	}
 	hbs := &heartbeats{g: g, f: f, ctl: ctl, topic: ctl.Topic(local.Fleet.StatusTopic), every: hb, log: log}
 	if hb > 0 {
@@ -236,6 +264,7 @@ func (g *Gateway) fleetStatus(f *fleetState, stopping bool) fleet.Status {
 	} else {
 		out.Config.State, out.Config.Reason = fleet.StateLocal, "fleet config is off (no gateway.trusted_keys_file)"
 	}
+	out.Firmware = s.Firmware
 	configured, connected := 0, 0
 	for _, ss := range s.Streams {
 		out.Streams = append(out.Streams, fleet.StreamStatus{Name: ss.Name, Backlog: ss.Depth, Bytes: ss.Bytes,

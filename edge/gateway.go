@@ -26,6 +26,13 @@ type Options struct {
 	Logger *slog.Logger
 	Build  Build
 	Now    func() time.Time // injected clock; default time.Now
+	// FirmwareDir is the firmware directory the launcher (gateway launch)
+	// runs the gateway with; empty: over-the-air firmware is off.
+	FirmwareDir string
+	// Restart is called once a new release is installed: the caller stops
+	// the gateway and exits with firmware.ExitRestart, so that the launcher
+	// starts the release. It must not block.
+	Restart func()
 }
 
 // Gateway runs one gateway: the store, the HTTP server and the pipeline.
@@ -34,6 +41,7 @@ type Options struct {
 type Gateway struct {
 	log     *slog.Logger
 	build   Build
+	opts    Options
 	now     func() time.Time
 	start   time.Time
 	metrics *metrics
@@ -50,6 +58,7 @@ type Gateway struct {
 	// ready is true once the store is open and the pipeline runs.
 	ready bool
 	fleet *fleetState // fleet config and heartbeats (apply.go); set by Run
+	ota   *ota        // over-the-air firmware (ota.go); set by startFleet when on
 
 	reloadMu sync.Mutex // serialises Reload
 }
@@ -64,7 +73,7 @@ func New(cfg *config.Config, opts Options) *Gateway {
 	}
 	m := newMetrics()
 	m.buildInfo.WithLabelValues(opts.Build.Version, opts.Build.Commit, opts.Build.GoVersion).Set(1)
-	g := &Gateway{log: opts.Logger, build: opts.Build, now: opts.Now, cfg: cfg, metrics: m, start: time.Now()}
+	g := &Gateway{log: opts.Logger, build: opts.Build, opts: opts, now: opts.Now, cfg: cfg, metrics: m, start: time.Now()}
 	m.reg.MustRegister(ruleCollector{rc: &g.ruleCounters})
 	return g
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/edgegw/gateway/buffer"
+	"github.com/edgegw/gateway/edge/fleet"
 	"github.com/edgegw/gateway/uplink"
 )
 
@@ -27,6 +28,9 @@ type Status struct {
 	FileBytes   int64          `json:"file_bytes"`
 	LiveBytes   int64          `json:"live_bytes"`
 	Rules       []RuleStatus   `json:"rules,omitempty"`
+	// Firmware is over-the-air firmware's state; nil when it is off (no
+	// launcher, or fleet config off).
+	Firmware *fleet.Firmware `json:"firmware,omitempty"`
 }
 
 // RuleStatus is one running rule's counts and its last firing.
@@ -120,6 +124,12 @@ func (g *Gateway) Status() Status {
 			s.Rules = append(s.Rules, RuleStatus{Name: r.Name, Evaluated: c.Evaluated.Load(), Fired: c.Fired.Load(),
 				Errors: c.Errors.Load(), Dropped: c.Dropped.Load(), LastFired: c.LastFired()})
 		}
+	}
+	g.mu.Lock()
+	o := g.ota
+	g.mu.Unlock()
+	if o != nil {
+		s.Firmware = o.status()
 	}
 	return s
 }

@@ -72,6 +72,10 @@ for target in $FIRMWARE_TARGETS; do
   echo "firmware: $target -> $out/ ${FIRMWARE_TAGS:+(tags $FIRMWARE_TAGS)}" >&2
   env "${env[@]}" "$GO" build -modfile="$modfile" -mod=readonly -trimpath -buildvcs=false -tags "$FIRMWARE_TAGS" \
     -ldflags "$FIRMWARE_LDFLAGS" -o "$out/" "${pkgs[@]}"
+  # The build name gatewayctl firmware push puts in the release manifest
+  # (-trimpath keeps -ldflags, and so the version stamp, out of the build
+  # information).
+  echo "$VERSION" >"$out/VERSION"
 done
 
 packaging/checksums.sh "$DIST"

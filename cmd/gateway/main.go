@@ -1,6 +1,7 @@
 // Command gateway is the edge gateway daemon.
 //
 //	gateway [run] [-config FILE]  run
+//	gateway launch [-config FILE] run under the firmware launcher (A/B slots, probation, rollback)
 //	gateway validate FILE...      check config files; print every error with field and line
 //	gateway version               print version, commit, Go version and target
 //	gateway buffer CMD FILE       field tool for the buffer file (stats, gaps, quarantine, check, compact)
@@ -21,11 +22,13 @@ import (
 	"os/signal"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/edgegw/gateway/edge"
 	"github.com/edgegw/gateway/edge/config"
+	"github.com/edgegw/gateway/edge/firmware"
 	"github.com/edgegw/gateway/edge/logging"
 	"github.com/edgegw/gateway/units"
 
@@ -45,7 +48,8 @@ const (
 	exitUsage   = 2 // bad command line, or an invalid config at start: restarting cannot help
 )
 
-const usageHead = `usage: gateway [run] [-config FILE] [-stop-timeout DURATION]
+const usageHead = `usage: gateway [run] [-config FILE] [-stop-timeout DURATION] [-firmware-dir DIR]
+       gateway launch [-config FILE] [-firmware-dir DIR] [-probation DURATION] ...
        gateway validate FILE...
        gateway buffer COMMAND FILE
        gateway rules test -config FILE -events FILE
@@ -54,6 +58,9 @@ const usageHead = `usage: gateway [run] [-config FILE] [-stop-timeout DURATION]
 
 commands:
   run          run the gateway (the default when no command is given)
+  launch       run the gateway under the firmware launcher, as systemd does:
+               it runs the current firmware slot and rolls a new release back
+               by itself when it fails probation (gateway launch -h)
   validate     check config files as the start does; every error as FILE:LINE: FIELD: REASON
   buffer       field tool for a stopped gateway's buffer file (gateway buffer -h)
   rules        replay recorded events through the config's rules (gateway rules -h)
@@ -71,6 +78,8 @@ exit codes:
   2  usage error (unknown command, argument or flag); run: the config is
      invalid, so a restart cannot help (the systemd unit does not restart on
      it: RestartPreventExitStatus=2)
+  3  run with -firmware-dir: a new firmware release is installed; the
+     launcher starts it (the launcher itself never exits 3)
 `
 
 func main() {
@@ -86,6 +95,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	cfgPath := fs.String("config", "/etc/edgegw/gateway.yaml", "config `FILE`")
 	stopTimeout := fs.Duration("stop-timeout", 20*time.Second, "how long (`DURATION`) a stop may take before the process exits anyway")
+	firmwareDir := fs.String("firmware-dir", "", "firmware `DIR` (slots and state); set by gateway launch, which turns over-the-air firmware on")
 	// The flag package prints its error; run prints the usage (to stdout
 	// when asked for, else to stderr).
 	fs.Usage = func() {}
@@ -122,6 +132,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return bufferCommand(args[1:], stdout, stderr)
 		case "rules":
 			return rulesCommand(args[1:], stdout, stderr)
+		case "launch":
+			return launch(args[1:], stdout, stderr)
 		case "run":
 			args = args[1:]
 		default:
@@ -142,12 +154,12 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if rest := fs.Args(); len(rest) > 0 {
 		return bad("unexpected argument %q (run takes no arguments; the config file is -config FILE)", rest[0])
 	}
-	return startDaemon(*cfgPath, *stopTimeout, stderr)
+	return startDaemon(*cfgPath, *stopTimeout, *firmwareDir, stderr)
 }
 
 // daemon loads the config and runs the gateway until SIGTERM or SIGINT;
 // SIGHUP reloads the config file.
-func daemon(cfgPath string, stopTimeout time.Duration, stderr io.Writer) int {
+func daemon(cfgPath string, stopTimeout time.Duration, firmwareDir string, stderr io.Writer) int {
 	cfg, err := config.Load(cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "gateway: invalid config:\n%v\n", err)
@@ -155,10 +167,12 @@ func daemon(cfgPath string, stopTimeout time.Duration, stderr io.Writer) int {
 	}
 	log := newLogger(cfg.Log, stderr)
 	slog.SetDefault(log)
-	g := edge.New(cfg, edge.Options{Logger: log, Build: edge.Build{Version: version, Commit: commit, GoVersion: runtime.Version(), Target: runtime.GOOS + "/" + goarch()}})
-
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	var restart atomic.Bool // a new firmware release is installed: exit firmware.ExitRestart
+	g := edge.New(cfg, edge.Options{Logger: log, Build: edge.Build{Version: version, Commit: commit, GoVersion: runtime.Version(), Target: runtime.GOOS + "/" + goarch()},
+		FirmwareDir: firmwareDir, Restart: func() { restart.Store(true); cancel() }})
+
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
 	defer signal.Stop(sigs)
@@ -170,6 +184,10 @@ func daemon(cfgPath string, stopTimeout time.Duration, stderr io.Writer) int {
 			if err != nil {
 				log.Error("gateway failed", "err", err)
 				return exitFailure
+			}
+			if restart.Load() {
+				log.Info("stopped to restart into the new firmware release")
+				return firmware.ExitRestart
 			}
 			return exitOK
 		case s := <-sigs:

@@ -242,7 +242,7 @@ func stubDaemon(t *testing.T) (called *bool, cfgPath *string) {
 	t.Helper()
 	called, cfgPath = new(bool), new(string)
 	prev := startDaemon
-	startDaemon = func(path string, _ time.Duration, _ io.Writer) int {
+	startDaemon = func(path string, _ time.Duration, _ string, _ io.Writer) int {
 		*called, *cfgPath = true, path
 		return 0
 	}

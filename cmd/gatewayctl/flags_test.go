@@ -28,19 +28,23 @@ func hasFlag(c *cobra.Command, name string) bool {
 
 // Each command has the flags of what it talks to, and only those: the
 // Cassandra flags on events and trace, the Pulsar flags on config push,
-// config show, config reset and status; -o everywhere.
+// config show, config reset, status and the firmware commands; -o
+// everywhere.
 func TestFlagsOnlyWhereTheyApply(t *testing.T) {
 	root := newRoot(func(string) string { return "" }, &strings.Builder{}, &strings.Builder{})
 	cassandra := []string{"cassandra", "keyspace", "consistency", "cassandra-user", "cassandra-password-file", "timeout"}
 	pulsar := []string{"pulsar", "pulsar-admin", "tenant", "namespace", "token-file", "tls-ca-file", "tls-cert-file",
 		"tls-key-file", "tls-allow-insecure", "pulsar-timeout", "config-topic", "status-topic"}
 	want := map[string][]string{ // command -> the flag groups it has
-		"events":       {"cassandra"},
-		"trace":        {"cassandra"},
-		"config push":  {"pulsar"},
-		"config show":  {"pulsar"},
-		"config reset": {"pulsar"},
-		"status":       {"pulsar"},
+		"events":           {"cassandra"},
+		"trace":            {"cassandra"},
+		"config push":      {"pulsar"},
+		"config show":      {"pulsar"},
+		"config reset":     {"pulsar"},
+		"status":           {"pulsar"},
+		"firmware push":    {"pulsar"},
+		"firmware status":  {"pulsar"},
+		"firmware rollout": {"pulsar"},
 	}
 	seen := map[string]bool{}
 	walk(root, func(path string, c *cobra.Command) {

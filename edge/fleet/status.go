@@ -23,6 +23,26 @@ type Status struct {
 	Drops            uint64         `json:"drops"`  // events dropped by the buffer's limits, all streams
 	Quarantined      int64          `json:"quarantined"`
 	Streams          []StreamStatus `json:"streams"`
+	Firmware         *Firmware      `json:"firmware,omitempty"` // nil: over-the-air firmware is off (no launcher)
+}
+
+// Firmware is the firmware part of a heartbeat: the release running and
+// where the latest one stands.
+type Firmware struct {
+	Platform string   `json:"platform"` // linux/arm64, linux/arm/v7, ...
+	Running  uint64   `json:"running"`  // the release version running; 0: the packaged binary
+	Groups   []string `json:"groups,omitempty"`
+	// State is idle, downloading, pending, probation, committed,
+	// rolled-back or refused; Version the release it is about, Reason why
+	// (for rolled-back and refused).
+	State   string    `json:"state"`
+	Version uint64    `json:"version,omitempty"`
+	Build   string    `json:"build,omitempty"`
+	Percent float64   `json:"percent,omitempty"` // downloading: the share of the payload on disk
+	Bytes   int64     `json:"bytes,omitempty"`   // downloading or pending: payload bytes downloaded
+	Delta   bool      `json:"delta,omitempty"`   // the payload is a delta against the running binary
+	Reason  string    `json:"reason,omitempty"`
+	At      time.Time `json:"at,omitzero"`
 }
 
 // Build identifies the gateway binary.

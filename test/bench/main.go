@@ -113,7 +113,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if !filepath.IsAbs(path) {
 		path = filepath.Join(root, path)
 	}
-	if err := os.WriteFile(path, []byte(sanitize(rep.markdown(), root)), 0o644); err != nil {
+	md := rep.markdown()
+	if prev, err := os.ReadFile(path); err == nil {
+		md = keepSections(string(prev), md)
+	}
+	if err := os.WriteFile(path, []byte(sanitize(md, root)), 0o644); err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 1
 	}

@@ -115,3 +115,15 @@ func TestBenchtimes(t *testing.T) {
 		t.Fatal("benchmark function pattern")
 	}
 }
+
+func TestKeepSections(t *testing.T) {
+	prev := "# B\n\n## Old\n\n" + keepBegin + "\n## OTA\n\nbytes\n" + keepEnd + "\n\n## Every figure\n\nold\n"
+	next := "# B\n\n## New\n\n## Every figure\n\nnew\n"
+	want := "# B\n\n## New\n\n" + keepBegin + "\n## OTA\n\nbytes\n" + keepEnd + "\n\n## Every figure\n\nnew\n"
+	if got := keepSections(prev, next); got != want {
+		t.Fatalf("got\n%s\nwant\n%s", got, want)
+	}
+	if got := keepSections("nothing kept", next); got != next {
+		t.Fatalf("without kept sections: %q", got)
+	}
+}

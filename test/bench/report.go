@@ -320,3 +320,36 @@ const method = `## How the pipeline figures are measured
 - The baselines do less than the gateway by design (no parsing, no durable commit, no CBOR, no ordering across
   reconnects): a ratio below 1 is the price of the guarantees, not necessarily waste.
 `
+
+// Sections of BENCHMARKS.md measured by hand (e.g. firmware delta sizes,
+// which need builds of two commits) sit between these markers; a new run
+// keeps them, before "## Every figure".
+const (
+	keepBegin = "<!-- kept by make bench: begin -->"
+	keepEnd   = "<!-- kept by make bench: end -->"
+)
+
+// keepSections copies the kept sections of prev into next.
+func keepSections(prev, next string) string {
+	var kept []string
+	for rest := prev; ; {
+		i := strings.Index(rest, keepBegin)
+		if i < 0 {
+			break
+		}
+		j := strings.Index(rest[i:], keepEnd)
+		if j < 0 {
+			break
+		}
+		kept = append(kept, rest[i:i+j+len(keepEnd)]+"\n\n")
+		rest = rest[i+j+len(keepEnd):]
+	}
+	if len(kept) == 0 {
+		return next
+	}
+	at := strings.Index(next, "## Every figure")
+	if at < 0 {
+		at = len(next)
+	}
+	return next[:at] + strings.Join(kept, "") + next[at:]
+}

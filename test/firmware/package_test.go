@@ -196,8 +196,8 @@ func TestSystemdUnit(t *testing.T) {
 	}
 	for _, want := range []string{
 		"User=edgegw", "Group=edgegw", "SupplementaryGroups=gpio i2c",
-		"ExecStart=/usr/bin/gateway -config /etc/edgegw/gateway.yaml",
-		"ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure", "TimeoutStopSec=30",
+		"ExecStart=/usr/bin/gateway launch -config /etc/edgegw/gateway.yaml -firmware-dir /var/lib/edgegw/firmware",
+		"ExecReload=/bin/kill -HUP $MAINPID", "Restart=on-failure", "RestartPreventExitStatus=2", "KillMode=mixed", "TimeoutStopSec=40",
 		"StateDirectory=edgegw", "StateDirectoryMode=0700", "ConfigurationDirectory=edgegw",
 		"NoNewPrivileges=yes", "ProtectSystem=strict", "ProtectHome=yes", "PrivateTmp=yes",
 		"DevicePolicy=closed", "DeviceAllow=char-gpiochip rw", "DeviceAllow=char-i2c rw",

@@ -81,9 +81,9 @@ func (f *Fleet) Ctl(args ...string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if len(args) > 0 && (args[0] == "config" || args[0] == "status") && f.Namespace != "" {
+	if len(args) > 0 && (args[0] == "config" || args[0] == "status" || args[0] == "firmware") && f.Namespace != "" {
 		sub := 1
-		if args[0] == "config" {
+		if args[0] == "config" || args[0] == "firmware" {
 			sub = 2
 		}
 		pf := []string{"--pulsar", f.PulsarURL, "--pulsar-admin", f.AdminURL, "--tenant", f.tenant(), "--namespace", f.namespace()}
@@ -175,6 +175,10 @@ func (f *Fleet) WaitConfig(g *FleetGateway, timeout time.Duration, msg string, c
 	})
 	return hb
 }
+
+// Control is the fleet's control channel (the test's own Pulsar client in
+// the fleet's namespace), for messages no operator would publish.
+func (f *Fleet) Control() *uplink.Control { return f.ctl }
 
 // FleetGateway is a gateway child process of a Fleet.
 type FleetGateway struct {

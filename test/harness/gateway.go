@@ -23,8 +23,9 @@ type Gateway struct {
 	t       testing.TB
 	bin     string
 	prefix  []string
-	Config  string // path of the config file
-	HTTP    string // host:port of its status server
+	args    []string // before -config (UseArgs)
+	Config  string   // path of the config file
+	HTTP    string   // host:port of its status server
 	LogPath string
 
 	mu   sync.Mutex
@@ -76,7 +77,7 @@ func (g *Gateway) Start() {
 	}
 	g.runs++
 	fmt.Fprintf(logf, "==== start #%d\n", g.runs)
-	cmd := g.command("-config", g.Config)
+	cmd := g.command(append(append([]string(nil), g.args...), "-config", g.Config)...)
 	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		g.mu.Unlock()

@@ -20,6 +20,15 @@ func (g *Gateway) UseBinary(bin string, prefix ...string) {
 	g.bin, g.prefix = bin, append([]string(nil), prefix...)
 }
 
+// UseArgs puts args before -config FILE on the gateway's command line
+// (e.g. "launch", "-firmware-dir", DIR: run it under the firmware
+// launcher). Call it before Start.
+func (g *Gateway) UseArgs(args ...string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.args = append([]string(nil), args...)
+}
+
 // command is the gateway's command line: its binary (behind the prefix, if
 // any) with args.
 func (g *Gateway) command(args ...string) *exec.Cmd {
