@@ -249,7 +249,7 @@ func TestValidateStartChecks(t *testing.T) {
 // An MQTT source on the embedded broker needs a broker: section, or the
 // pipeline refuses to start.
 func TestValidateEmbeddedBrokerNeedsBrokerSection(t *testing.T) {
-	if !embeddedBrokerBuilt {
+	if !EmbeddedBrokerBuilt {
 		t.Skip("a noembedded build refuses any broker: section (TestBrokerSectionNeedsEmbeddedBuild)")
 	}
 	doc := strings.Replace(mqttDoc, "      brokers: [ssl://broker.local:8883]\n", "      brokers: [embedded]\n", 1)
@@ -283,7 +283,7 @@ func TestErrorCountBounded(t *testing.T) {
 // section at validation, as its gateway would at start.
 func TestBrokerSectionNeedsEmbeddedBuild(t *testing.T) {
 	_, err := Parse([]byte(mqttDoc))
-	if embeddedBrokerBuilt {
+	if EmbeddedBrokerBuilt {
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,6 +2,6 @@
 
 package config
 
-// embeddedBrokerBuilt says whether this build has the embedded MQTT broker
+// EmbeddedBrokerBuilt says whether this build has the embedded MQTT broker
 // (builds tagged noembedded leave it out, and refuse a broker: section).
-const embeddedBrokerBuilt = false
+const EmbeddedBrokerBuilt = false

@@ -399,7 +399,7 @@ func (c *Config) Validate() error {
 		s.Parsed = cfg
 	}
 	if c.Broker != nil {
-		if !embeddedBrokerBuilt {
+		if !EmbeddedBrokerBuilt {
 			add("broker", "this build has no embedded broker (built with -tags noembedded)")
 		}
 		if err := c.Broker.Validate(); err != nil {

@@ -184,7 +184,7 @@ func TestWriteFuzzCorpus(t *testing.T) {
 
 // The fuzzer's main seed is a valid config with every security setting.
 func TestParseSecureDoc(t *testing.T) {
-	if !embeddedBrokerBuilt {
+	if !EmbeddedBrokerBuilt {
 		t.Skip("the document has a broker: section, which a noembedded build refuses")
 	}
 	c, err := Parse([]byte(mqttDoc))
