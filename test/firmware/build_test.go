@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -16,6 +17,10 @@ import (
 // (README.md, "Firmware", has the measured sizes and what they consist of);
 // the real Athenz module instead of third_party/athenz-stub adds 3.5 MB.
 var sizeBudget = map[string]int64{"gateway": 22_000_000, "gatewayctl": 22_000_000}
+
+// schemaCodecModules are linked only by pulsar-client-go's JSON, Protobuf,
+// ProtoNative and Avro schemas, which the firmware leaves out.
+var schemaCodecModules = []string{"github.com/hamba/avro/v2", "github.com/json-iterator/go", "github.com/modern-go/reflect2"}
 
 // elfMachine is the ELF machine and class each target must produce.
 var elfMachine = map[string]struct {
@@ -72,19 +77,29 @@ func TestFirmwareBinaries(t *testing.T) {
 						t.Errorf("build setting %s = %q, want %q", k, settings[k], v)
 					}
 				}
+				if !slices.Contains(strings.Split(settings["-tags"], ","), "pulsar_noschema") {
+					t.Errorf("build setting -tags = %q, want pulsar_noschema in it", settings["-tags"])
+				}
 				for _, k := range []string{"vcs.revision", "vcs.time", "vcs.modified"} {
 					if _, ok := settings[k]; ok {
 						t.Errorf("build setting %s is stamped: builds of a dirty tree would differ", k)
 					}
 				}
 				// firmware.sh links the Athenz stub (third_party/athenz-stub),
-				// which leaves k8s.io out.
+				// which leaves k8s.io out, and builds with -tags
+				// pulsar_noschema (third_party/pulsar-client-go/PATCH.md,
+				// change 5).
 				for _, d := range bi.Deps {
 					if d.Path == "github.com/AthenZ/athenz" && (d.Replace == nil || d.Replace.Path != "./third_party/athenz-stub") {
 						t.Errorf("links %s %s, not the stub in third_party/athenz-stub", d.Path, d.Version)
 					}
 					if strings.HasPrefix(d.Path, "k8s.io/") || strings.HasPrefix(d.Path, "sigs.k8s.io/") {
 						t.Errorf("links %s: the Athenz stub should have left it out", d.Path)
+					}
+					// -tags pulsar_noschema leaves pulsar-client-go's
+					// schema codecs, and with them these, out.
+					if slices.Contains(schemaCodecModules, d.Path) {
+						t.Errorf("links %s: -tags pulsar_noschema should have left it out", d.Path)
 					}
 				}
 				// -trimpath leaves -ldflags out of the build info; the
