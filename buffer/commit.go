@@ -19,7 +19,10 @@ type request struct {
 	isAppend bool // dropped from the retry after a failed commit
 	apply    func(s *stage) error
 	// solo requests (compaction, check) run alone, outside a batch.
-	solo  func() error
+	solo func() error
+	// inTx: solo runs in the open write transaction, without moving the
+	// journal into the file first.
+	inTx  bool
 	state atomic.Int32 // reqPending, reqTaken, reqCancelled
 	done  chan error
 	at    time.Time // when it was queued
@@ -112,7 +115,7 @@ func (db *DB) run() {
 			continue
 		}
 		if r.solo != nil {
-			db.finish(r, db.guard(r.solo))
+			db.runSolo(r)
 			continue
 		}
 		batch = append(batch[:0], r)
@@ -204,24 +207,21 @@ func (db *DB) guard(f func() error) (err error) {
 	return f()
 }
 
-// commit runs one transaction for batch and answers every request.
+// commit runs one group commit for batch and answers every request: its
+// changes go to the open write transaction and then, if they can, to the
+// journal (one append and fdatasync), else to the file with everything the
+// journal holds (one bbolt commit).
 func (db *DB) commit(batch []*request, retry bool) {
 	results := make([]error, len(batch))
 	var s *stage
 	undo := -1 // a request that failed after writing part of its records
 	start := time.Now()
+	moved := false
 	err := db.guard(func() error {
-		tx, err := db.bolt.Begin(true)
+		tx, err := db.writeTx()
 		if err != nil {
 			return err
 		}
-		// Release bbolt's writer lock on any exit but a commit, a panic
-		// included, so that Close cannot hang on a broken store.
-		defer func() {
-			if tx.DB() != nil {
-				_ = tx.Rollback()
-			}
-		}()
 		s = db.newStage(tx)
 		for i, r := range batch {
 			results[i] = r.apply(s)
@@ -238,17 +238,27 @@ func (db *DB) commit(batch []*request, retry bool) {
 		if err := s.flush(); err != nil {
 			return err
 		}
-		if err := tx.Commit(); err != nil {
-			return err
+		grows := false
+		for _, r := range batch {
+			grows = grows || r.isAppend
 		}
-		db.written.Add(txWritten(tx, db.bolt))
-		return nil
+		if frame := db.journalFrame(s, grows); frame != nil {
+			return db.journalWrite(frame, s.ops)
+		}
+		if len(s.ops) == 0 && !s.heavy {
+			return nil // nothing changed: nothing to make durable
+		}
+		moved = true
+		return db.commitTx()
 	})
 	// Before any caller is answered: a call queued after this is not one
 	// that came in while the commit was being written (run's pacing).
 	db.lastEnd = time.Now()
 	db.lastTook = db.lastEnd.Sub(start)
 	if err != nil {
+		// Undo the transaction; the journaled changes it held are redone
+		// in the next one (writeTx).
+		db.abortTx()
 		// The in-memory dedup indexes may hold keys of the failed
 		// transaction: the next lookups rebuild them from the file.
 		db.dedupMem = nil
@@ -292,10 +302,15 @@ func (db *DB) commit(batch []*request, retry bool) {
 		}
 		f(n, time.Since(start))
 	}
-	s.publish()
+	s.publish(moved)
 	db.signal(s.notify)
 	for i, r := range batch {
 		db.finish(r, results[i])
+	}
+	if db.moveDue() {
+		if err := db.move(); err != nil {
+			db.opts.Logger.Error("buffer: moving the journal into the store failed; retrying in a second (appends continue while the journal has room)", "err", err)
+		}
 	}
 }
 

@@ -234,6 +234,10 @@ func compareModel(t *testing.T, step int, op string, db *DB, m *model, full bool
 func dedupFIFO(t *testing.T, db *DB, stream string) []mKey {
 	t.Helper()
 	var out []mKey
+	// The FIFO is read from the file: move the journal's commits into it.
+	if err := db.moveJournal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	err := db.view(func(v *viewTx) error {
 		b := v.tx.Bucket(bktDedup).Bucket([]byte(stream))
 		if b == nil {

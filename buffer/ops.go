@@ -24,6 +24,7 @@ func (s *stage) configure(cfg StreamConfig) error {
 		st.cfg = cfg
 		return nil
 	}
+	s.heavy = true // readers need the bucket in the file
 	if _, err := s.tx.Bucket(bktData).CreateBucket([]byte(cfg.Name)); err != nil {
 		return fatal(err)
 	}
@@ -143,6 +144,7 @@ func (db *DB) PutMeta(key string, val []byte) error {
 	del := val == nil
 	val = append([]byte{}, val...)
 	r := &request{apply: func(s *stage) error {
+		s.heavy = true // GetMeta reads the file
 		b := s.tx.Bucket(bktKV)
 		if del {
 			return fatal(b.Delete([]byte(key)))

@@ -1,0 +1,187 @@
+package buffer
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// The ingest journal (path + ".journal") is where a group commit becomes
+// durable when it can: one append of one frame and one fdatasync, a page or
+// two of flash, instead of the handful of pages (leaf, branches, freelist,
+// meta) a bbolt commit writes. The transaction's changes are applied to a
+// bbolt write transaction that stays open across group commits and is
+// committed ("moved") in one go when the journal is half full, when
+// Options.MoveInterval has passed, before a compaction or check, and on
+// Close; until then readers see the journaled entries through an in-memory
+// overlay (read.go).
+//
+// A frame is
+//
+//	magic   uint32 BE  journalMagic
+//	length  uint32 BE  of the payload
+//	gen     uint64 BE  generation
+//	crc     uint32 BE  CRC-32C of the 16 bytes above and the payload
+//	payload            ops (jop), in the order the transaction made them
+//
+// Frames are written back to back from offset 0. The generation of the
+// frames being written is one more than the generation the bbolt file says
+// it holds (meta "journal"): every bbolt commit that includes journaled
+// frames records their generation in the same transaction, and the journal
+// then starts again at offset 0 with the next generation. Replay (Open)
+// applies the frames of exactly that next generation, in order, up to the
+// first that is torn, fails its CRC or is of another generation: frames left
+// from earlier generations are never replayed, and nothing is replayed twice.
+// The file is preallocated and zeroed once, so that an fdatasync writes the
+// frame's pages and no file metadata.
+type journal struct {
+	f    *os.File
+	size int64
+	off  int64  // where the next frame goes
+	gen  uint64 // generation of the frames being written
+}
+
+const (
+	journalSuffix = ".journal"
+	journalMagic  = 0x45474a31 // "EGJ1"
+	frameHeader   = 20
+	journalPage   = 4096
+)
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// openJournal opens (creating and preallocating if needed) the journal file.
+// written is what preallocation wrote.
+func openJournal(path string, size int64) (j *journal, written int64, err error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, 0, fmt.Errorf("buffer: journal: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return nil, 0, fmt.Errorf("buffer: journal: %w", err)
+	}
+	if have := fi.Size(); have < size {
+		if err := preallocate(f, have, size); err != nil {
+			_ = f.Truncate(have)
+			_ = f.Close()
+			return nil, 0, fmt.Errorf("buffer: journal: preallocating %d bytes: %w", size, err)
+		}
+		written = size - have
+	} else {
+		size = have
+	}
+	return &journal{f: f, size: size}, written, nil
+}
+
+// preallocate reserves the file's blocks (so that a full disk fails here,
+// not at an append) and writes zeros over them (so that no later write
+// converts an unwritten extent: a metadata change each fdatasync would have
+// to write), syncs, and drops the zeros from the page cache: written in one
+// go they sit in large folios, and dirtying a byte of one would account,
+// and write, the whole folio.
+func preallocate(f *os.File, from, to int64) error {
+	fd := int(f.Fd())
+	if err := unix.Fallocate(fd, 0, from, to-from); err != nil &&
+		!errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.ENOSYS) {
+		return err
+	}
+	zero := make([]byte, 1<<20)
+	for off := from; off < to; off += int64(len(zero)) {
+		n := min(int64(len(zero)), to-off)
+		if _, err := f.WriteAt(zero[:n], off); err != nil {
+			return err
+		}
+	}
+	if err := f.Sync(); err != nil {
+		return err
+	}
+	_ = unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
+	return nil
+}
+
+// frameOf encodes ops as a frame of generation gen.
+func frameOf(gen uint64, ops []jop) []byte {
+	n := 0
+	for _, o := range ops {
+		n += o.encodedLen()
+	}
+	buf := make([]byte, frameHeader, frameHeader+n)
+	for _, o := range ops {
+		buf = o.append(buf)
+	}
+	binary.BigEndian.PutUint32(buf[0:], journalMagic)
+	binary.BigEndian.PutUint32(buf[4:], uint32(len(buf)-frameHeader))
+	binary.BigEndian.PutUint64(buf[8:], gen)
+	crc := crc32.Update(crc32.Checksum(buf[:16], castagnoli), castagnoli, buf[frameHeader:])
+	binary.BigEndian.PutUint32(buf[16:], crc)
+	return buf
+}
+
+// fits reports whether a frame of n bytes fits after the current offset.
+func (j *journal) fits(n int) bool { return j.off+int64(n) <= j.size }
+
+// write appends frame and syncs it; it returns the bytes that reached the
+// storage (whole pages). On error the offset does not move: the next frame
+// overwrites whatever part of this one was written.
+func (j *journal) write(frame []byte) (int64, error) {
+	if _, err := j.f.WriteAt(frame, j.off); err != nil {
+		return 0, err
+	}
+	if err := unix.Fdatasync(int(j.f.Fd())); err != nil {
+		return 0, err
+	}
+	first, end := j.off/journalPage, (j.off+int64(len(frame))+journalPage-1)/journalPage
+	j.off += int64(len(frame))
+	return (end - first) * journalPage, nil
+}
+
+// reset starts the next generation at offset 0. The bbolt commit that
+// recorded the current generation must be durable.
+func (j *journal) reset() {
+	j.off = 0
+	j.gen++
+}
+
+func (j *journal) close() error { return j.f.Close() }
+
+// readFrames returns the ops of the consecutive frames of generation gen
+// from offset 0 on, stopping at the first frame that is torn, has a bad
+// CRC, or belongs to another generation; and where they end.
+func readFrames(r io.ReaderAt, size int64, gen uint64) (frames [][]jop, end int64, err error) {
+	var hdr [frameHeader]byte
+	for off := int64(0); off+frameHeader <= size; {
+		if _, err := r.ReadAt(hdr[:], off); err != nil {
+			return frames, off, nil // short file: a torn end
+		}
+		n := int64(binary.BigEndian.Uint32(hdr[4:]))
+		if binary.BigEndian.Uint32(hdr[0:]) != journalMagic || binary.BigEndian.Uint64(hdr[8:]) != gen ||
+			off+frameHeader+n > size {
+			return frames, off, nil
+		}
+		payload := make([]byte, n)
+		if _, err := r.ReadAt(payload, off+frameHeader); err != nil {
+			return frames, off, nil
+		}
+		crc := crc32.Update(crc32.Checksum(hdr[:16], castagnoli), castagnoli, payload)
+		if crc != binary.BigEndian.Uint32(hdr[16:]) {
+			return frames, off, nil
+		}
+		ops, err := decodeOps(payload)
+		if err != nil {
+			// A frame with a good CRC that does not decode was written by a
+			// different build: refuse rather than guess.
+			return nil, off, fmt.Errorf("%w: journal frame at %d: %v", ErrCorrupt, off, err)
+		}
+		frames = append(frames, ops)
+		off += frameHeader + n
+		end = off
+	}
+	return frames, end, nil
+}
