@@ -104,7 +104,8 @@ func BenchmarkFlashWrites(b *testing.B) {
 // flashOpts are benchOpts with the storage experiments of BENCH_FLASH_OPTS,
 // comma-separated: nofreelistsync, pagesize=N, pace=D (no early commit
 // sooner than D after the previous one ended; CommitWindow is raised to D),
-// nopace (no adaptive pacing: the committer as it was before pacing).
+// nopace (no adaptive pacing: the committer as it was before pacing),
+// nojournal (Options.JournalSize -1: every commit to bbolt).
 func flashOpts(b *testing.B) *Options {
 	o := benchOpts()
 	for _, f := range strings.Split(os.Getenv("BENCH_FLASH_OPTS"), ",") {
@@ -121,6 +122,8 @@ func flashOpts(b *testing.B) *Options {
 			o.CommitWindow = max(o.commitPace, DefaultOptions.CommitWindow)
 		case "nopace":
 			o.commitPace = -1
+		case "nojournal":
+			o.JournalSize = -1
 		default:
 			b.Fatalf("BENCH_FLASH_OPTS: unknown %q", k)
 		}

@@ -144,9 +144,17 @@ func (j *journal) write(frame []byte) (int64, error) {
 
 // reset starts the next generation at offset 0. The bbolt commit that
 // recorded the current generation must be durable.
+//
+// It also drops the journal's pages from the page cache (they are clean:
+// synced): a large frame (a big batch) leaves its pages in large folios,
+// and the kernel writes, and accounts, a whole folio when one byte of it
+// is dirtied, so the small frames that overwrite them next would each
+// write tens of KB instead of a page (BenchmarkFlashWrites measured 23 KB
+// per event at 20 events/s after a 1,000-event batch, 4.6 KB without).
 func (j *journal) reset() {
 	j.off = 0
 	j.gen++
+	_ = unix.Fadvise(int(j.f.Fd()), 0, 0, unix.FADV_DONTNEED)
 }
 
 func (j *journal) close() error { return j.f.Close() }
