@@ -242,8 +242,8 @@ func (db *DB) commit(batch []*request, retry bool) {
 		for _, r := range batch {
 			grows = grows || r.isAppend
 		}
-		if frame := db.journalFrame(s, grows); frame != nil {
-			return db.journalWrite(frame, s.ops)
+		if frame, at := db.journalFrame(s, grows); frame != nil {
+			return db.journalWrite(frame, at, s.ops)
 		}
 		if len(s.ops) == 0 && !s.heavy {
 			return nil // nothing changed: nothing to make durable

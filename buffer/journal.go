@@ -26,10 +26,16 @@ import (
 //	magic   uint32 BE  journalMagic
 //	length  uint32 BE  of the payload
 //	gen     uint64 BE  generation
-//	crc     uint32 BE  CRC-32C of the 16 bytes above and the payload
+//	prev    uint64 BE  where the previous frame ended (0 for the first)
+//	crc     uint32 BE  CRC-32C of the 24 bytes above and the payload
 //	payload            ops (jop), in the order the transaction made them
 //
-// Frames are written back to back from offset 0. The generation of the
+// Frames are written from offset 0 on, each where the previous one ended or,
+// when that makes the write touch fewer flash pages, at the next page
+// boundary: a frame that fits in a page then costs exactly one page per
+// fdatasync, the floor, instead of two whenever it straddles a boundary.
+// A frame names where its predecessor ended, so replay follows the chain
+// and never skips over a damaged frame to a later one. The generation of the
 // frames being written is one more than the generation the bbolt file says
 // it holds (meta "journal"): every bbolt commit that includes journaled
 // frames records their generation in the same transaction, and the journal
@@ -49,7 +55,7 @@ type journal struct {
 const (
 	journalSuffix = ".journal"
 	journalMagic  = 0x45474a31 // "EGJ1"
-	frameHeader   = 20
+	frameHeader   = 28
 	journalPage   = 4096
 )
 
@@ -106,8 +112,9 @@ func preallocate(f *os.File, from, to int64) error {
 	return nil
 }
 
-// frameOf encodes ops as a frame of generation gen.
-func frameOf(gen uint64, ops []jop) []byte {
+// frameOf encodes ops as a frame of generation gen that follows a frame
+// ending at prev.
+func frameOf(gen, prev uint64, ops []jop) []byte {
 	n := 0
 	for _, o := range ops {
 		n += o.encodedLen()
@@ -119,27 +126,41 @@ func frameOf(gen uint64, ops []jop) []byte {
 	binary.BigEndian.PutUint32(buf[0:], journalMagic)
 	binary.BigEndian.PutUint32(buf[4:], uint32(len(buf)-frameHeader))
 	binary.BigEndian.PutUint64(buf[8:], gen)
-	crc := crc32.Update(crc32.Checksum(buf[:16], castagnoli), castagnoli, buf[frameHeader:])
-	binary.BigEndian.PutUint32(buf[16:], crc)
+	binary.BigEndian.PutUint64(buf[16:], prev)
+	crc := crc32.Update(crc32.Checksum(buf[:24], castagnoli), castagnoli, buf[frameHeader:])
+	binary.BigEndian.PutUint32(buf[24:], crc)
 	return buf
 }
 
-// fits reports whether a frame of n bytes fits after the current offset.
-func (j *journal) fits(n int) bool { return j.off+int64(n) <= j.size }
+// pages is the number of flash pages a write of n bytes at off touches.
+func pages(off, n int64) int64 {
+	return (off+n+journalPage-1)/journalPage - off/journalPage
+}
 
-// write appends frame and syncs it; it returns the bytes that reached the
-// storage (whole pages). On error the offset does not move: the next frame
-// overwrites whatever part of this one was written.
-func (j *journal) write(frame []byte) (int64, error) {
-	if _, err := j.f.WriteAt(frame, j.off); err != nil {
+// place returns where a frame of n bytes goes: at the current offset, or
+// at the next page boundary if the write then touches fewer pages; ok is
+// false when it does not fit in the file.
+func (j *journal) place(n int) (at int64, ok bool) {
+	at = j.off
+	if next := (j.off + journalPage - 1) / journalPage * journalPage; pages(next, int64(n)) < pages(j.off, int64(n)) {
+		at = next
+	}
+	return at, at+int64(n) <= j.size
+}
+
+// write places frame (see place), writes and syncs it; it returns the
+// bytes that reached the storage (whole pages). On error the offset does
+// not move: the next frame overwrites whatever part of this one was
+// written.
+func (j *journal) write(frame []byte, at int64) (int64, error) {
+	if _, err := j.f.WriteAt(frame, at); err != nil {
 		return 0, err
 	}
 	if err := unix.Fdatasync(int(j.f.Fd())); err != nil {
 		return 0, err
 	}
-	first, end := j.off/journalPage, (j.off+int64(len(frame))+journalPage-1)/journalPage
-	j.off += int64(len(frame))
-	return (end - first) * journalPage, nil
+	j.off = at + int64(len(frame))
+	return pages(at, int64(len(frame))) * journalPage, nil
 }
 
 // reset starts the next generation at offset 0. The bbolt commit that
@@ -159,37 +180,59 @@ func (j *journal) reset() {
 
 func (j *journal) close() error { return j.f.Close() }
 
-// readFrames returns the ops of the consecutive frames of generation gen
+// readFrames returns the ops of the chain of frames of generation gen
 // from offset 0 on, stopping at the first frame that is torn, has a bad
-// CRC, or belongs to another generation; and where they end.
+// CRC, belongs to another generation or does not follow its predecessor;
+// and where they end.
 func readFrames(r io.ReaderAt, size int64, gen uint64) (frames [][]jop, end int64, err error) {
-	var hdr [frameHeader]byte
-	for off := int64(0); off+frameHeader <= size; {
-		if _, err := r.ReadAt(hdr[:], off); err != nil {
-			return frames, off, nil // short file: a torn end
+	for {
+		ops, next, err := readFrame(r, size, gen, end, end)
+		if err == nil && ops == nil && end%journalPage != 0 {
+			// Not right after its predecessor: at the next page boundary?
+			ops, next, err = readFrame(r, size, gen, end, (end+journalPage-1)/journalPage*journalPage)
 		}
-		n := int64(binary.BigEndian.Uint32(hdr[4:]))
-		if binary.BigEndian.Uint32(hdr[0:]) != journalMagic || binary.BigEndian.Uint64(hdr[8:]) != gen ||
-			off+frameHeader+n > size {
-			return frames, off, nil
-		}
-		payload := make([]byte, n)
-		if _, err := r.ReadAt(payload, off+frameHeader); err != nil {
-			return frames, off, nil
-		}
-		crc := crc32.Update(crc32.Checksum(hdr[:16], castagnoli), castagnoli, payload)
-		if crc != binary.BigEndian.Uint32(hdr[16:]) {
-			return frames, off, nil
-		}
-		ops, err := decodeOps(payload)
 		if err != nil {
-			// A frame with a good CRC that does not decode was written by a
-			// different build: refuse rather than guess.
-			return nil, off, fmt.Errorf("%w: journal frame at %d: %v", ErrCorrupt, off, err)
+			return nil, end, err
+		}
+		if ops == nil {
+			return frames, end, nil
 		}
 		frames = append(frames, ops)
-		off += frameHeader + n
-		end = off
+		end = next
 	}
-	return frames, end, nil
+}
+
+// readFrame reads the frame at off, which must follow a frame ending at
+// prev; nil ops if there is none.
+func readFrame(r io.ReaderAt, size int64, gen uint64, prev, off int64) ([]jop, int64, error) {
+	var hdr [frameHeader]byte
+	if off+frameHeader > size {
+		return nil, 0, nil
+	}
+	if _, err := r.ReadAt(hdr[:], off); err != nil {
+		return nil, 0, nil // short file: a torn end
+	}
+	n := int64(binary.BigEndian.Uint32(hdr[4:]))
+	if binary.BigEndian.Uint32(hdr[0:]) != journalMagic || binary.BigEndian.Uint64(hdr[8:]) != gen ||
+		binary.BigEndian.Uint64(hdr[16:]) != uint64(prev) || off+frameHeader+n > size {
+		return nil, 0, nil
+	}
+	payload := make([]byte, n)
+	if _, err := r.ReadAt(payload, off+frameHeader); err != nil {
+		return nil, 0, nil
+	}
+	crc := crc32.Update(crc32.Checksum(hdr[:24], castagnoli), castagnoli, payload)
+	if crc != binary.BigEndian.Uint32(hdr[24:]) {
+		return nil, 0, nil
+	}
+	ops, err := decodeOps(payload)
+	if err != nil {
+		// A frame with a good CRC that does not decode was written by a
+		// different build: refuse rather than guess.
+		return nil, 0, fmt.Errorf("%w: journal frame at %d: %v", ErrCorrupt, off, err)
+	}
+	if ops == nil {
+		ops = []jop{} // an empty frame is still a frame
+	}
+	return ops, off + frameHeader + n, nil
 }

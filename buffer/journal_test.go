@@ -49,15 +49,18 @@ func frameBounds(t *testing.T, path string) []int64 {
 	}
 	var ends []int64
 	var gen uint64
-	for off := 0; off+frameHeader <= len(raw); {
-		if binary.BigEndian.Uint32(raw[off:]) != journalMagic {
-			break
+	at := func(off int) bool {
+		return off+frameHeader <= len(raw) && binary.BigEndian.Uint32(raw[off:]) == journalMagic &&
+			(off == 0 || binary.BigEndian.Uint64(raw[off+8:]) == gen && binary.BigEndian.Uint64(raw[off+16:]) == uint64(ends[len(ends)-1]))
+	}
+	for off := 0; ; {
+		if !at(off) {
+			if off = (off + journalPage - 1) / journalPage * journalPage; !at(off) {
+				break
+			}
 		}
-		g := binary.BigEndian.Uint64(raw[off+8:])
 		if off == 0 {
-			gen = g
-		} else if g != gen {
-			break
+			gen = binary.BigEndian.Uint64(raw[8:])
 		}
 		off += frameHeader + int(binary.BigEndian.Uint32(raw[off+4:]))
 		ends = append(ends, int64(off))
@@ -231,8 +234,27 @@ func TestJournalStaleGenerationIgnored(t *testing.T) {
 // end, and replays each good frame once.
 func TestReadFrames(t *testing.T) {
 	op := func(s string) []jop { return []jop{{bkt: jData, name: "s", key: seqKey(1), val: []byte(s)}} }
-	f := func(gen uint64, s string) []byte { return frameOf(gen, op(s)) }
-	cat := func(bs ...[]byte) []byte { return bytes.Join(bs, nil) }
+	// file lays out frames (gen, payload) back to back; a gen of 0 means
+	// "skip to the next page boundary" (padding).
+	type fr struct {
+		gen uint64
+		s   string
+	}
+	file := func(frs ...fr) []byte {
+		var b []byte
+		prev := uint64(0)
+		for _, f := range frs {
+			if f.gen == 0 {
+				b = append(b, make([]byte, (len(b)+journalPage-1)/journalPage*journalPage-len(b))...)
+				continue
+			}
+			b = append(b, frameOf(f.gen, prev, op(f.s))...)
+			prev = uint64(len(b))
+		}
+		return b
+	}
+	damaged := file(fr{7, "a"}, fr{7, "b"}, fr{0, ""}, fr{7, "c"})
+	damaged[len(frameOf(7, 0, op("a")))+frameHeader] ^= 1 // b's payload
 	for _, tc := range []struct {
 		name string
 		file []byte
@@ -240,11 +262,14 @@ func TestReadFrames(t *testing.T) {
 	}{
 		{"empty", nil, nil},
 		{"zeros", make([]byte, 4096), nil},
-		{"two", cat(f(7, "a"), f(7, "b"), make([]byte, 100)), []string{"a", "b"}},
-		{"older after", cat(f(7, "a"), f(6, "b"), f(7, "c")), []string{"a"}},
-		{"newer after", cat(f(7, "a"), f(8, "b")), []string{"a"}},
-		{"other first", cat(f(6, "a"), f(7, "b")), nil},
-		{"torn", cat(f(7, "a"), f(7, "b")[:30]), []string{"a"}},
+		{"two", append(file(fr{7, "a"}, fr{7, "b"}), make([]byte, 100)...), []string{"a", "b"}},
+		{"padded", file(fr{7, "a"}, fr{0, ""}, fr{7, "b"}, fr{7, "c"}), []string{"a", "b", "c"}},
+		{"older after", file(fr{7, "a"}, fr{6, "b"}, fr{7, "c"}), []string{"a"}},
+		{"newer after", file(fr{7, "a"}, fr{8, "b"}), []string{"a"}},
+		{"other first", file(fr{6, "a"}, fr{7, "b"}), nil},
+		{"torn", file(fr{7, "a"}, fr{7, "b"})[:len(frameOf(7, 0, op("a")))+30], []string{"a"}},
+		// c is linked to b, at the next page: a damaged b ends the chain.
+		{"damaged before padded", damaged, []string{"a"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			frames, _, err := readFrames(bytes.NewReader(tc.file), int64(len(tc.file)), 7)

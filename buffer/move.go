@@ -77,29 +77,30 @@ func (db *DB) commitTx() error {
 // journal must not acknowledge events that the file may have no room for:
 // then every append meets the limit in its own commit, as without a
 // journal, while removals (acks) still go to the journal.
-func (db *DB) journalFrame(s *stage, grows bool) []byte {
+func (db *DB) journalFrame(s *stage, grows bool) (frame []byte, at int64) {
 	j := db.jnl
 	if j == nil || s.heavy || len(s.ops) == 0 || grows && db.moveErr != nil {
-		return nil
+		return nil, 0
 	}
-	f := frameOf(j.gen, s.ops)
-	if !j.fits(len(f)) {
-		return nil
+	f := frameOf(j.gen, uint64(j.off), s.ops)
+	at, ok := j.place(len(f))
+	if !ok {
+		return nil, 0
 	}
 	if m := db.opts.MaxFileSize; m > 0 && grows {
 		// bbolt grows the file by up to 16 MiB at a time (AllocSize); a
 		// move writes at most about twice what it moves.
-		if db.fileSize()+2*(j.off+int64(len(f)))+int64(db.bolt.AllocSize)+1<<20 > m {
-			return nil
+		if db.fileSize()+2*(at+int64(len(f)))+int64(db.bolt.AllocSize)+1<<20 > m {
+			return nil, 0
 		}
 	}
-	return f
+	return f, at
 }
 
-// journalWrite appends frame and syncs it: the durability point of a
+// journalWrite writes frame at at and syncs it: the durability point of a
 // journaled group commit.
-func (db *DB) journalWrite(frame []byte, ops []jop) error {
-	n, err := db.jnl.write(frame)
+func (db *DB) journalWrite(frame []byte, at int64, ops []jop) error {
+	n, err := db.jnl.write(frame, at)
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
