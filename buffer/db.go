@@ -40,6 +40,7 @@ type DB struct {
 	moveRetry    time.Time // committer only: no move attempt before this after a failure
 	moveErr      error     // committer only: why the last move failed; nil after a commit to the file
 	moves        atomic.Uint64
+	jwritten     atomic.Int64 // of written, the journal's (Stats.JournalWrittenBytes)
 
 	sendMu   sync.RWMutex // guards closed against sends on reqs
 	closed   bool
@@ -64,6 +65,10 @@ type DB struct {
 	// (run's pacing)
 	lastEnd  time.Time
 	lastTook time.Duration
+	// committer only: the pages the last commit's journal frame touched
+	// (0: it went to the file) and its length (run's pacing)
+	lastPages int64
+	lastFill  int
 
 	stop      chan struct{}
 	wg        sync.WaitGroup

@@ -114,7 +114,7 @@ func TestJournalReplayAfterCrash(t *testing.T) {
 	}
 	got := db2.Stats()
 	for _, s := range []*Stats{&got, &want} {
-		s.Boot, s.FileSize, s.Commits, s.WrittenBytes, s.Moves = 0, 0, 0, 0, 0
+		s.Boot, s.FileSize, s.Commits, s.WrittenBytes, s.Moves, s.JournalWrittenBytes = 0, 0, 0, 0, 0, 0
 		for i := range s.Streams {
 			s.Streams[i].OldestAge = 0
 		}

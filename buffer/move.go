@@ -60,6 +60,7 @@ func (db *DB) commitTx() error {
 		return err
 	}
 	db.written.Add(txWritten(tx, db.bolt))
+	db.lastPages = 0
 	db.moveErr = nil
 	db.pending = nil
 	db.pendingSince.Store(0)
@@ -97,14 +98,19 @@ func (db *DB) journalFrame(s *stage, grows bool) (frame []byte, at int64) {
 	return f, at
 }
 
-// journalWrite writes frame at at and syncs it: the durability point of a
-// journaled group commit.
-func (db *DB) journalWrite(frame []byte, at int64, ops []jop) error {
-	n, err := db.jnl.write(frame, at)
+// journalWrite writes frame at at and, unless lazy, syncs it: the
+// durability point of a journaled group commit. A lazy commit (acks only,
+// see Ack) is synced by the next commit that is not.
+func (db *DB) journalWrite(frame []byte, at int64, ops []jop, lazy bool) error {
+	n, err := db.jnl.write(frame, at, !lazy)
 	if err != nil {
 		return fmt.Errorf("journal: %w", err)
 	}
 	db.written.Add(n)
+	db.jwritten.Add(n)
+	if !lazy {
+		db.lastPages, db.lastFill = n/journalPage, len(frame)
+	}
 	db.pending = append(db.pending, ops...)
 	if db.pendingSince.Load() == 0 {
 		db.pendingSince.Store(time.Now().UnixNano())

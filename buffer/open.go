@@ -87,7 +87,7 @@ func (db *DB) startJournal(f *os.File, gen uint64) error {
 			return err
 		}
 	}
-	j := &journal{f: f, gen: gen}
+	j := &journal{f: f, gen: gen, dirty: -1}
 	fi, err := f.Stat()
 	if err == nil {
 		j.size = fi.Size()
