@@ -17,7 +17,7 @@ import (
 // meta) a bbolt commit writes. The transaction's changes are applied to a
 // bbolt write transaction that stays open across group commits and is
 // committed ("moved") in one go when the journal is half full, when
-// Options.MoveInterval has passed, before a compaction or check, and on
+// Options.MoveInterval has passed since the oldest commit not yet moved, before a compaction or check, and on
 // Close; until then readers see the journaled entries through an in-memory
 // overlay (read.go).
 //
@@ -53,6 +53,9 @@ type journal struct {
 	// dirty is where the frames written without a sync begin (-1: none):
 	// the next sync writes their pages, counted then.
 	dirty int64
+	// tail is the content of the page that holds off, from its start to
+	// off: every write is of whole pages (see write).
+	tail []byte
 }
 
 const (
@@ -156,10 +159,31 @@ func (j *journal) place(n int) (at int64, ok bool) {
 // reached the storage (whole pages, each counted once however many frames
 // dirtied it). On error the offset does not move: the next frame
 // overwrites whatever part of this one was written.
+//
+// It writes whole pages: the start of the first page (earlier frames, kept
+// in tail) and zeros after the frame to the end of its last page. A write
+// of part of a page that is not in the page cache (the journal's pages are
+// dropped at every move) would make the kernel read the page first, a
+// disk read on the path of every commit; a whole page is just replaced.
 func (j *journal) write(frame []byte, at int64, sync bool) (int64, error) {
-	if _, err := j.f.WriteAt(frame, at); err != nil {
+	start := at / journalPage * journalPage
+	buf := make([]byte, 0, (at-start+int64(len(frame))+journalPage-1)/journalPage*journalPage)
+	if start == j.off/journalPage*journalPage {
+		buf = append(buf, j.tail...)
+	}
+	buf = append(buf, make([]byte, at-start-int64(len(buf)))...)
+	buf = append(buf, frame...)
+	end := start + int64(len(buf))
+	buf = buf[:cap(buf)] // zeros to the end of the page
+	if _, err := j.f.WriteAt(buf, start); err != nil {
 		return 0, err
 	}
+	defer func() {
+		if j.off == end {
+			last := end / journalPage * journalPage
+			j.tail = append(j.tail[:0], buf[last-start:end-start]...)
+		}
+	}()
 	from := at
 	if j.dirty >= 0 {
 		from = j.dirty
@@ -195,7 +219,7 @@ func (j *journal) reset() {
 	if j.dirty >= 0 {
 		_ = unix.Fdatasync(int(j.f.Fd()))
 	}
-	j.off, j.dirty = 0, -1
+	j.off, j.dirty, j.tail = 0, -1, j.tail[:0]
 	j.gen++
 	_ = unix.Fadvise(int(j.f.Fd()), 0, 0, unix.FADV_DONTNEED)
 }

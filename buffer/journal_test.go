@@ -199,16 +199,20 @@ func TestJournalDamagedFrame(t *testing.T) {
 func TestJournalStaleGenerationIgnored(t *testing.T) {
 	db, path := openTest(t, journalOpts())
 	mustConfigure(t, db, StreamConfig{Name: "s"})
-	// Same-sized appends: each frame is as long as the others, so the
-	// stale frames are aligned with the new ones.
+	// Same-sized appends of most of a page: each frame is as long as the
+	// others and starts a page, so the stale frame after the new one
+	// (whose page the new write zeroes to its end) is exactly where the
+	// new one's successor would be, and names the new one's end as its
+	// predecessor's: only its generation tells it apart.
 	for i := 0; i < 4; i++ {
-		mustAppend(t, db, "s", encs("e", 1, 100)...)
+		mustAppend(t, db, "s", encs("e", 1, 3000)...)
 	}
 	old := frameBounds(t, path)
 	if err := db.moveJournal(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	mustAppend(t, db, "s", encs("e", 1, 100)...)
+	// One byte shorter: its stream record says 15000 bytes held, not 3000.
+	mustAppend(t, db, "s", encs("e", 1, 2999)...)
 	want := readAll(t, db, "s")
 	crash(t, db)
 	ends := frameBounds(t, path) // the new generation only
@@ -216,8 +220,9 @@ func TestJournalStaleGenerationIgnored(t *testing.T) {
 		t.Fatalf("frames end at %v, new ones at %v: not aligned, the test does not test anything", old, ends)
 	}
 	raw, _ := os.ReadFile(path + journalSuffix)
-	if binary.BigEndian.Uint32(raw[ends[0]:]) != journalMagic {
-		t.Fatal("no stale frame after the new one")
+	next := (ends[0] + journalPage - 1) / journalPage * journalPage
+	if binary.BigEndian.Uint32(raw[next:]) != journalMagic || binary.BigEndian.Uint64(raw[next+16:]) != uint64(ends[0]) {
+		t.Fatal("no stale frame linked after the new one")
 	}
 	db2 := openAt(t, path, journalOpts())
 	if err := db2.Check(context.Background()); err != nil {

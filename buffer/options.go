@@ -52,8 +52,10 @@ type Options struct {
 
 	// MoveInterval is the longest a journaled commit waits to be moved into
 	// the store file. Longer means fewer, larger moves (fewer bytes written
-	// per event) and more to replay after a crash (at most JournalSize).
-	// Default 30s.
+	// per event: a move rewrites a handful of fixed pages, about 28 KB,
+	// however little it moves) and more to replay after a crash (at most
+	// JournalSize). Busy streams fill half the journal, and are moved,
+	// sooner. Default 5m.
 	MoveInterval time.Duration
 
 	// QuarantineMax bounds the quarantine; the oldest item is dropped (and
@@ -146,7 +148,7 @@ var DefaultOptions = &Options{
 	CommitWindow:   2 * time.Millisecond,
 	MaxBatch:       1024,
 	JournalSize:    4 << 20,
-	MoveInterval:   30 * time.Second,
+	MoveInterval:   5 * time.Minute,
 	QuarantineMax:  1000,
 	GapHistory:     1000,
 	DedupWindow:    65536,

@@ -71,7 +71,7 @@ type Buffer struct {
 	// file: several pages each). README "Storage".
 	JournalSize units.ByteSize `yaml:"journal_size"`
 	// JournalMoveInterval is the longest a journaled commit waits to be
-	// moved into the store file; default 30s, 1s..1h.
+	// moved into the store file; default 5m, 1s..1h.
 	JournalMoveInterval units.Duration `yaml:"journal_move_interval"`
 }
 
@@ -123,7 +123,7 @@ func Defaults() *Config {
 			CommitWindow:        units.Duration(2e6),
 			MaxBatch:            1024,
 			JournalSize:         4 << 20,
-			JournalMoveInterval: units.Duration(30e9),
+			JournalMoveInterval: units.Duration(300e9),
 		},
 		Uplink: uplink.DefaultOptions(),
 		HTTP:   HTTP{Listen: "127.0.0.1:9108"},

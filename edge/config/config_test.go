@@ -87,7 +87,7 @@ func TestParseGood(t *testing.T) {
 	if c.HTTP.Listen != "127.0.0.1:9108" {
 		t.Fatalf("http default %q", c.HTTP.Listen)
 	}
-	if c.Buffer.JournalSize != 4<<20 || c.Buffer.JournalMoveInterval.D().String() != "30s" {
+	if c.Buffer.JournalSize != 4<<20 || c.Buffer.JournalMoveInterval.D().String() != "5m0s" {
 		t.Fatalf("journal defaults %+v", c.Buffer)
 	}
 	off, err := Parse([]byte(strings.Replace(good, "commit_window: 3ms\n", "commit_window: 3ms\n  journal_size: 0\n", 1)))
