@@ -67,31 +67,6 @@ const (
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
-// openJournal opens (creating and preallocating if needed) the journal file.
-// written is what preallocation wrote.
-func openJournal(path string, size int64) (j *journal, written int64, err error) {
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, 0, fmt.Errorf("buffer: journal: %w", err)
-	}
-	fi, err := f.Stat()
-	if err != nil {
-		_ = f.Close()
-		return nil, 0, fmt.Errorf("buffer: journal: %w", err)
-	}
-	if have := fi.Size(); have < size {
-		if err := preallocate(f, have, size); err != nil {
-			_ = f.Truncate(have)
-			_ = f.Close()
-			return nil, 0, fmt.Errorf("buffer: journal: preallocating %d bytes: %w", size, err)
-		}
-		written = size - have
-	} else {
-		size = have
-	}
-	return &journal{f: f, size: size}, written, nil
-}
-
 // preallocate reserves the file's blocks (so that a full disk fails here,
 // not at an append) and writes zeros over them (so that no later write
 // converts an unwritten extent: a metadata change each fdatasync would have
