@@ -37,9 +37,17 @@ import (
 //     of 20,000 keys: what the store would cost with no overhead of its own
 //     and no group commit.
 //
-// A third figure models an ingest journal in front of bbolt (not built):
-// k 220-byte records appended to a preallocated file per fdatasync, moved
-// into bbolt 1,000 at a time, one transaction each.
+// A third figure is a model of an ingest journal in front of bbolt, kept
+// as a reference for the real one (journal.go): k 220-byte records
+// appended to a preallocated file per fdatasync, moved into bbolt 1,000
+// at a time, one transaction each.
+//
+// The rates run with one writer and with ten, both with the uplink down,
+// and with one writer and a reader that reads and acks everything every
+// 50 ms (".../uplink"). The journal is moved into the file before and
+// after the window, so the moves are counted; journal-B/event is the
+// journal's part (Stats.JournalWrittenBytes). BENCH_FLASH_OPTS=nojournal
+// runs without the journal.
 //
 // Each rate reports B/event (process I/O accounting), buffer-B/event
 // (Stats.WrittenBytes, what the store counts itself), events/commit,
