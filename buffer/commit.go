@@ -107,15 +107,18 @@ func (db *DB) run() {
 	for {
 		var r *request
 		if solo != nil {
+			// Already taken by the batch it arrived during: a second
+			// CompareAndSwap would fail and lose it, its caller waiting
+			// forever (seen with moveJournal right after an Ack).
 			r, solo = solo, nil
 		} else {
 			var ok bool
 			if r, ok = <-db.reqs; !ok {
 				return
 			}
-		}
-		if !r.state.CompareAndSwap(reqPending, reqTaken) {
-			continue
+			if !r.state.CompareAndSwap(reqPending, reqTaken) {
+				continue
+			}
 		}
 		if r.solo != nil {
 			db.runSolo(r)

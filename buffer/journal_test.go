@@ -432,3 +432,44 @@ func TestJournalOfAnotherStoreIgnored(t *testing.T) {
 		t.Fatalf("new store holds %v", seqs(es))
 	}
 }
+
+// A solo request (a move, a compaction, a check) that arrives while a
+// batch is being collected is run after that batch, not lost: the
+// committer used to take it twice and drop it, its caller waiting forever.
+func TestSoloDuringBatchCollection(t *testing.T) {
+	db, _ := openTest(t, &Options{CommitWindow: time.Second, MoveInterval: time.Hour})
+	mustConfigure(t, db, StreamConfig{Name: "s"})
+	// One write call in flight that never arrives: the committer keeps
+	// collecting the next batch for the whole window.
+	db.inflight.Add(1)
+	defer db.inflight.Add(-1)
+	appended := make(chan error, 1)
+	go func() {
+		_, err := db.Append(context.Background(), "s", encs("x", 1, 10))
+		appended <- err
+	}()
+	// Wait until the append is taken into a batch (not a sleep: a poll of
+	// the request queue with a bound).
+	deadline := time.Now().Add(10 * time.Second)
+	for len(db.reqs) > 0 || db.inflight.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("append not taken")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	moved := make(chan error, 1)
+	go func() { moved <- db.moveJournal(context.Background()) }()
+	for _, ch := range []chan error{appended, moved} {
+		select {
+		case err := <-ch:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a call did not return: the solo request was lost")
+		}
+	}
+	if n := countFileEntries(t, db, "s"); n != 1 {
+		t.Fatalf("file holds %d entries after the move, want 1", n)
+	}
+}
