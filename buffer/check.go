@@ -20,10 +20,23 @@ func (db *DB) Check(ctx context.Context) error {
 	if db.opts.ReadOnly {
 		return db.check()
 	}
-	return db.submit(ctx, &request{solo: db.check})
+	// The store is the file and the journal's commits not yet moved into
+	// it: check them in the open write transaction, which holds both
+	// (a move could fail on a full disk, and the check should not).
+	return db.submit(ctx, &request{inTx: true, solo: func() error {
+		tx, err := db.writeTx()
+		if err != nil {
+			return err
+		}
+		return db.checkTx(tx)
+	}})
 }
 
 func (db *DB) check() error {
+	return db.view(func(v *viewTx) error { return db.checkTx(v.tx) })
+}
+
+func (db *DB) checkTx(tx *bolt.Tx) error {
 	db.stateMu.RLock()
 	streams := make(map[string]streamState, len(db.streams))
 	for n, st := range db.streams {
@@ -31,7 +44,8 @@ func (db *DB) check() error {
 	}
 	store, total, gapTotal := db.store, db.total, db.gapTotal
 	db.stateMu.RUnlock()
-	return db.view(func(v *viewTx) error {
+	v := &viewTx{tx}
+	return func() error {
 		var errs []error
 		for err := range v.tx.Check() {
 			errs = append(errs, err)
@@ -107,7 +121,7 @@ func (db *DB) check() error {
 			return fmt.Errorf("%w: %w", ErrCorrupt, err)
 		}
 		return nil
-	})
+	}()
 }
 
 // checkDedup verifies the dedup FIFO of every stream: entries for assigned

@@ -137,6 +137,13 @@ func (db *DB) sweeper() {
 		if err := db.sweepNow(ctx); err != nil && err != ErrClosed {
 			db.opts.Logger.Error("buffer: sweep failed", "err", err)
 		}
+		// A quiet journal is moved once its oldest commit is MoveInterval
+		// old (a busy one by the committer, after a commit).
+		if since := db.pendingSince.Load(); since != 0 && time.Since(time.Unix(0, since)) >= db.opts.MoveInterval {
+			if err := db.moveJournal(ctx); err != nil && err != ErrClosed {
+				db.opts.Logger.Error("buffer: moving the journal into the store failed", "err", err)
+			}
+		}
 		if db.needsCompaction() {
 			if err := db.Compact(ctx); err != nil && err != ErrClosed {
 				db.opts.Logger.Error("buffer: automatic compaction failed", "err", err)

@@ -22,9 +22,16 @@ const crashEnv = "BUFFER_CRASH_CHILD"
 
 // crashChild appends (and in "compact" mode also acks and compacts) until it
 // is killed, printing "ACK first n" after each Append returned, "ACKING upTo"
-// before each Ack, and "COMPACT start|end" around each compaction.
+// before each Ack, and "COMPACT start|end" around each compaction. In
+// "journal" mode the journal is small and moved into the file every few
+// commits (and by a ticker), so that kills land during moves too; it
+// prints "MOVES n" as moves happen.
 func crashChild(path, mode, run string) {
-	db, err := Open(path, &Options{LockTimeout: 10 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	opts := &Options{LockTimeout: 10 * time.Second, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	if mode == "journal" {
+		opts.JournalSize, opts.MoveInterval, opts.SweepInterval = 64<<10, 5*time.Millisecond, 5*time.Millisecond
+	}
+	db, err := Open(path, opts)
 	if err != nil {
 		fmt.Println("ERR", err)
 		os.Exit(2)
@@ -55,6 +62,16 @@ func crashChild(path, mode, run string) {
 				say("ACK %d %d", first, len(recs))
 			}
 		}()
+	}
+	if mode == "journal" {
+		var seen uint64
+		for {
+			if n := db.Stats().Moves; n != seen {
+				seen = n
+				say("MOVES %d", n)
+			}
+			time.Sleep(time.Millisecond) // polling a counter, not synchronising
+		}
 	}
 	if mode == "compact" {
 		for {
@@ -94,12 +111,15 @@ func TestCrashKill(t *testing.T) {
 	deadline := time.Now().Add(50 * time.Second)
 	acked := map[uint64]int{} // seq -> run that was told it is durable
 	var maxAcked, ackFloor uint64
-	midCompaction := 0
+	midCompaction, moves := 0, 0
 	runs := 0
 	for run := 0; run < kills && time.Now().Before(deadline); run++ {
 		runs++
 		mode := "append"
-		if run%3 == 2 {
+		switch run % 3 {
+		case 1:
+			mode = "journal"
+		case 2:
 			mode = "compact"
 		}
 		cmd := exec.Command(os.Args[0], "-test.run=^TestCrashKill$")
@@ -116,7 +136,7 @@ func TestCrashKill(t *testing.T) {
 		prevMax := maxAcked
 		lines := bufio.NewScanner(out)
 		killAfter := 1 + rng.IntN(300)
-		seen, compacting := 0, false
+		seen, compacting, runMoves := 0, false, 0
 		killed := false
 		for lines.Scan() {
 			f := strings.Fields(lines.Text())
@@ -138,6 +158,9 @@ func TestCrashKill(t *testing.T) {
 			case len(f) == 2 && f[0] == "ACKING":
 				up, _ := strconv.ParseUint(f[1], 10, 64)
 				ackFloor = max(ackFloor, up)
+			case len(f) == 2 && f[0] == "MOVES":
+				n, _ := strconv.Atoi(f[1])
+				runMoves = n
 			case len(f) == 2 && f[0] == "COMPACT":
 				compacting = f[1] == "start"
 			case len(f) > 0 && f[0] == "ERR":
@@ -155,6 +178,7 @@ func TestCrashKill(t *testing.T) {
 			}
 		}
 		_ = cmd.Wait()
+		moves += runMoves
 		if !killed {
 			t.Fatalf("run %d: child exited by itself", run)
 		}
@@ -163,7 +187,10 @@ func TestCrashKill(t *testing.T) {
 	if runs < 50 {
 		t.Fatalf("only %d kills within the time limit", runs)
 	}
-	t.Logf("%d kills, %d during a compaction, %d acknowledged seqs verified", runs, midCompaction, len(acked))
+	t.Logf("%d kills, %d during a compaction, %d moves of the journal in the journal-mode runs, %d acknowledged seqs verified", runs, midCompaction, moves, len(acked))
+	if moves == 0 {
+		t.Fatal("no journal moved into the file in the journal-mode runs: kills during moves were not tested")
+	}
 }
 
 func verifyAfterCrash(t *testing.T, path string, acked map[uint64]int, ackFloor, maxAcked uint64) {

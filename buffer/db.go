@@ -26,6 +26,21 @@ type DB struct {
 	store    storeRecord
 	total    int64
 	gapTotal int64 // of total, the bytes of gap events
+	// overlay holds the entries of journaled commits not yet moved into
+	// the file, per stream in seq order (read.go); nil when there are none.
+	overlay map[string][]ovEntry
+
+	// The ingest journal (journal.go); committer only, but for Close.
+	jnl     *journal
+	wtx     *bolt.Tx // the open write transaction holding journaled changes
+	pending []jop    // journaled changes not yet moved, to redo after a rollback
+	// pendingSince is when the oldest journaled commit not yet moved was
+	// written (unix ns, 0 when none); the sweeper reads it.
+	pendingSince atomic.Int64
+	moveRetry    time.Time // committer only: no move attempt before this after a failure
+	moveErr      error     // committer only: why the last move failed; nil after a commit to the file
+	moves        atomic.Uint64
+	jwritten     atomic.Int64 // of written, the journal's (Stats.JournalWrittenBytes)
 
 	sendMu   sync.RWMutex // guards closed against sends on reqs
 	closed   bool
@@ -50,6 +65,10 @@ type DB struct {
 	// (run's pacing)
 	lastEnd  time.Time
 	lastTook time.Duration
+	// committer only: the pages the last commit's journal frame touched
+	// (0: it went to the file) and its length (run's pacing)
+	lastPages int64
+	lastFill  int
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
@@ -140,9 +159,18 @@ func (db *DB) Close() error {
 			close(db.stop)
 			db.wg.Wait()
 		}
+		if !db.opts.ReadOnly && db.bolt != nil {
+			// The committer is gone: move what the journal holds.
+			db.closeErr = db.move()
+		}
+		if db.jnl != nil {
+			_ = db.jnl.close()
+		}
 		db.swapMu.Lock()
 		if db.bolt != nil {
-			db.closeErr = db.bolt.Close()
+			if err := db.bolt.Close(); db.closeErr == nil {
+				db.closeErr = err
+			}
 			db.bolt = nil
 		}
 		db.swapMu.Unlock()

@@ -213,6 +213,7 @@ func (s *stage) dedupFIFO(name string, create bool) (*bolt.Bucket, error) {
 		if !create {
 			return nil, nil
 		}
+		s.heavy = true // bucket creation is never journaled
 		sb, err := root.CreateBucketIfNotExists([]byte(name))
 		if err != nil {
 			return nil, fatal(err)
@@ -273,8 +274,8 @@ func (s *stage) remember(name string, st *streamState, first uint64, keys [][]by
 			}
 		}
 		seq := first + uint64(i)
-		if err := fifo.Put(seqKey(seq), k); err != nil {
-			return fatal(err)
+		if err := s.bput(jFIFO, name, fifo, seqKey(seq), k); err != nil {
+			return err
 		}
 		if m != nil {
 			m[s.db.keyHash(k)] = seq
@@ -285,9 +286,8 @@ func (s *stage) remember(name string, st *streamState, first uint64, keys [][]by
 		return nil
 	}
 	window := int64(s.db.opts.DedupWindow)
-	c := fifo.Cursor()
 	for st.dedupN > window {
-		k, key := c.First()
+		k, key := fifo.Cursor().First()
 		if k == nil {
 			// Only a damaged file gets here; do not fail every append for it.
 			s.db.opts.Logger.Error("buffer: dedup FIFO holds fewer keys than its counter; counter reset",
@@ -301,8 +301,8 @@ func (s *stage) remember(name string, st *streamState, first uint64, keys [][]by
 				delete(m, h)
 			}
 		}
-		if err := c.Delete(); err != nil {
-			return fatal(err)
+		if err := s.bdel(jFIFO, name, fifo, k); err != nil {
+			return err
 		}
 		st.dedupN--
 	}

@@ -348,6 +348,10 @@ func TestDedupSurvivesReopenAndCompact(t *testing.T) {
 	if err := db.Ack("s", 2000); err != nil {
 		t.Fatal(err)
 	}
+	// The file shows the ack once the journal is moved into it.
+	if err := db.moveJournal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	if !db.needsCompaction() {
 		t.Fatalf("not due for compaction")
 	}

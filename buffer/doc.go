@@ -3,7 +3,11 @@
 //
 // Producers call [DB.Append], which returns only after the transaction that
 // holds the events is fsynced; concurrent appends share one transaction and
-// one sync (group commit). The uplink reads with [DB.Read], waits on
+// one sync (group commit). Most commits are made durable by one frame
+// appended to an ingest journal beside the file (path + ".journal") and one
+// fdatasync, a flash page, and moved into the bbolt file in large
+// transactions later; readers see them at once, and Open replays the
+// journal after a crash (journal.go, [Options.JournalSize]). The uplink reads with [DB.Read], waits on
 // [DB.Notify] and removes delivered events with [DB.Ack]. Sequence numbers are
 // strictly increasing per stream and never reused, across acks, drops,
 // compaction, restarts and even the replacement of a corrupt file.

@@ -110,8 +110,8 @@ func (s *stage) applyDrop(p *dropPlan) error {
 		if st.isGap(seq) {
 			continue
 		}
-		if err := s.data(p.name).Delete(seqKey(seq)); err != nil {
-			return fatal(err)
+		if err := s.bdel(jData, p.name, s.data(p.name), seqKey(seq)); err != nil {
+			return err
 		}
 	}
 	st.first = p.last + 1
@@ -136,8 +136,8 @@ func (s *stage) applyDrop(p *dropPlan) error {
 func (s *stage) deleteRange(name string, from, to uint64) error {
 	b := s.data(name)
 	for seq := from; seq < to; seq++ {
-		if err := b.Delete(seqKey(seq)); err != nil {
-			return fatal(err)
+		if err := s.bdel(jData, name, b, seqKey(seq)); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -148,8 +148,8 @@ func (s *stage) put(name string, st *streamState, seq uint64, data []byte) error
 	if seq != st.next {
 		return fatal(fmt.Errorf("buffer: internal: put seq %d, next %d", seq, st.next))
 	}
-	if err := s.data(name).Put(seqKey(seq), entryValue(s.now.UnixNano(), data)); err != nil {
-		return fatal(err)
+	if err := s.bput(jData, name, s.data(name), seqKey(seq), entryValue(s.now.UnixNano(), data)); err != nil {
+		return err
 	}
 	if st.first == st.next {
 		st.oldestAt = s.now.UnixNano()
@@ -177,6 +177,7 @@ func (s *stage) refreshHead(name string, st *streamState) error {
 
 // recordGap adds g to the bounded gap history of a stream (st nil: store).
 func (s *stage) recordGap(name string, st *streamState, g Gap) error {
+	s.heavy = true // the gap history is read from the file (Gaps)
 	root := s.tx.Bucket(bktGaps)
 	b, err := root.CreateBucketIfNotExists([]byte(name))
 	if err != nil {

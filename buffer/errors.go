@@ -48,6 +48,13 @@ var (
 	// and leaves a marker so that the next Open moves the file aside.
 	ErrCorrupt = errors.New("buffer: store is corrupt")
 
+	// ErrReplayPending is returned by a read-only Open when the journal
+	// beside the file (path.journal) holds commits not yet moved into it,
+	// as a killed writer leaves it: the file alone would show a past state.
+	// Open it for writing once (that replays the journal). Both files are
+	// left untouched.
+	ErrReplayPending = errors.New("buffer: journal holds commits not yet in the file")
+
 	// ErrInvalidAck is returned by Ack for a seq that was never assigned.
 	ErrInvalidAck = errors.New("buffer: ack beyond last assigned seq")
 

@@ -4,13 +4,16 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// File layout (format 3):
+// File layout (format 5):
 //
-//	meta/        "format" -> uint32 BE, "store" -> storeRecord (JSON)
+//	meta/        "format" -> uint32 BE, "store" -> storeRecord (JSON),
+//	             "journal" -> uint64 BE: the generation of the last journal
+//	             frames this file holds (journal.go)
 //	streams/     name -> streamRecord (JSON): config and counters
 //	data/<name>/ seq (uint64 BE) -> append time (int64 BE unix ns) ++ payload
 //	gaps/<name>/ id (uint64 BE) -> Gap (JSON); store-level gaps under "\x00"
@@ -23,6 +26,9 @@ import (
 // A stream's dedup buckets are created by its first keyed append. Format 1 is
 // format 3 without the dedup bucket; format 2 also had dedup/<name>/keys/,
 // record key -> seq, which format 3 keeps in memory instead (dedup.go).
+// Format 4 added gap events to the stream records (gaps.go); format 5 the
+// ingest journal beside the file (path.journal), whose frames of the
+// generation after meta "journal" hold committed changes the file does not.
 var (
 	bktMeta       = []byte("meta")
 	bktStreams    = []byte("streams")
@@ -34,15 +40,16 @@ var (
 	bktDedupFIFO  = []byte("fifo")
 	bktDedupKeys  = []byte("keys") // format 2 only
 
-	keyFormat = []byte("format")
-	keyStore  = []byte("store")
+	keyFormat  = []byte("format")
+	keyStore   = []byte("store")
+	keyJournal = []byte("journal")
 )
 
 // storeGaps is the gaps sub-bucket for gaps that belong to no stream.
 const storeGaps = "\x00"
 
 // formatVersion is the layout this build writes.
-const formatVersion = 4
+const formatVersion = 5
 
 // readableVersion is the oldest format a read-only Open accepts without
 // upgrading it: the formats since then only added buckets that readers
@@ -93,7 +100,20 @@ var migrations = map[uint32]func(tx *bolt.Tx) error{
 	// rewrite. The version moves so that an older build refuses the file
 	// instead of evicting its gap events and losing the unreported drops.
 	3: func(*bolt.Tx) error { return nil },
+	// 4 -> 5: the ingest journal. Committed events may now be in the
+	// journal only, until they are moved into the file: an older build
+	// would ignore them, so it must refuse the file. The journal generation
+	// starts unique to this file (journalGenesis).
+	4: func(tx *bolt.Tx) error {
+		return tx.Bucket(bktMeta).Put(keyJournal, binary.BigEndian.AppendUint64(nil, journalGenesis()))
+	},
 }
+
+// journalGenesis is the generation a new or upgraded file says it holds:
+// the time in nanoseconds, so that the frames of a journal left by another
+// file (a store deleted or replaced at the same path) never match its next
+// generation.
+func journalGenesis() uint64 { return uint64(time.Now().UnixNano()) }
 
 // requiredBuckets are the top-level buckets of a current file.
 var requiredBuckets = [][]byte{bktMeta, bktStreams, bktData, bktGaps, bktQuarantine, bktKV, bktDedup}
@@ -181,6 +201,9 @@ func checkFormat(tx *bolt.Tx, writable bool) error {
 			if _, err := tx.CreateBucket(name); err != nil {
 				return err
 			}
+		}
+		if err := tx.Bucket(bktMeta).Put(keyJournal, binary.BigEndian.AppendUint64(nil, journalGenesis())); err != nil {
+			return err
 		}
 		return tx.Bucket(bktMeta).Put(keyFormat, binary.BigEndian.AppendUint32(nil, formatVersion))
 	}

@@ -158,8 +158,8 @@ func (s *stage) removeGapEnts(name string, st *streamState, upTo uint64) (pinned
 	n := st.gapIndex(upTo + 1)
 	for _, g := range st.gapEnts[:n] {
 		if g.Seq < st.first {
-			if err := s.data(name).Delete(seqKey(g.Seq)); err != nil {
-				return 0, fatal(err)
+			if err := s.bdel(jData, name, s.data(name), seqKey(g.Seq)); err != nil {
+				return 0, err
 			}
 			pinnedBytes += g.Size
 		}

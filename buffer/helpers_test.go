@@ -117,6 +117,8 @@ func checkAndReopen(t testing.TB, db *DB, opts *Options) {
 	// Since-Open counters.
 	before.Commits, after.Commits = 0, 0
 	before.WrittenBytes, after.WrittenBytes = 0, 0
+	before.Moves, after.Moves = 0, 0
+	before.JournalWrittenBytes, after.JournalWrittenBytes = 0, 0
 	for _, st := range [][]StreamStats{before.Streams, after.Streams} {
 		for i := range st {
 			st[i].OldestAge = 0 // depends on the wall clock unless injected

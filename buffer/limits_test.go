@@ -155,9 +155,9 @@ func TestDiskBudgetEvictsLowestPriorityDropOldest(t *testing.T) {
 	}
 	after := db.Stats()
 	// Its batch's transaction still commits (a meta page and the freelist).
-	after.Commits, after.WrittenBytes = before.Commits, before.WrittenBytes
+	after.Commits, after.WrittenBytes, after.JournalWrittenBytes = before.Commits, before.WrittenBytes, before.JournalWrittenBytes
 	if !reflect.DeepEqual(before, after) {
-		t.Fatalf("failed append changed state")
+		t.Fatalf("failed append changed state:\n%+v\n%+v", before, after)
 	}
 	mustAppend(t, db, "mid", encs("m", 1, 25)...) // needs 20: low's last (10) then mid's first (10)
 	if got := seqs(readAll(t, db, "low")); len(got) != 0 {

@@ -15,20 +15,26 @@ import (
 
 func TestModel(t *testing.T) {
 	seed := uint64(time.Now().UnixNano())
-	for i, c := range []struct{ gaps, budget bool }{{true, false}, {true, true}, {false, true}, {false, false}} {
+	// journal: the JournalSize (0: the default 4 MiB, moved only by
+	// compactions, checks of the FIFO, reopens and commits it does not
+	// carry; 64 KiB: also moved when half full; -1: none).
+	for i, c := range []struct {
+		gaps, budget bool
+		journal      int64
+	}{{true, false, 0}, {true, true, 64 << 10}, {false, true, 0}, {false, false, 64 << 10}, {true, true, -1}} {
 		seed := seed + uint64(i)
-		t.Run(fmt.Sprintf("gaps=%v/budget=%v/seed=%d", c.gaps, c.budget, seed), func(t *testing.T) {
+		t.Run(fmt.Sprintf("gaps=%v/budget=%v/journal=%d/seed=%d", c.gaps, c.budget, c.journal, seed), func(t *testing.T) {
 			t.Logf("seed %d (pass it to runModel to reproduce)", seed)
-			runModel(t, seed, c.gaps, c.budget, 1500)
+			runModel(t, seed, c.gaps, c.budget, c.journal, 1500)
 		})
 	}
 }
 
-func runModel(t *testing.T, seed uint64, withGaps, withBudget bool, steps int) {
+func runModel(t *testing.T, seed uint64, withGaps, withBudget bool, journal int64, steps int) {
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	clk := newClock()
 	opts := &Options{Now: clk.Now, GapHistory: 40, SweepInterval: time.Hour, CompactRatio: -1,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), JournalSize: journal}
 	if withGaps {
 		opts.GapEncoder = testGapEncoder
 	}
@@ -42,6 +48,7 @@ func runModel(t *testing.T, seed uint64, withGaps, withBudget bool, steps int) {
 	ctx := context.Background()
 	names := []string{"a", "b", "c"}
 	errs := map[string]int{}
+	replays := 0 // crashes with commits in the journal only
 	randCfg := func(name string) StreamConfig {
 		c := StreamConfig{Name: name, Priority: rng.IntN(3), Overflow: PolicyDropOldest}
 		if rng.IntN(3) == 0 {
@@ -138,9 +145,19 @@ func runModel(t *testing.T, seed uint64, withGaps, withBudget bool, steps int) {
 			s.cfg = c
 			mustConfigure(t, db, c)
 		case r < 98:
-			op = "reopen"
-			if err := db.Close(); err != nil {
-				t.Fatal(err)
+			// Half of the reopens follow a crash: everything acknowledged
+			// must come back from the file and the journal's replay.
+			if rng.IntN(2) == 0 {
+				op = "reopen"
+				if err := db.Close(); err != nil {
+					t.Fatal(err)
+				}
+			} else {
+				op = "crash"
+				if db.jnl != nil && db.jnl.off > 0 {
+					replays++
+				}
+				crash(t, db)
 			}
 			db = openAt(t, path, opts)
 		default:
@@ -164,7 +181,10 @@ func runModel(t *testing.T, seed uint64, withGaps, withBudget bool, steps int) {
 	for _, s := range m.streams {
 		gapEvents += s.gapEvents()
 	}
-	t.Logf("budget %d, drops %+v, errors %v, dedup window %d, duplicates %d, gap events held %d", opts.DiskBudget, d, errs, opts.DedupWindow, dups, gapEvents)
+	t.Logf("budget %d, drops %+v, errors %v, dedup window %d, duplicates %d, gap events held %d, crashes replayed %d", opts.DiskBudget, d, errs, opts.DedupWindow, dups, gapEvents, replays)
+	if journal >= 0 && steps >= 1000 && replays == 0 {
+		t.Fatalf("no crash left commits in the journal: the replay was not tested")
+	}
 }
 
 func compareEntries(t *testing.T, step int, name string, got []Entry, want []mEntry) {
@@ -234,6 +254,10 @@ func compareModel(t *testing.T, step int, op string, db *DB, m *model, full bool
 func dedupFIFO(t *testing.T, db *DB, stream string) []mKey {
 	t.Helper()
 	var out []mKey
+	// The FIFO is read from the file: move the journal's commits into it.
+	if err := db.moveJournal(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	err := db.view(func(v *viewTx) error {
 		b := v.tx.Bucket(bktDedup).Bucket([]byte(stream))
 		if b == nil {

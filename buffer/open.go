@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -34,12 +35,115 @@ func (db *DB) openAndLoad() (err error) {
 			return err
 		}
 	}
-	if err := db.load(b); err != nil {
+	var jf *os.File // the journal, to replay
+	if !db.opts.ReadOnly {
+		jf, err = os.OpenFile(db.path+journalSuffix, os.O_RDWR, 0)
+	} else {
+		jf, err = os.Open(db.path + journalSuffix)
+	}
+	if os.IsNotExist(err) {
+		jf, err = nil, nil
+	}
+	if err != nil {
 		_ = b.Close()
+		return fmt.Errorf("buffer: journal: %w", err)
+	}
+	gen, err := db.load(b, jf)
+	if err != nil {
+		_ = b.Close()
+		if jf != nil {
+			_ = jf.Close()
+		}
 		return err
 	}
 	db.bolt = b
+	if db.opts.ReadOnly {
+		if jf != nil {
+			_ = jf.Close()
+		}
+		return nil
+	}
+	return db.startJournal(jf, gen)
+}
+
+// startJournal preallocates the journal and makes it the durability point
+// of the commits to come, whose frames are of generation gen. Without a
+// journal (Options.JournalSize < 0, or no room to preallocate it) every
+// commit goes to the file.
+func (db *DB) startJournal(f *os.File, gen uint64) error {
+	if db.opts.JournalSize < 0 {
+		if f != nil {
+			_ = f.Close()
+		}
+		return nil
+	}
+	if f == nil {
+		var err error
+		if f, err = os.OpenFile(db.path+journalSuffix, os.O_RDWR|os.O_CREATE, 0o600); err != nil {
+			return fmt.Errorf("buffer: journal: %w", err)
+		}
+		if err := syncDir(filepath.Dir(db.path)); err != nil {
+			_ = f.Close()
+			return err
+		}
+	}
+	j := &journal{f: f, gen: gen, dirty: -1}
+	fi, err := f.Stat()
+	if err == nil {
+		j.size = fi.Size()
+		if j.size < db.opts.JournalSize {
+			if err = preallocate(f, j.size, db.opts.JournalSize); err == nil {
+				db.written.Add(db.opts.JournalSize - j.size)
+				j.size = db.opts.JournalSize
+			} else {
+				_ = f.Truncate(j.size)
+			}
+		}
+	}
+	if err != nil {
+		_ = f.Close()
+		db.opts.Logger.Warn("buffer: cannot preallocate the journal; every commit goes to the store file (more flash writes per event)",
+			"path", db.path+journalSuffix, "err", err)
+		return nil
+	}
+	db.jnl = j
 	return nil
+}
+
+// replay applies the journal's committed frames that the file does not
+// hold (journal.go) in tx, and returns the generation of the next frames.
+// A read-only open cannot: it refuses a file with frames to replay.
+func (db *DB) replay(tx *bolt.Tx, jf *os.File) (uint64, error) {
+	var applied uint64
+	if v := tx.Bucket(bktMeta).Get(keyJournal); len(v) == 8 {
+		applied = binary.BigEndian.Uint64(v)
+	}
+	if jf == nil {
+		return applied + 1, nil
+	}
+	fi, err := jf.Stat()
+	if err != nil {
+		return 0, fmt.Errorf("buffer: journal: %w", err)
+	}
+	frames, end, err := readFrames(jf, fi.Size(), applied+1)
+	if err != nil || len(frames) == 0 {
+		return applied + 1, err
+	}
+	if db.opts.ReadOnly {
+		return 0, fmt.Errorf("%w: %d commits (%d bytes) in %s", ErrReplayPending, len(frames), end, db.path+journalSuffix)
+	}
+	n := 0
+	for _, ops := range frames {
+		if err := applyOps(tx, ops); err != nil {
+			return 0, err
+		}
+		n += len(ops)
+	}
+	if err := tx.Bucket(bktMeta).Put(keyJournal, binary.BigEndian.AppendUint64(nil, applied+1)); err != nil {
+		return 0, err
+	}
+	db.opts.Logger.Info("buffer: replayed the journal into the store", "commits", len(frames), "changes", n, "bytes", end)
+	return applied + 2, nil
 }
 
 func openBolt(path string, o *Options) (*bolt.DB, error) {
@@ -77,15 +181,21 @@ func openBolt(path string, o *Options) (*bolt.DB, error) {
 	return b, nil
 }
 
-// load checks the format and reads the metadata bucket and the stream
-// records; it never opens a data bucket.
-func (db *DB) load(b *bolt.DB) error {
+// load checks the format, replays the journal jf (nil: none) and reads the
+// metadata bucket and the stream records; it never opens a data bucket but
+// to replay journaled entries. It returns the journal generation to write.
+func (db *DB) load(b *bolt.DB, jf *os.File) (uint64, error) {
 	ro := db.opts.ReadOnly
+	var gen uint64
 	fn := func(tx *bolt.Tx) error {
 		if !ro {
 			tx.OnCommit(func() { db.written.Add(txWritten(tx, b)) })
 		}
 		if err := checkFormat(tx, !ro); err != nil {
+			return err
+		}
+		var err error
+		if gen, err = db.replay(tx, jf); err != nil {
 			return err
 		}
 		for _, name := range requiredBuckets {
@@ -98,7 +208,7 @@ func (db *DB) load(b *bolt.DB) error {
 			return err
 		}
 		streams := map[string]*streamState{}
-		err := tx.Bucket(bktStreams).ForEach(func(k, v []byte) error {
+		err = tx.Bucket(bktStreams).ForEach(func(k, v []byte) error {
 			var r streamRecord
 			if _, err := getJSON(tx.Bucket(bktStreams), k, &r); err != nil {
 				return err
@@ -130,15 +240,15 @@ func (db *DB) load(b *bolt.DB) error {
 		return nil
 	}
 	if ro {
-		return b.View(fn)
+		return gen, b.View(fn)
 	}
 	if err := b.Update(fn); err != nil {
-		return err
+		return 0, err
 	}
 	if db.recovered {
-		return db.recordStoreGap(b)
+		return gen, db.recordStoreGap(b)
 	}
-	return nil
+	return gen, nil
 }
 
 func (db *DB) recordStoreGap(b *bolt.DB) error {
@@ -168,6 +278,10 @@ func (db *DB) moveAside(cause error) error {
 	}
 	if err := os.Rename(db.path, dst); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("buffer: moving bad store aside: %w (after %v)", err, cause)
+	}
+	// Its journal goes with it (the fresh file would ignore its frames).
+	if err := os.Rename(db.path+journalSuffix, dst+journalSuffix); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("buffer: moving bad store's journal aside: %w (after %v)", err, cause)
 	}
 	_ = os.Remove(db.path + brokenSuffix)
 	if err := syncDir(filepath.Dir(db.path)); err != nil {

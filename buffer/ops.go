@@ -24,6 +24,7 @@ func (s *stage) configure(cfg StreamConfig) error {
 		st.cfg = cfg
 		return nil
 	}
+	s.heavy = true // readers need the bucket in the file
 	if _, err := s.tx.Bucket(bktData).CreateBucket([]byte(cfg.Name)); err != nil {
 		return fatal(err)
 	}
@@ -46,10 +47,21 @@ func (s *stage) configure(cfg StreamConfig) error {
 	return nil
 }
 
-// Ack durably removes every entry of the stream with seq <= upTo, gap events
-// included. Acking a
-// seq at or below an earlier ack is a no-op; acking a seq that was never
-// assigned fails with ErrInvalidAck.
+// Ack removes every entry of the stream with seq <= upTo, gap events
+// included. Acking a seq at or below an earlier ack is a no-op; acking a
+// seq that was never assigned fails with ErrInvalidAck.
+//
+// Durability: without the journal (Options.JournalSize < 0), and whenever
+// the commit goes to the file, the removal is durable when Ack returns.
+// With the journal, a commit of acks alone is written to it but not
+// synced: it becomes durable with the next synced commit (the next
+// Append's, usually in the same flash page, so the ack costs no page of
+// its own), the next move into the file (Options.MoveInterval at the
+// latest), or Close. A kill -9 loses nothing (the written frame is in the
+// page cache); a power cut before then brings back entries acked since,
+// and the uplink sends them again under the same seqs, which the broker's
+// deduplication drops: never an event lost, at most a re-send. Readers
+// see the removal at once either way.
 func (db *DB) Ack(stream string, upTo uint64) error {
 	db.stateMu.RLock()
 	st, ok := db.streams[stream]
@@ -64,7 +76,7 @@ func (db *DB) Ack(stream string, upTo uint64) error {
 	if upTo <= acked {
 		return nil
 	}
-	r := &request{apply: func(s *stage) error { return s.ack(stream, upTo) }}
+	r := &request{lazy: true, apply: func(s *stage) error { return s.ack(stream, upTo) }}
 	return db.submit(context.Background(), r)
 }
 
@@ -143,6 +155,7 @@ func (db *DB) PutMeta(key string, val []byte) error {
 	del := val == nil
 	val = append([]byte{}, val...)
 	r := &request{apply: func(s *stage) error {
+		s.heavy = true // GetMeta reads the file
 		b := s.tx.Bucket(bktKV)
 		if del {
 			return fatal(b.Delete([]byte(key)))

@@ -26,6 +26,7 @@ func (db *DB) Quarantine(ctx context.Context, q QuarantineItem) error {
 }
 
 func (s *stage) quarantine(q QuarantineItem) error {
+	s.heavy = true // QuarantineList reads the file
 	b := s.tx.Bucket(bktQuarantine)
 	id, err := b.NextSequence()
 	if err != nil {
@@ -77,6 +78,7 @@ func (db *DB) QuarantineList(max int) ([]QuarantineItem, error) {
 func (db *DB) QuarantineReplay(id uint64) (QuarantineItem, error) {
 	var q QuarantineItem
 	r := &request{apply: func(s *stage) error {
+		s.heavy = true
 		b := s.tx.Bucket(bktQuarantine)
 		val := b.Get(seqKey(id))
 		if val == nil {

@@ -2,6 +2,7 @@ package buffer
 
 import (
 	"fmt"
+	"sort"
 
 	bolt "go.etcd.io/bbolt"
 )
@@ -52,7 +53,20 @@ func (db *DB) Read(stream string, after uint64, max int) ([]Entry, error) {
 	return append(out, more...), nil
 }
 
+// ovEntry is an entry of a journaled commit not yet moved into the file: its
+// seq and its stored value (append time and payload).
+type ovEntry struct {
+	seq uint64
+	val []byte
+}
+
 // read is Read without writing gap events.
+//
+// The entries held are those of the committed state (st): the contiguous
+// seqs first..next-1 and the pinned gap events below first. The file holds
+// them as of the last move, and may still hold some that journaled commits
+// since removed (acked, dropped): those are skipped. The overlay holds the
+// ones journaled since, all after any the file holds.
 func (db *DB) read(stream string, after uint64, max int) ([]Entry, error) {
 	db.stateMu.RLock()
 	st, ok := db.streams[stream]
@@ -60,6 +74,7 @@ func (db *DB) read(stream string, after uint64, max int) ([]Entry, error) {
 	if ok {
 		depth = st.count()
 	}
+	ov := db.overlay[stream]
 	db.stateMu.RUnlock()
 	if !ok {
 		return nil, fmt.Errorf("%w: %q", ErrUnknownStream, stream)
@@ -75,12 +90,35 @@ func (db *DB) read(stream string, after uint64, max int) ([]Entry, error) {
 		}
 		c := b.Cursor()
 		for k, val := c.Seek(seqKey(after + 1)); k != nil && len(out) < max; k, val = c.Next() {
-			out = append(out, Entry{Seq: keySeq(k), Data: append([]byte{}, val[entryHeader:]...)})
+			seq := keySeq(k)
+			if seq >= st.next {
+				break
+			}
+			if seq < st.first && !st.isGap(seq) {
+				continue
+			}
+			out = append(out, Entry{Seq: seq, Data: append([]byte{}, val[entryHeader:]...)})
 		}
 		return nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	if len(ov) == 0 {
+		return out, nil
+	}
+	if len(out) > 0 && out[len(out)-1].Seq > after {
+		// A move may have happened since the overlay was taken: what the
+		// file returned is not repeated.
+		after = out[len(out)-1].Seq
+	}
+	i := sort.Search(len(ov), func(i int) bool { return ov[i].seq > after })
+	for ; i < len(ov) && len(out) < max; i++ {
+		e := ov[i]
+		if e.seq >= st.next || e.seq < st.first && !st.isGap(e.seq) {
+			continue
+		}
+		out = append(out, Entry{Seq: e.seq, Data: append([]byte{}, e.val[entryHeader:]...)})
 	}
 	return out, nil
 }

@@ -85,7 +85,8 @@ func TestBadFileIsMovedAside(t *testing.T) {
 			damage(t, path)
 			db := openAt(t, path, &Options{Now: clk.Now, GapEncoder: testGapEncoder})
 			moved, _ := filepath.Glob(path + ".bad-*")
-			if len(moved) != 1 {
+			// The journal of the bad file goes with it.
+			if len(moved) != 2 || moved[1] != moved[0]+journalSuffix {
 				t.Fatalf("moved-aside files: %v", moved)
 			}
 			if fi, err := os.Stat(moved[0]); err != nil || fi.Size() == 0 {

@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"encoding/json"
 	"slices"
 	"sort"
 	"time"
@@ -96,6 +97,10 @@ type stage struct {
 	notify   map[string]bool
 	buckets  map[string]*bolt.Bucket
 	dedups   map[string]*bolt.Bucket // dedup FIFOs looked up; nil until a keyed append
+	// ops are the changes made, for the journal (jops.go); heavy is set by
+	// a change that cannot be journaled: the transaction goes to bbolt.
+	ops   []jop
+	heavy bool
 }
 
 func (db *DB) newStage(tx *bolt.Tx) *stage {
@@ -155,22 +160,44 @@ func (s *stage) flush() error {
 		if err := s.writeSealed(name, st); err != nil {
 			return err
 		}
-		if err := putJSON(sb, []byte(name), st.record()); err != nil {
+		data, err := json.Marshal(st.record())
+		if err != nil {
+			return err
+		}
+		if err := s.bput(jStreams, "", sb, []byte(name), data); err != nil {
 			return err
 		}
 	}
 	if s.dirty {
-		return putJSON(s.tx.Bucket(bktMeta), keyStore, s.store)
+		data, err := json.Marshal(s.store)
+		if err != nil {
+			return err
+		}
+		return s.bput(jMeta, "", s.tx.Bucket(bktMeta), keyStore, data)
 	}
 	return nil
 }
 
-// publish makes the staged states the committed ones.
-func (s *stage) publish() {
+// publish makes the staged states the committed ones. moved: everything
+// is in the file and the overlay is emptied; otherwise the transaction's
+// entries are in the journal only, and readers find them in the overlay.
+func (s *stage) publish(moved bool) {
 	db := s.db
 	db.stateMu.Lock()
 	for name, st := range s.streams {
 		db.streams[name] = st
+	}
+	if moved {
+		db.overlay = nil
+	} else {
+		for _, o := range s.ops {
+			if o.bkt == jData && !o.del {
+				if db.overlay == nil {
+					db.overlay = map[string][]ovEntry{}
+				}
+				db.overlay[o.name] = append(db.overlay[o.name], ovEntry{seq: keySeq(o.key), val: o.val})
+			}
+		}
 	}
 	db.store = s.store
 	db.total = s.total

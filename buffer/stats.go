@@ -26,6 +26,14 @@ type Stats struct {
 	// own journal and the card's write amplification); divide its rate by
 	// the rate of appended events for the bytes written per event.
 	WrittenBytes int64
+	// JournalWrittenBytes is the part of WrittenBytes that went to the
+	// journal (Options.JournalSize): whole pages, each counted once per
+	// sync; the rest went to the store file (commits, moves, compactions).
+	JournalWrittenBytes int64
+	// Moves is the number of times the journal's commits were moved into
+	// the file since Open (Options.JournalSize); Commits counts each group
+	// commit once, journaled or not.
+	Moves uint64
 }
 
 // StreamStats describes one stream.
@@ -60,7 +68,8 @@ func (db *DB) Stats() Stats {
 	db.stateMu.RLock()
 	s := Stats{LiveBytes: db.total, Boot: db.store.Boot, Recovered: db.store.Recovered,
 		Quarantined: db.store.QCount, QuarantineDropped: db.store.QDropped,
-		Compactions: db.compactions.Load(), Commits: db.commits.Load(), WrittenBytes: db.written.Load()}
+		Compactions: db.compactions.Load(), Commits: db.commits.Load(), WrittenBytes: db.written.Load(),
+		JournalWrittenBytes: db.jwritten.Load(), Moves: db.moves.Load()}
 	for name, st := range db.streams {
 		ss := StreamStats{Config: st.cfg, Depth: st.count(), Bytes: st.bytes, FirstSeq: st.first,
 			NextSeq: st.next, AckedSeq: st.acked, Drops: st.drops, GapRecords: st.gapN,

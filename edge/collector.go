@@ -29,7 +29,8 @@ var (
 	descDrops  = prometheus.NewDesc("edge_gateway_buffer_dropped_events_total", "Events dropped by the buffer's limits, per stream and reason.", []string{"stream", "reason"}, nil)
 	descFile   = prometheus.NewDesc("edge_gateway_buffer_file_bytes", "Size of the buffer file.", nil, nil)
 	descLive   = prometheus.NewDesc("edge_gateway_buffer_live_bytes", "Payload bytes held across all streams.", nil, nil)
-	descWrote  = prometheus.NewDesc("edge_gateway_buffer_storage_written_bytes_total", "Bytes the buffer had written to storage (its commits' pages and compactions) since the gateway started: the wear on the SD card.", nil, nil)
+	descWrote  = prometheus.NewDesc("edge_gateway_buffer_storage_written_bytes_total", "Bytes the buffer had written to storage (its journal's pages, its commits' pages and compactions) since the gateway started: the wear on the SD card.", nil, nil)
+	descJWrote = prometheus.NewDesc("edge_gateway_buffer_journal_written_bytes_total", "Of edge_gateway_buffer_storage_written_bytes_total, the bytes written to the buffer's ingest journal since the gateway started.", nil, nil)
 	descQuar   = prometheus.NewDesc("edge_gateway_quarantine_events", "Inputs held in quarantine.", nil, nil)
 	// The number of times the store was opened, persisted: a count, so a
 	// counter (not a gauge named _count, a suffix Prometheus keeps for
@@ -40,7 +41,7 @@ var (
 )
 
 func (c *bufferCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descDepth, descBytes, descOldest, descNext, descAcked, descDrops, descFile, descLive, descWrote, descQuar, descBoot, descRecov} {
+	for _, d := range []*prometheus.Desc{descDepth, descBytes, descOldest, descNext, descAcked, descDrops, descFile, descLive, descWrote, descJWrote, descQuar, descBoot, descRecov} {
 		ch <- d
 	}
 }
@@ -61,6 +62,7 @@ func (c *bufferCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descFile, prometheus.GaugeValue, float64(st.FileSize))
 	ch <- prometheus.MustNewConstMetric(descLive, prometheus.GaugeValue, float64(st.LiveBytes))
 	ch <- prometheus.MustNewConstMetric(descWrote, prometheus.CounterValue, float64(st.WrittenBytes))
+	ch <- prometheus.MustNewConstMetric(descJWrote, prometheus.CounterValue, float64(st.JournalWrittenBytes))
 	ch <- prometheus.MustNewConstMetric(descQuar, prometheus.GaugeValue, float64(st.Quarantined))
 	ch <- prometheus.MustNewConstMetric(descBoot, prometheus.CounterValue, float64(st.Boot))
 	ch <- prometheus.MustNewConstMetric(descRecov, prometheus.CounterValue, float64(st.Recovered))

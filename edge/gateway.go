@@ -228,6 +228,11 @@ func (g *Gateway) bufferOptions(cfg *config.Config) *buffer.Options {
 	o := *buffer.DefaultOptions
 	o.CommitWindow = cfg.Buffer.CommitWindow.D()
 	o.MaxBatch = cfg.Buffer.MaxBatch
+	o.JournalSize = int64(cfg.Buffer.JournalSize)
+	if o.JournalSize == 0 {
+		o.JournalSize = -1 // off
+	}
+	o.MoveInterval = cfg.Buffer.JournalMoveInterval.D()
 	o.DiskBudget = int64(cfg.Buffer.DiskBudget)
 	if cfg.Buffer.MaxFileSize > 0 {
 		o.MaxFileSize = int64(cfg.Buffer.MaxFileSize)

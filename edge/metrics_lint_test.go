@@ -35,6 +35,7 @@ var gatewayMetricNames = []string{
 	"edge_gateway_buffer_file_bytes",
 	"edge_gateway_buffer_live_bytes",
 	"edge_gateway_buffer_storage_written_bytes_total",
+	"edge_gateway_buffer_journal_written_bytes_total",
 	"edge_gateway_buffer_next_seq",
 	"edge_gateway_buffer_oldest_event_age_seconds",
 	"edge_gateway_buffer_recovered_total",

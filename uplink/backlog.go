@@ -15,8 +15,11 @@ type Backlog interface {
 	// below the last Ack should not be returned for after = 0 (they would
 	// be re-sent, which is harmless but wasteful).
 	Read(after uint64, max int) ([]Entry, error)
-	// Ack records, durably, that every entry with Seq <= upTo is delivered.
-	// upTo never decreases.
+	// Ack records that every entry with Seq <= upTo is delivered. upTo
+	// never decreases. The record is durable when Ack returns or soon after
+	// (the buffer syncs an ack with its next commit): after a power cut the
+	// backlog may hold entries acked just before it, and they are sent
+	// again under the same seqs, which the broker's deduplication drops.
 	Ack(upTo uint64) error
 	// Notify returns a channel that receives (or is closed) when entries
 	// may have been added since Notify was called. The forwarder calls it

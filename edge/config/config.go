@@ -75,6 +75,14 @@ type Buffer struct {
 	CommitWindow units.Duration `yaml:"commit_window"`
 	// MaxBatch is the most records per commit; default 1024.
 	MaxBatch int `yaml:"max_batch"`
+	// JournalSize is the ingest journal beside the store (path.journal),
+	// where most commits become durable at a flash page each; default
+	// 4MiB, 64KiB..1GiB, 0 turns it off (every commit goes to the store
+	// file: several pages each). README "Storage".
+	JournalSize units.ByteSize `yaml:"journal_size"`
+	// JournalMoveInterval is the longest a journaled commit waits to be
+	// moved into the store file; default 5m, 1s..1h.
+	JournalMoveInterval units.Duration `yaml:"journal_move_interval"`
 }
 
 // Stream is one named queue of events.
@@ -121,9 +129,11 @@ type Log struct {
 func Defaults() *Config {
 	return &Config{
 		Buffer: Buffer{
-			DiskBudget:   1 << 30,
-			CommitWindow: units.Duration(2e6),
-			MaxBatch:     1024,
+			DiskBudget:          1 << 30,
+			CommitWindow:        units.Duration(2e6),
+			MaxBatch:            1024,
+			JournalSize:         4 << 20,
+			JournalMoveInterval: units.Duration(300e9),
 		},
 		Uplink: uplink.DefaultOptions(),
 		HTTP:   HTTP{Listen: "127.0.0.1:9108"},
@@ -316,6 +326,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Buffer.MaxBatch < 1 || c.Buffer.MaxBatch > 100000 {
 		add("buffer.max_batch", "must be between 1 and 100000")
+	}
+	if j := c.Buffer.JournalSize; j != 0 && (j < 64<<10 || j > 1<<30) {
+		add("buffer.journal_size", "must be 0 (off) or between 64KiB and 1GiB")
+	}
+	if d := c.Buffer.JournalMoveInterval.D(); d < 1e9 || d > 3600e9 {
+		add("buffer.journal_move_interval", "must be between 1s and 1h")
 	}
 	streams := map[string]bool{}
 	if len(c.Streams) == 0 {

@@ -87,6 +87,13 @@ func TestParseGood(t *testing.T) {
 	if c.HTTP.Listen != "127.0.0.1:9108" {
 		t.Fatalf("http default %q", c.HTTP.Listen)
 	}
+	if c.Buffer.JournalSize != 4<<20 || c.Buffer.JournalMoveInterval.D().String() != "5m0s" {
+		t.Fatalf("journal defaults %+v", c.Buffer)
+	}
+	off, err := Parse([]byte(strings.Replace(good, "commit_window: 3ms\n", "commit_window: 3ms\n  journal_size: 0\n", 1)))
+	if err != nil || off.Buffer.JournalSize != 0 {
+		t.Fatalf("journal_size: 0 (off): %v %+v", err, off)
+	}
 }
 
 func TestParseErrorsNameFieldAndLine(t *testing.T) {
@@ -106,6 +113,8 @@ func TestParseErrorsNameFieldAndLine(t *testing.T) {
 		{"uplink error", "service_url: pulsar://127.0.0.1:6650", "service_url: http//nope", "line 23: uplink.service_url:"},
 		{"uplink unknown key", "  admin_url:", "  admin_uri:", `line 24: uplink.admin_uri: unknown field "admin_uri"`},
 		{"duplicate stream", "name: telemetry", "name: scans", `line 13: streams[1].name: stream "scans" is defined twice`},
+		{"tiny journal", "commit_window: 3ms\n", "commit_window: 3ms\n  journal_size: 4KiB\n", "buffer.journal_size: must be 0 (off) or between 64KiB and 1GiB"},
+		{"fast moves", "commit_window: 3ms\n", "commit_window: 3ms\n  journal_move_interval: 10ms\n", "buffer.journal_move_interval: must be between 1s and 1h"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			doc := strings.Replace(good, tc.from, tc.to, 1)
