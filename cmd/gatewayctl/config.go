@@ -86,6 +86,18 @@ func (p *pulsarFlags) control(a *app) (*uplink.Control, error) {
 	return uplink.NewControl(p.options(), a.log.With("component", "control"))
 }
 
+// connect is what a command that talks to Pulsar starts with: a context
+// bounded by --timeout and a control client; done closes both.
+func (p *pulsarFlags) connect(parent context.Context, a *app) (context.Context, *uplink.Control, func(), error) {
+	ctx, cancel := context.WithTimeout(parent, p.timeout)
+	ctl, err := p.control(a)
+	if err != nil {
+		cancel()
+		return nil, nil, nil, err
+	}
+	return ctx, ctl, func() { ctl.Close(); cancel() }, nil
+}
+
 func newConfigCmd(a *app) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "config",
@@ -185,13 +197,11 @@ func configPush(cmd *cobra.Command, a *app, p *pulsarFlags, o *pushOptions) erro
 		b.Sign(key)
 		return printPush(cmd, a, b, 0, true)
 	}
-	ctx, cancel := context.WithTimeout(cmd.Context(), p.timeout)
-	defer cancel()
-	ctl, err := p.control(a)
+	ctx, ctl, done, err := p.connect(cmd.Context(), a)
 	if err != nil {
 		return err
 	}
-	defer ctl.Close()
+	defer done()
 	reported := reportedVersions(ctx, ctl, p, cmd.ErrOrStderr())
 	size, err := publishBundle(ctx, ctl, ctl.Topic(p.configTopic), b, key, trusted, reported, cmd.ErrOrStderr())
 	if err != nil {
@@ -413,13 +423,11 @@ asked to compact the topic afterwards (needs --pulsar-admin).`,
 			if err := tgt.Validate(); err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), p.timeout)
-			defer cancel()
-			ctl, err := p.control(a)
+			ctx, ctl, done, err := p.connect(cmd.Context(), a)
 			if err != nil {
 				return err
 			}
-			defer ctl.Close()
+			defer done()
 			topic := ctl.Topic(p.configTopic)
 			var had bool
 			err = ctl.PublishExclusive(ctx, topic, func(read []uplink.KeyedMessage) (uplink.KeyedMessage, error) {
@@ -483,13 +491,11 @@ func newConfigShowCmd(a *app) *cobra.Command {
 					return err
 				}
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), p.timeout)
-			defer cancel()
-			ctl, err := p.control(a)
+			ctx, ctl, done, err := p.connect(cmd.Context(), a)
 			if err != nil {
 				return err
 			}
-			defer ctl.Close()
+			defer done()
 			msgs, err := ctl.Read(ctx, ctl.Topic(p.configTopic))
 			if err != nil {
 				return err

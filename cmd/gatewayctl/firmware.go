@@ -246,13 +246,11 @@ platform unless --version says otherwise.`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithTimeout(cmd.Context(), p.timeout)
-			defer cancel()
-			ctl, err := p.control(a)
+			ctx, ctl, done, err := p.connect(cmd.Context(), a)
 			if err != nil {
 				return err
 			}
-			defer ctl.Close()
+			defer done()
 			if err := publishImage(ctx, ctl, m, datas); err != nil {
 				return err
 			}

@@ -51,13 +51,11 @@ func newFirmwareStatusCmd(a *app) *cobra.Command {
 		Short: "Show each gateway's firmware: running release, and the latest one's state (downloading %, probation, committed, rolled back and why)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ctx, cancel := context.WithTimeout(cmd.Context(), p.timeout)
-			defer cancel()
-			ctl, err := p.control(a)
+			ctx, ctl, done, err := p.connect(cmd.Context(), a)
 			if err != nil {
 				return err
 			}
-			defer ctl.Close()
+			defer done()
 			rows, err := firmwareRows(ctx, ctl, ctl.Topic(p.statusTopic))
 			if err != nil {
 				return err
