@@ -95,6 +95,13 @@ const quietGap = 100 * time.Microsecond
 // (nobody else is about to join), nothing waits. BenchmarkFlashWrites: at
 // 2,000 events/s, about twice the events per commit and half the bytes
 // written per event.
+//
+// Fill: at rates where a journal page's worth of records arrives within
+// Options.FillWindow, a batch that would be committed (window, quiet or
+// everyone joined) is held instead until its frame is estimated to fill
+// the page, or FillWindow after its first write (fillHold).
+// BenchmarkFlashWrites at 2,000 events/s: 14 events per commit instead of
+// 6, 294 B of journal per event instead of 660.
 func (db *DB) run() {
 	defer db.wg.Done()
 	window, quiet, pace := time.NewTimer(time.Hour), time.NewTimer(time.Hour), time.NewTimer(time.Hour)
@@ -126,6 +133,7 @@ func (db *DB) run() {
 		}
 		batch = append(batch[:0], r)
 		n := r.n
+		first := r.at
 		window.Reset(db.opts.CommitWindow)
 		var paceC <-chan time.Time
 		if p := db.paceFor(db.lastTook, r.at.Before(db.lastEnd)); p > 0 {
@@ -134,11 +142,15 @@ func (db *DB) run() {
 				paceC = pace.C
 			}
 		}
+		fill := 0 // > 0: held for a full page until this many records (fillHold)
 	collect:
-		for n < db.opts.MaxBatch {
+		for n < db.opts.MaxBatch && (fill == 0 || n < fill) {
 			var quietC <-chan time.Time
-			if paceC == nil && int64(len(batch)) >= db.inflight.Load() {
+			if paceC == nil && fill == 0 && int64(len(batch)) >= db.inflight.Load() {
 				if len(batch) >= lastBatch {
+					if fill = db.holdForFill(window, n, first); fill > 0 {
+						continue
+					}
 					break
 				}
 				quiet.Reset(min(quietGap, db.opts.CommitWindow))
@@ -160,8 +172,16 @@ func (db *DB) run() {
 				batch = append(batch, r)
 				n += r.n
 			case <-window.C:
+				if fill == 0 {
+					if fill = db.holdForFill(window, n, first); fill > 0 {
+						continue
+					}
+				}
 				break collect
 			case <-quietC:
+				if fill = db.holdForFill(window, n, first); fill > 0 {
+					continue
+				}
 				break collect
 			case <-paceC:
 				paceC = nil
@@ -174,6 +194,79 @@ func (db *DB) run() {
 		db.commit(batch, true)
 		clear(batch)
 	}
+}
+
+// fillHold decides, when a batch of n records whose first write was queued
+// at first would be committed, whether to hold it for a fuller journal
+// frame (Options.FillWindow): it returns the record count at which the
+// frame is estimated to fill a flash page and how much longer to wait for
+// it at most, or a zero wait to commit now.
+//
+// It holds only while the previous commit was a synced journal frame of
+// less than a page (the next one costs that page whatever it holds) and
+// records arrive (db.fill.rate) fast enough that their uncompressed bytes
+// would fill a page within FillWindow: below that rate holding would not
+// fill one and would only add latency. The target is estimated from the
+// previous frame (fillStats) and leaves a tenth of the page for its error.
+func (db *DB) fillHold(n int, first time.Time) (target int, wait time.Duration) {
+	f, fw := &db.fill, db.opts.FillWindow
+	if db.jnl == nil || fw <= db.opts.CommitWindow || db.opts.commitPace != 0 ||
+		db.lastPages != 1 || f.perRecord <= 0 || f.rate*f.perRecord*fw.Seconds() < journalPage {
+		return 0, 0
+	}
+	room := journalPage*9/10/f.ratio - float64(f.fixed)
+	target = int(room / f.perRecord)
+	wait = time.Until(first.Add(fw))
+	if target <= n || wait <= 0 {
+		return 0, 0
+	}
+	return target, wait
+}
+
+// fillStats is what fillHold knows of the synced journal frames so far.
+type fillStats struct {
+	rate      float64   // records per second, averaged over commits
+	records   float64   // records per commit, averaged
+	secs      float64   // seconds from one commit's start to the next, averaged
+	perRecord float64   // uncompressed bytes per record of the last frame
+	fixed     int       // its bytes that are not records' (header, counters)
+	ratio     float64   // its length ÷ its uncompressed length
+	start     time.Time // when its commit began
+}
+
+// update records a synced journal frame of length size holding records
+// records, raw bytes uncompressed of which data were records' own, whose
+// commit began at start.
+func (f *fillStats) update(records, size, raw, data int, start time.Time) {
+	if records <= 0 || raw <= 0 {
+		return
+	}
+	if !f.start.IsZero() {
+		// Records and time averaged apart, over about eight commits:
+		// steady through the noise of single intervals (a mean of
+		// per-interval rates would be skewed by short ones), and a burst
+		// shows within a few tens of milliseconds.
+		f.records += (float64(records) - f.records) / 8
+		f.secs += (start.Sub(f.start).Seconds() - f.secs) / 8
+		if f.secs > 0 {
+			f.rate = f.records / f.secs
+		}
+	}
+	f.start = start
+	f.perRecord = float64(data) / float64(records)
+	f.fixed = raw - data
+	f.ratio = min(float64(size)/float64(raw), 1)
+}
+
+// holdForFill is fillHold for run: when the batch is held, it moves the
+// window to the end of the hold and returns the target record count.
+func (db *DB) holdForFill(window *time.Timer, n int, first time.Time) int {
+	target, wait := db.fillHold(n, first)
+	if wait <= 0 {
+		return 0
+	}
+	window.Reset(wait)
+	return target
 }
 
 // paceFor is how long after the previous commit ended a batch waits before
@@ -203,6 +296,15 @@ func (db *DB) paceFor(took time.Duration, busy bool) time.Duration {
 		return db.opts.CommitWindow
 	}
 	return min(took/2, db.opts.CommitWindow)
+}
+
+// records is the number of records the batch's requests write.
+func records(batch []*request) int {
+	n := 0
+	for _, r := range batch {
+		n += r.n
+	}
+	return n
 }
 
 func (db *DB) finish(r *request, err error) {
@@ -263,7 +365,21 @@ func (db *DB) commit(batch []*request, retry bool) {
 			lazy = lazy && r.lazy
 		}
 		if frame, at := db.journalFrame(s, grows); frame != nil {
-			return db.journalWrite(frame, at, s.ops, lazy)
+			if err := db.journalWrite(frame, at, s.ops, lazy); err != nil {
+				return err
+			}
+			if !lazy {
+				raw, data := frameHeader, 0
+				for i := range s.ops {
+					k := s.ops[i].encodedLen()
+					raw += k
+					if s.ops[i].bkt == jData {
+						data += k
+					}
+				}
+				db.fill.update(records(batch), len(frame), raw, data, start)
+			}
+			return nil
 		}
 		if len(s.ops) == 0 && !s.heavy {
 			return nil // nothing changed: nothing to make durable
@@ -316,11 +432,7 @@ func (db *DB) commit(batch []*request, retry bool) {
 	}
 	db.commits.Add(1)
 	if f := db.opts.OnCommit; f != nil {
-		n := 0
-		for _, r := range batch {
-			n += r.n
-		}
-		f(n, time.Since(start))
+		f(records(batch), time.Since(start))
 	}
 	s.publish(moved)
 	db.signal(s.notify)

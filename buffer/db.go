@@ -69,6 +69,7 @@ type DB struct {
 	// (0: it went to the file) and its length (run's pacing)
 	lastPages int64
 	lastFill  int
+	fill      fillStats // committer only (fillHold)
 
 	stop      chan struct{}
 	wg        sync.WaitGroup

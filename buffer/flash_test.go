@@ -158,7 +158,8 @@ func BenchmarkAppendLatencyJournal(b *testing.B) {
 // comma-separated: nofreelistsync, pagesize=N, pace=D (no early commit
 // sooner than D after the previous one ended; CommitWindow is raised to D),
 // nopace (no adaptive pacing: the committer as it was before pacing),
-// nojournal (Options.JournalSize -1: every commit to bbolt).
+// nojournal (Options.JournalSize -1: every commit to bbolt), journalsize=N
+// (Options.JournalSize), fill=D (Options.FillWindow; -1ns: off).
 func flashOpts(b *testing.B) *Options {
 	o := benchOpts()
 	for _, f := range strings.Split(os.Getenv("BENCH_FLASH_OPTS"), ",") {
@@ -177,6 +178,10 @@ func flashOpts(b *testing.B) *Options {
 			o.commitPace = -1
 		case "nojournal":
 			o.JournalSize = -1
+		case "journalsize":
+			o.JournalSize, err = strconv.ParseInt(v, 10, 64)
+		case "fill":
+			o.FillWindow, err = time.ParseDuration(v)
 		default:
 			b.Fatalf("BENCH_FLASH_OPTS: unknown %q", k)
 		}

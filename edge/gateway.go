@@ -227,6 +227,10 @@ func (g *Gateway) restoreStreams(db *buffer.DB, cfg *config.Config) {
 func (g *Gateway) bufferOptions(cfg *config.Config) *buffer.Options {
 	o := *buffer.DefaultOptions
 	o.CommitWindow = cfg.Buffer.CommitWindow.D()
+	o.FillWindow = cfg.Buffer.FillWindow.D()
+	if o.FillWindow == 0 {
+		o.FillWindow = -1 // off
+	}
 	o.MaxBatch = cfg.Buffer.MaxBatch
 	o.JournalSize = int64(cfg.Buffer.JournalSize)
 	if o.JournalSize == 0 {

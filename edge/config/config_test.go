@@ -115,6 +115,7 @@ func TestParseErrorsNameFieldAndLine(t *testing.T) {
 		{"duplicate stream", "name: telemetry", "name: scans", `line 13: streams[1].name: stream "scans" is defined twice`},
 		{"tiny journal", "commit_window: 3ms\n", "commit_window: 3ms\n  journal_size: 4KiB\n", "buffer.journal_size: must be 0 (off) or between 64KiB and 1GiB"},
 		{"fast moves", "commit_window: 3ms\n", "commit_window: 3ms\n  journal_move_interval: 10ms\n", "buffer.journal_move_interval: must be between 1s and 1h"},
+		{"long fill", "commit_window: 3ms\n", "commit_window: 3ms\n  fill_window: 2s\n", "buffer.fill_window: must be between 0 (off) and 1s"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			doc := strings.Replace(good, tc.from, tc.to, 1)

@@ -1,0 +1,76 @@
+package buffer
+
+import (
+	"testing"
+	"time"
+)
+
+// fillDB is a DB in the state fillHold reads: a journal, the previous
+// commit a synced one-page frame, and the frames so far described by f.
+func fillDB(f fillStats) *DB {
+	db := &DB{jnl: &journal{}, lastPages: 1, fill: f}
+	db.opts.CommitWindow = 2 * time.Millisecond
+	db.opts.FillWindow = 10 * time.Millisecond
+	return db
+}
+
+func TestFillHold(t *testing.T) {
+	// 240 bytes per record, 100 bytes of counters per frame, frames
+	// compressed to 60%: 0.9 × 4096 ÷ 0.6 = 6,144 uncompressed bytes fit,
+	// (6,144 − 100) ÷ 240 = 25 records.
+	busy := fillStats{rate: 2000, perRecord: 240, fixed: 100, ratio: 0.6}
+	now := time.Now()
+	for _, c := range []struct {
+		name   string
+		db     *DB
+		n      int
+		first  time.Time
+		target int // 0: commit now
+	}{
+		{"busy", fillDB(busy), 6, now, 25},
+		{"uncompressed", fillDB(fillStats{rate: 2000, perRecord: 240, fixed: 100, ratio: 1}), 6, now, 14},
+		// 1,000 × 240 B × 10 ms = 2,400 B: a page would not fill in time.
+		{"slow", fillDB(fillStats{rate: 1000, perRecord: 240, fixed: 100, ratio: 0.6}), 3, now, 0},
+		{"already full", fillDB(busy), 25, now, 0},
+		{"window over", fillDB(busy), 6, now.Add(-10 * time.Millisecond), 0},
+		{"no frame yet", fillDB(fillStats{}), 6, now, 0},
+		{"no journal", func() *DB { db := fillDB(busy); db.jnl = nil; return db }(), 6, now, 0},
+		{"last commit to the file", func() *DB { db := fillDB(busy); db.lastPages = 0; return db }(), 6, now, 0},
+		{"last frame over a page", func() *DB { db := fillDB(busy); db.lastPages = 2; return db }(), 6, now, 0},
+		{"disabled", func() *DB { db := fillDB(busy); db.opts.FillWindow = -1; return db }(), 6, now, 0},
+	} {
+		target, wait := c.db.fillHold(c.n, c.first)
+		if target != c.target {
+			t.Errorf("%s: target %d, want %d", c.name, target, c.target)
+		}
+		if c.target == 0 && wait != 0 {
+			t.Errorf("%s: wait %v, want 0", c.name, wait)
+		}
+		if c.target > 0 && (wait <= 0 || wait > c.db.opts.FillWindow) {
+			t.Errorf("%s: wait %v, want in (0, %v]", c.name, wait, c.db.opts.FillWindow)
+		}
+	}
+}
+
+func TestFillStatsRate(t *testing.T) {
+	var f fillStats
+	start := time.Unix(0, 0)
+	// Commits of 6 records every 3 ms, with one of 1 record 0.2 ms after
+	// each: 7 records per 3 ms, 2,333 records/s. A mean of per-interval
+	// rates would say (6/2.8ms + 1/0.2ms)/2 = 3,571.
+	for i := 0; i < 200; i++ {
+		f.update(6, 1500, 1600, 1440, start)
+		start = start.Add(200 * time.Microsecond)
+		f.update(1, 300, 340, 240, start)
+		start = start.Add(2800 * time.Microsecond)
+	}
+	if f.rate < 2200 || f.rate > 2450 {
+		t.Errorf("rate %.0f records/s, want about 2,333", f.rate)
+	}
+	if f.perRecord != 240 || f.fixed != 100 {
+		t.Errorf("last frame: %.0f bytes per record and %d fixed, want 240 and 100", f.perRecord, f.fixed)
+	}
+	if f.ratio < 0.88 || f.ratio > 0.89 {
+		t.Errorf("ratio %.3f, want 300/340", f.ratio)
+	}
+}
