@@ -1,6 +1,7 @@
 package buffer
 
 import (
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -176,19 +177,32 @@ func (s *stage) refreshHead(name string, st *streamState) error {
 }
 
 // recordGap adds g to the bounded gap history of a stream (st nil: store).
+// The history's changes are journaled (a full drop-oldest stream drops at
+// every append: each would otherwise be a bbolt commit of its own, tens of
+// KB of flash); only creating a stream's history bucket, at its first gap,
+// goes to the file. Ids are the last one's plus one (not the bucket's
+// sequence, a bucket header the journal does not carry; files written
+// before format 6 used it, and it is never below their last id).
 func (s *stage) recordGap(name string, st *streamState, g Gap) error {
-	s.heavy = true // the gap history is read from the file (Gaps)
 	root := s.tx.Bucket(bktGaps)
-	b, err := root.CreateBucketIfNotExists([]byte(name))
+	b := root.Bucket([]byte(name))
+	if b == nil {
+		s.heavy = true // bucket creation is never journaled
+		var err error
+		if b, err = root.CreateBucket([]byte(name)); err != nil {
+			return fatal(err)
+		}
+	}
+	id := b.Sequence()
+	if k, _ := b.Cursor().Last(); k != nil {
+		id = max(id, keySeq(k))
+	}
+	val, err := json.Marshal(g)
 	if err != nil {
 		return fatal(err)
 	}
-	id, err := b.NextSequence()
-	if err != nil {
-		return fatal(err)
-	}
-	if err := putJSON(b, seqKey(id), g); err != nil {
-		return fatal(err)
+	if err := s.bput(jGaps, name, b, seqKey(id+1), val); err != nil {
+		return err
 	}
 	n := &s.store.GapN
 	if st != nil {
@@ -198,12 +212,12 @@ func (s *stage) recordGap(name string, st *streamState, g Gap) error {
 	}
 	*n++
 	for *n > int64(s.db.opts.GapHistory) {
-		c := b.Cursor()
-		if k, _ := c.First(); k == nil {
+		k, _ := b.Cursor().First()
+		if k == nil {
 			break
 		}
-		if err := c.Delete(); err != nil {
-			return fatal(err)
+		if err := s.bdel(jGaps, name, b, k); err != nil {
+			return err
 		}
 		*n--
 	}

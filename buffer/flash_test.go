@@ -98,14 +98,17 @@ func BenchmarkFlashWrites(b *testing.B) {
 	for _, rate := range rates {
 		for _, v := range []struct {
 			writers int
-			uplink  bool
-		}{{1, false}, {10, false}, {1, true}} {
+			mode    flashMode
+		}{{1, flashDown}, {10, flashDown}, {1, flashUplink}, {1, flashFull}} {
 			name := fmt.Sprintf("rate=%d/writers=%d", rate, v.writers)
-			if v.uplink {
+			switch v.mode {
+			case flashUplink:
 				name += "/uplink"
+			case flashFull:
+				name += "/full"
 			}
 			b.Run(name, func(b *testing.B) {
-				r := flashRun(b, flashOpts(b), rate, v.writers, v.uplink, wall)
+				r := flashRun(b, flashOpts(b), rate, v.writers, v.mode, wall)
 				b.ReportMetric(r.perEvent, "B/event")
 				b.ReportMetric(r.bufPerEvent, "buffer-B/event")
 				b.ReportMetric(r.journalPerEvent, "journal-B/event")
@@ -141,7 +144,7 @@ func BenchmarkAppendLatencyJournal(b *testing.B) {
 			if !on {
 				o.JournalSize = -1
 			}
-			r := flashRun(b, o, 1000, 1, false, wall)
+			r := flashRun(b, o, 1000, 1, flashDown, wall)
 			b.ReportMetric(float64(r.p50.Microseconds()), "p50-µs")
 			b.ReportMetric(float64(r.p99.Microseconds()), "p99-µs")
 			b.ReportMetric(r.perEvent, "B/event")
@@ -209,18 +212,35 @@ type flashResult struct {
 	p50, p99                                          time.Duration
 }
 
-// flashRun offers rate events/s for wall; with uplink, the backlog is
+// flashMode is what happens to the events of flashRun besides arriving.
+type flashMode int
+
+const (
+	flashDown   flashMode = iota // uplink down: they stay
+	flashUplink                  // a reader reads and acks them every 50 ms
+	// the uplink is down and the stream is full (drop-oldest, MaxEvents
+	// the backlog): every append drops the oldest entry, as in a van
+	// offline for longer than its buffer holds
+	flashFull
+)
+
+// flashRun offers rate events/s for wall; with flashUplink, the backlog is
 // acked first and a reader reads and acks everything every 50 ms, as the
 // uplink does (its ackEvery) when Pulsar keeps up.
-func flashRun(b *testing.B, o *Options, rate, writers int, uplink bool, wall time.Duration) flashResult {
+func flashRun(b *testing.B, o *Options, rate, writers int, mode flashMode, wall time.Duration) flashResult {
 	db, err := Open(filepath.Join(b.TempDir(), "b.db"), o)
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer db.Close()
-	if err := db.ConfigureStream(StreamConfig{Name: "s"}); err != nil {
+	cfg := StreamConfig{Name: "s"}
+	if mode == flashFull {
+		cfg.MaxEvents, cfg.Overflow = flashBacklog, PolicyDropOldest
+	}
+	if err := db.ConfigureStream(cfg); err != nil {
 		b.Fatal(err)
 	}
+	uplink := mode == flashUplink
 	recs := make([]Encoder, 1000)
 	for i := range recs {
 		recs[i] = func(uint64) ([]byte, error) { return flashEvent, nil }

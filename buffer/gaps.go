@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"slices"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // How drops become gap events (with Options.GapEncoder).
@@ -214,8 +216,9 @@ func (db *DB) Gaps(stream string) ([]Gap, error) {
 		}
 	}
 	var out []Gap
-	err := db.view(func(v *viewTx) error {
-		b := v.tx.Bucket(bktGaps).Bucket([]byte(key))
+	read := func(tx *bolt.Tx) error {
+		out = nil
+		b := tx.Bucket(bktGaps).Bucket([]byte(key))
 		if b == nil {
 			return nil
 		}
@@ -227,6 +230,19 @@ func (db *DB) Gaps(stream string) ([]Gap, error) {
 			out = append(out, g)
 			return nil
 		})
-	})
+	}
+	if db.opts.ReadOnly || db.jnl == nil {
+		err := db.view(func(v *viewTx) error { return read(v.tx) })
+		return out, err
+	}
+	// The history's latest records may be in the journal only: read the
+	// open write transaction, which holds them (as Check does).
+	err := db.submit(context.Background(), &request{inTx: true, solo: func() error {
+		tx, err := db.writeTx()
+		if err != nil {
+			return err
+		}
+		return read(tx)
+	}})
 	return out, err
 }

@@ -10,12 +10,12 @@ import (
 
 // jop is one change a journaled transaction made to the file: a put or a
 // delete of a key in one of the buckets a journaled commit may touch.
-// Anything else (creating buckets, gap history, quarantine, kv) makes the
-// transaction "heavy": it is committed to bbolt directly (stage.heavy).
+// Anything else (creating buckets, quarantine, kv) makes the transaction
+// "heavy": it is committed to bbolt directly (stage.heavy).
 type jop struct {
 	del  bool
-	bkt  byte   // jData, jFIFO, jStreams, jMeta
-	name string // stream, for jData and jFIFO
+	bkt  byte   // jData, jFIFO, jStreams, jMeta, jGaps
+	name string // stream, for jData, jFIFO and jGaps
 	key  []byte
 	val  []byte
 }
@@ -25,6 +25,7 @@ const (
 	jFIFO    byte = 2 // dedup/<name>/fifo/
 	jStreams byte = 3 // streams/
 	jMeta    byte = 4 // meta/
+	jGaps    byte = 5 // gaps/<name>/ (the gap history; format 6)
 )
 
 const (
@@ -72,7 +73,7 @@ func decodeOps(p []byte) ([]jop, error) {
 		}
 		kind, bkt := p[0], p[1]
 		p = p[2:]
-		if kind != opPut && kind != opDel || bkt < jData || bkt > jMeta {
+		if kind != opPut && kind != opDel || bkt < jData || bkt > jGaps {
 			return nil, fmt.Errorf("%w: kind %d bucket %d", errBadOp, kind, bkt)
 		}
 		o := jop{del: kind == opDel, bkt: bkt}
@@ -116,6 +117,8 @@ func applyOps(tx *bolt.Tx, ops []jop) error {
 			b = tx.Bucket(bktStreams)
 		case jMeta:
 			b = tx.Bucket(bktMeta)
+		case jGaps:
+			b = tx.Bucket(bktGaps).Bucket([]byte(o.name))
 		}
 		if b == nil {
 			return fmt.Errorf("%w: journal: bucket %d %q missing", ErrCorrupt, o.bkt, o.name)

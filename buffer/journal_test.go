@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
 	"testing"
@@ -471,5 +472,65 @@ func TestSoloDuringBatchCollection(t *testing.T) {
 	}
 	if n := countFileEntries(t, db, "s"); n != 1 {
 		t.Fatalf("file holds %d entries after the move, want 1", n)
+	}
+}
+
+// A full drop-oldest stream drops at every append (a van offline longer
+// than its buffer holds): those commits stay in the journal, history
+// included, and a crash keeps every drop and its record.
+func TestJournalDropsAfterCrash(t *testing.T) {
+	opts := journalOpts()
+	opts.GapHistory = 5
+	opts.GapEncoder = testGapEncoder
+	db, path := openTest(t, opts)
+	mustConfigure(t, db, StreamConfig{Name: "s", MaxEvents: 3, Overflow: PolicyDropOldest})
+	mustAppend(t, db, "s", encs("a", 3, 50)...)
+	mustAppend(t, db, "s", data("first drop")) // creates the history bucket: to the file
+	before := db.Stats()
+	for i := 0; i < 8; i++ {
+		mustAppend(t, db, "s", data(fmt.Sprintf("e%d", i)))
+	}
+	after := db.Stats()
+	if file := (after.WrittenBytes - after.JournalWrittenBytes) - (before.WrittenBytes - before.JournalWrittenBytes); file != 0 || after.JournalWrittenBytes == before.JournalWrittenBytes {
+		t.Fatalf("the drops wrote %d bytes to the store file and %d to the journal: they should all be journaled",
+			file, after.JournalWrittenBytes-before.JournalWrittenBytes)
+	}
+	wantGaps, err := db.Gaps("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 9 drops of one entry each, the history bounded to the last 5: seqs
+	// 5..9 (the first drop was seq 1, at the fourth append).
+	if len(wantGaps) != 5 || wantGaps[0].From != 5 || wantGaps[4].From != 9 {
+		t.Fatalf("history before the crash: %+v", wantGaps)
+	}
+	wantEntries, wantStats := readQuiet(t, db, "s"), streamStats(t, db, "s")
+	crash(t, db)
+
+	db2 := openAt(t, path, opts)
+	if err := db2.Check(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	gaps, err := db2.Gaps("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(gaps, wantGaps) {
+		t.Fatalf("history after replay:\n%+v\nwant\n%+v", gaps, wantGaps)
+	}
+	if got := readQuiet(t, db2, "s"); !reflect.DeepEqual(got, wantEntries) {
+		t.Fatalf("entries after replay: %v, want %v", seqs(got), seqs(wantEntries))
+	}
+	if got := streamStats(t, db2, "s"); got.Drops != wantStats.Drops || got.FirstSeq != wantStats.FirstSeq {
+		t.Fatalf("after replay: drops %+v first %d, want %+v %d", got.Drops, got.FirstSeq, wantStats.Drops, wantStats.FirstSeq)
+	}
+	// Ids carry on after the replay, past the trimmed ones.
+	mustAppend(t, db2, "s", data("after"))
+	gaps, err = db2.Gaps("s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(gaps) != 5 || gaps[4].From != wantGaps[4].From+1 {
+		t.Fatalf("history after one more drop: %+v", gaps)
 	}
 }
