@@ -29,8 +29,20 @@ ready() {
     [[ $ns == *'"public/default"'* ]]
 }
 
+# Healthy = the broker's own health check passes: it produces to and reads
+# from a heartbeat topic, so the bookie takes writes. Right after a start
+# the admin API answers before that, and a test's first producer failed
+# with "Not enough non-faulty bookies available".
+healthy() {
+  local out
+  out=$(curl -fsS --max-time 10 "$ADMIN/admin/v2/brokers/health" 2>/dev/null) && [[ $out == ok ]]
+}
+
 up() {
-  if ready; then log "already running at $ADMIN: reusing"; return 0; fi
+  if ready; then
+    wait_for "$TIMEOUT" "Pulsar broker health check (a message through the bookie)" healthy
+    log "already running at $ADMIN: reusing"; return 0
+  fi
   if ! our_pid >/dev/null; then
     local p; for p in "$PORT" "$HTTP_PORT" "$BK_PORT"; do
       port_open "$EDGE_TEST_HOST" "$p" && die "port $p is taken by something that is not our Pulsar"
@@ -45,6 +57,7 @@ up() {
     start_standalone "$BK_PORT" 1g 1g 1g
   fi
   wait_for "$TIMEOUT" "Pulsar admin API and namespace public/default" ready
+  wait_for "$TIMEOUT" "Pulsar broker health check (a message through the bookie)" healthy
   log "ready at pulsar://$EDGE_TEST_HOST:$PORT (admin $ADMIN)"
 }
 
@@ -64,7 +77,7 @@ case "${1:-}" in
   up) up ;;
   down) stop_bg "$PORT" "$HTTP_PORT" "$BK_PORT" ;;
   status) status_of "$PORT" ready ;;
-  wait) wait_for "$TIMEOUT" "Pulsar" ready ;;
+  wait) wait_for "$TIMEOUT" "Pulsar" ready && wait_for "$TIMEOUT" "Pulsar broker health check" healthy ;;
   fetch) fetch ;;
   admin) shift; tool org.apache.pulsar.admin.cli.PulsarAdminTool "$@" ;;
   client) shift; tool org.apache.pulsar.client.cli.PulsarClientTool "$@" ;;
