@@ -9,7 +9,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// File layout (format 5):
+// File layout (format 6):
 //
 //	meta/        "format" -> uint32 BE, "store" -> storeRecord (JSON),
 //	             "journal" -> uint64 BE: the generation of the last journal
@@ -28,7 +28,8 @@ import (
 // record key -> seq, which format 3 keeps in memory instead (dedup.go).
 // Format 4 added gap events to the stream records (gaps.go); format 5 the
 // ingest journal beside the file (path.journal), whose frames of the
-// generation after meta "journal" hold committed changes the file does not.
+// generation after meta "journal" hold committed changes the file does not;
+// format 6 compressed journal frames (journal.go), the file unchanged.
 var (
 	bktMeta       = []byte("meta")
 	bktStreams    = []byte("streams")
@@ -49,7 +50,7 @@ var (
 const storeGaps = "\x00"
 
 // formatVersion is the layout this build writes.
-const formatVersion = 5
+const formatVersion = 6
 
 // readableVersion is the oldest format a read-only Open accepts without
 // upgrading it: the formats since then only added buckets that readers
@@ -107,6 +108,12 @@ var migrations = map[uint32]func(tx *bolt.Tx) error{
 	4: func(tx *bolt.Tx) error {
 		return tx.Bucket(bktMeta).Put(keyJournal, binary.BigEndian.AppendUint64(nil, journalGenesis()))
 	},
+	// 5 -> 6: journal frames may be compressed. The file does not change,
+	// and a format-5 journal (uncompressed frames only) is replayed as it
+	// is; the version moves so that an older build, which would take a
+	// compressed frame for the end of the journal and drop the commits in
+	// it and after it, refuses the file instead.
+	5: func(*bolt.Tx) error { return nil },
 }
 
 // journalGenesis is the generation a new or upgraded file says it holds:

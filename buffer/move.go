@@ -83,7 +83,7 @@ func (db *DB) journalFrame(s *stage, grows bool) (frame []byte, at int64) {
 	if j == nil || s.heavy || len(s.ops) == 0 || grows && db.moveErr != nil {
 		return nil, 0
 	}
-	f := frameOf(j.gen, uint64(j.off), s.ops)
+	f := j.frameOf(uint64(j.off), s.ops)
 	at, ok := j.place(len(f))
 	if !ok {
 		return nil, 0
@@ -91,7 +91,7 @@ func (db *DB) journalFrame(s *stage, grows bool) (frame []byte, at int64) {
 	if m := db.opts.MaxFileSize; m > 0 && grows {
 		// bbolt grows the file by up to 16 MiB at a time (AllocSize); a
 		// move writes at most about twice what it moves.
-		if db.fileSize()+2*(at+int64(len(f)))+int64(db.bolt.AllocSize)+1<<20 > m {
+		if db.fileSize()+2*j.holds(at, f)+int64(db.bolt.AllocSize)+1<<20 > m {
 			return nil, 0
 		}
 	}
@@ -119,14 +119,16 @@ func (db *DB) journalWrite(frame []byte, at int64, ops []jop, lazy bool) error {
 }
 
 // moveDue reports whether the journal should be moved into the file now:
-// half full, or its oldest commit older than Options.MoveInterval.
+// half full (its frames counted as decoded: compressed frames take less
+// room, not less memory or less to move), or its oldest commit older than
+// Options.MoveInterval.
 func (db *DB) moveDue() bool {
 	j := db.jnl
 	if j == nil || j.off == 0 || time.Now().Before(db.moveRetry) {
 		return false
 	}
 	since := db.pendingSince.Load()
-	return j.off >= j.size/2 || since != 0 && time.Since(time.Unix(0, since)) >= db.opts.MoveInterval
+	return j.off+j.grown >= j.size/2 || since != 0 && time.Since(time.Unix(0, since)) >= db.opts.MoveInterval
 }
 
 // move commits the open transaction, with every journaled change, to the

@@ -60,7 +60,7 @@ type Options struct {
 	// or when the journal is half full) and replayed from the journal by
 	// Open after a crash. Readers see journaled entries at once. Default 4
 	// MiB; negative disables the journal (every commit goes to the file).
-	// A file with a journal has format 5, which older builds refuse.
+	// A file with a journal has format 6 (5 is upgraded); older builds refuse it.
 	JournalSize int64
 
 	// MoveInterval is the longest a journaled commit waits to be moved into
