@@ -59,9 +59,9 @@ func TestFillStatsRate(t *testing.T) {
 	// each: 7 records per 3 ms, 2,333 records/s. A mean of per-interval
 	// rates would say (6/2.8ms + 1/0.2ms)/2 = 3,571.
 	for i := 0; i < 200; i++ {
-		f.update(6, 1500, 1600, 1440, start)
+		f.update(6, 6, 1500, 1600, 1440, start)
 		start = start.Add(200 * time.Microsecond)
-		f.update(1, 300, 340, 240, start)
+		f.update(1, 1, 300, 340, 240, start)
 		start = start.Add(2800 * time.Microsecond)
 	}
 	if f.rate < 2200 || f.rate > 2450 {
@@ -72,5 +72,27 @@ func TestFillStatsRate(t *testing.T) {
 	}
 	if f.ratio < 0.88 || f.ratio > 0.89 {
 		t.Errorf("ratio %.3f, want 300/340", f.ratio)
+	}
+}
+
+// A large request counts for the records a page holds, small ones whole.
+func TestSmallRecords(t *testing.T) {
+	backlog := []*request{{n: 1000}}
+	if got := smallRecords(backlog, 1000*256); got != 16 {
+		t.Errorf("a 1,000-record request of 256 bytes each counts %d, want 16", got)
+	}
+	var trickle []*request
+	for range 21 {
+		trickle = append(trickle, &request{n: 1})
+	}
+	if got := smallRecords(trickle, 21*256); got != 21 {
+		t.Errorf("21 single-record requests count %d, want 21", got)
+	}
+	mixed := append(trickle[:4:4], &request{n: 100}, &request{}) // an ack writes no record
+	if got := smallRecords(mixed, 104*256); got != 4+16 {
+		t.Errorf("4 single records and a 100-record request count %d, want 20", got)
+	}
+	if got := smallRecords([]*request{{}}, 100); got != 0 {
+		t.Errorf("acks only count %d, want 0", got)
 	}
 }

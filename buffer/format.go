@@ -29,7 +29,9 @@ import (
 // Format 4 added gap events to the stream records (gaps.go); format 5 the
 // ingest journal beside the file (path.journal), whose frames of the
 // generation after meta "journal" hold committed changes the file does not;
-// format 6 compressed journal frames (journal.go), the file unchanged.
+// format 6 compressed journal frames (journal.go) and journaled gap history
+// (op bucket jGaps, jops.go; ids from the last one, not the bucket
+// sequence), the file unchanged.
 var (
 	bktMeta       = []byte("meta")
 	bktStreams    = []byte("streams")
