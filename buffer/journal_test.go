@@ -481,15 +481,19 @@ func TestSoloDuringBatchCollection(t *testing.T) {
 	// collecting the next batch for the whole window.
 	db.inflight.Add(1)
 	defer db.inflight.Add(-1)
+	// The append, as Append builds it, so that the test sees when the
+	// committer has taken it into a batch.
+	r := &request{n: 1, isAppend: true, apply: func(s *stage) error {
+		_, err := s.append("s", s.stream("s"), encs("x", 1, 10), nil)
+		return err
+	}}
 	appended := make(chan error, 1)
-	go func() {
-		_, err := db.Append(context.Background(), "s", encs("x", 1, 10))
-		appended <- err
-	}()
-	// Wait until the append is taken into a batch (not a sleep: a poll of
-	// the request queue with a bound).
+	go func() { appended <- db.submit(context.Background(), r) }()
+	// Wait until it is taken into a batch (not a sleep: a poll of its
+	// state with a bound; the queue's length alone also reads 0 before
+	// the request is sent).
 	deadline := time.Now().Add(10 * time.Second)
-	for len(db.reqs) > 0 || db.inflight.Load() < 2 {
+	for r.state.Load() != reqTaken {
 		if time.Now().After(deadline) {
 			t.Fatal("append not taken")
 		}
