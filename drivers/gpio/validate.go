@@ -12,8 +12,6 @@ var (
 	// pinRe accepts the names periph gives pins: GPIO17, P1_11, 17, PA10,
 	// XIO-P0, and gpiochip line names.
 	pinRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.\-]{0,31}$`)
-	// idRe is the syntax of source, stream and output names.
-	idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$`)
 )
 
 // Validate checks the config without I/O. It returns nil or units.Errors,
@@ -46,11 +44,11 @@ func (c *Config) Validate() error {
 		switch {
 		case in.Source == "":
 			v.Add(p+".source", "required (the event source, e.g. door-contact-2)")
-		case !idRe.MatchString(in.Source):
-			v.Add(p+".source", "%q: use letters, digits, '.', '_' or '-'", in.Source)
+		case !units.ValidName(in.Source):
+			v.Add(p+".source", "%q: %s", in.Source, units.NameRule)
 		}
-		if in.Stream != "" && !idRe.MatchString(in.Stream) {
-			v.Add(p+".stream", "%q: use letters, digits, '.', '_' or '-'", in.Stream)
+		if in.Stream != "" && !units.ValidName(in.Stream) {
+			v.Add(p+".stream", "%q: %s", in.Stream, units.NameRule)
 		}
 		if _, ok := pulls[in.Pull]; !ok {
 			v.Add(p+".pull", "%q: want up, down, none or float", in.Pull)
@@ -76,8 +74,8 @@ func (c *Config) Validate() error {
 		o := &c.Outputs[i]
 		p := fmt.Sprintf("outputs[%d]", i)
 		usePin(p+".pin", o.Pin)
-		if o.Name != "" && !idRe.MatchString(o.Name) {
-			v.Add(p+".name", "%q: use letters, digits, '.', '_' or '-'", o.Name)
+		if o.Name != "" && !units.ValidName(o.Name) {
+			v.Add(p+".name", "%q: %s", o.Name, units.NameRule)
 		}
 		r := &o.When
 		switch r.Signal {

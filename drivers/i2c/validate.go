@@ -9,7 +9,6 @@ import (
 )
 
 var (
-	idRe  = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._\-]{0,127}$`)
 	busRe = regexp.MustCompile(`^[A-Za-z0-9/_.\-]{1,64}$`)
 )
 
@@ -35,11 +34,11 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Source == "":
 		add("source", "required (the event source, e.g. dock3-climate)")
-	case !idRe.MatchString(c.Source):
-		add("source", "%q: use letters, digits, '.', '_' or '-'", c.Source)
+	case !units.ValidName(c.Source):
+		add("source", "%q: %s", c.Source, units.NameRule)
 	}
-	if !idRe.MatchString(c.Stream) {
-		add("stream", "%q: use letters, digits, '.', '_' or '-'", c.Stream)
+	if !units.ValidName(c.Stream) {
+		add("stream", "%q: %s", c.Stream, units.NameRule)
 	}
 	for _, o := range []struct {
 		path string

@@ -298,7 +298,19 @@ func finish(es units.Errors) units.Errors {
 	return es
 }
 
-var idRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+// checkName adds the errors of the name of a stream or source at path:
+// missing, not a valid name, or already in seen (which it is added to).
+func checkName(add func(path, format string, args ...any), path, kind, name string, seen map[string]bool) {
+	switch {
+	case name == "":
+		add(path, "required")
+	case !units.ValidName(name):
+		add(path, "%s: %s", quote(name), units.NameRule)
+	case seen[name]:
+		add(path, "%s %s is defined twice", kind, quote(name))
+	}
+	seen[name] = true
+}
 
 // Validate checks every setting without I/O and decodes the driver
 // sections. It checks everything the gateway checks at start before its
@@ -312,12 +324,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Gateway.ID == "" {
 		add("gateway.id", "required")
-	} else if !idRe.MatchString(c.Gateway.ID) {
-		add("gateway.id", "%s: use 1-64 letters, digits, '.', '_' or '-'", quote(c.Gateway.ID))
+	} else if !units.ValidName(c.Gateway.ID) {
+		add("gateway.id", "%s: %s", quote(c.Gateway.ID), units.NameRule)
 	}
 	for i, g := range c.Gateway.Groups {
-		if !idRe.MatchString(g) {
-			add(fmt.Sprintf("gateway.groups[%d]", i), "%s: use 1-64 letters, digits, '.', '_' or '-'", quote(g))
+		if !units.ValidName(g) {
+			add(fmt.Sprintf("gateway.groups[%d]", i), "%s: %s", quote(g), units.NameRule)
 		}
 	}
 	if c.Buffer.Path == "" {
@@ -347,15 +359,7 @@ func (c *Config) Validate() error {
 	}
 	for i, s := range c.Streams {
 		p := fmt.Sprintf("streams[%d]", i)
-		switch {
-		case s.Name == "":
-			add(p+".name", "required")
-		case !idRe.MatchString(s.Name):
-			add(p+".name", "%s: use letters, digits, '.', '_' or '-'", quote(s.Name))
-		case streams[s.Name]:
-			add(p+".name", "stream %s is defined twice", quote(s.Name))
-		}
-		streams[s.Name] = true
+		checkName(add, p+".name", "stream", s.Name, streams)
 		if s.MaxBytes < 0 || s.MaxEvents < 0 || s.MaxAge < 0 {
 			add(p, "limits must not be negative")
 		}
@@ -369,15 +373,7 @@ func (c *Config) Validate() error {
 	for i := range c.Sources {
 		s := &c.Sources[i]
 		p := fmt.Sprintf("sources[%d]", i)
-		switch {
-		case s.Name == "":
-			add(p+".name", "required")
-		case !idRe.MatchString(s.Name):
-			add(p+".name", "%s: use letters, digits, '.', '_' or '-'", quote(s.Name))
-		case names[s.Name]:
-			add(p+".name", "source %s is defined twice", quote(s.Name))
-		}
-		names[s.Name] = true
+		checkName(add, p+".name", "source", s.Name, names)
 		reg, ok := drivers.Lookup(s.Driver)
 		if !ok {
 			add(p+".driver", "%s is not a known driver (known: %s)", quote(s.Driver), strings.Join(drivers.Names(), ", "))

@@ -6,10 +6,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"time"
 
+	"github.com/edgegw/gateway/units"
 	"github.com/fxamacker/cbor/v2"
 )
 
@@ -34,8 +34,6 @@ const MaxDocument = 256 << 10
 
 // maxWire bounds an encoded bundle.
 const maxWire = MaxDocument + 4<<10
-
-var nameRe = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
 // Target is who a bundle is for.
 type Target struct {
@@ -73,8 +71,8 @@ func (t Target) Validate() error {
 	if _, ok := t.kindByte(); !ok {
 		return fmt.Errorf("target kind %q: want %q or %q", t.Kind, KindGateway, KindGroup)
 	}
-	if !nameRe.MatchString(t.Name) {
-		return fmt.Errorf("target name %q: use 1-64 letters, digits, '.', '_' or '-'", t.Name)
+	if !units.ValidName(t.Name) {
+		return fmt.Errorf("target name %q: %s", t.Name, units.NameRule)
 	}
 	return nil
 }
