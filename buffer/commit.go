@@ -192,6 +192,7 @@ func (db *DB) run() {
 		quiet.Stop()
 		pace.Stop()
 		lastBatch = len(batch)
+		db.heldForFill = fill > 0
 		db.commit(batch, true)
 		clear(batch)
 	}
@@ -209,10 +210,16 @@ func (db *DB) run() {
 // would fill a page within FillWindow: below that rate holding would not
 // fill one and would only add latency. The target is estimated from the
 // previous frame (fillStats) and leaves a tenth of the page for its error.
+// Nor does it hold while holding is off because it slowed the arrivals
+// (fillStats.off): callers that wait for their commit before they write
+// again (a closed loop: sources that each keep one batch in flight, a
+// device whose in-flight window is full) bring no more records during a
+// hold, so a hold would only throttle them.
 func (db *DB) fillHold(n int, first time.Time) (target int, wait time.Duration) {
 	f, fw := &db.fill, db.opts.FillWindow
 	if db.jnl == nil || fw <= db.opts.CommitWindow || db.opts.commitPace != 0 ||
-		db.lastPages != 1 || f.perRecord <= 0 || f.rate*f.perRecord*fw.Seconds() < journalPage {
+		db.lastPages != 1 || f.perRecord <= 0 || f.rate*f.perRecord*fw.Seconds() < journalPage ||
+		first.Before(f.off) {
 		return 0, 0
 	}
 	room := journalPage*9/10/f.ratio - float64(f.fixed)
@@ -233,13 +240,44 @@ type fillStats struct {
 	fixed     int       // its bytes that are not records' (header, counters)
 	ratio     float64   // its length ÷ its uncompressed length
 	start     time.Time // when its commit began
+
+	// Whether holding slows the arrivals (fillHold): records per second
+	// over the commits that were not held and over those that were. When
+	// the callers send at their own pace both are the same (a hold makes
+	// the next commits bigger); when they wait for their commits, holding
+	// makes them send less. After a probe of fillProbe held commits, a
+	// held rate under half the free one turns holding off until off, for
+	// offFor (1s, doubling up to 30s while it keeps finding a closed loop).
+	free, held rateAvg
+	probe      int // held commits in this probe
+	off        time.Time
+	offFor     time.Duration
+}
+
+// fillProbe is how many held commits a probe of the held rate takes.
+const fillProbe = 8
+
+// rateAvg is a rate of records per second averaged over about eight
+// commits, records and time apart (see fillStats.update).
+type rateAvg struct{ records, secs float64 }
+
+func (a *rateAvg) add(records int, secs float64) {
+	a.records += (float64(records) - a.records) / 8
+	a.secs += (secs - a.secs) / 8
+}
+
+func (a rateAvg) rate() float64 {
+	if a.secs <= 0 {
+		return 0
+	}
+	return a.records / a.secs
 }
 
 // update records a synced journal frame of length size holding records
 // records (counted of them for the rate: smallRecords), raw bytes
 // uncompressed of which data were records' own, whose commit began at
-// start.
-func (f *fillStats) update(records, counted, size, raw, data int, start time.Time) {
+// start, and held says whether the batch was held (fillHold).
+func (f *fillStats) update(records, counted, size, raw, data int, start time.Time, held bool) {
 	if records <= 0 || raw <= 0 {
 		return
 	}
@@ -249,10 +287,26 @@ func (f *fillStats) update(records, counted, size, raw, data int, start time.Tim
 		// steady through the noise of single intervals (a mean of
 		// per-interval rates would be skewed by short ones), and a burst
 		// shows within a few tens of milliseconds.
+		secs := start.Sub(f.start).Seconds()
 		f.records += (float64(counted) - f.records) / 8
-		f.secs += (start.Sub(f.start).Seconds() - f.secs) / 8
+		f.secs += (secs - f.secs) / 8
 		if f.secs > 0 {
 			f.rate = f.records / f.secs
+		}
+		if !held {
+			f.free.add(counted, secs)
+		} else {
+			f.held.add(counted, secs)
+			f.probe++
+		}
+		if f.probe >= fillProbe {
+			if f.held.rate() < f.free.rate()/2 {
+				f.offFor = min(max(2*f.offFor, time.Second), 30*time.Second)
+				f.off = start.Add(f.offFor)
+			} else {
+				f.offFor = 0
+			}
+			f.probe, f.held = 0, rateAvg{}
 		}
 	}
 	f.start = start
@@ -405,7 +459,7 @@ func (db *DB) commit(batch []*request, retry bool) {
 						data += k
 					}
 				}
-				db.fill.update(records(batch), smallRecords(batch, raw), len(frame), raw, data, start)
+				db.fill.update(records(batch), smallRecords(batch, raw), len(frame), raw, data, start, db.heldForFill)
 			}
 			return nil
 		}

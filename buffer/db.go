@@ -70,6 +70,8 @@ type DB struct {
 	lastPages int64
 	lastFill  int
 	fill      fillStats // committer only (fillHold)
+	// heldForFill: the batch being committed was held (committer only)
+	heldForFill bool
 
 	stop      chan struct{}
 	wg        sync.WaitGroup

@@ -59,9 +59,9 @@ func TestFillStatsRate(t *testing.T) {
 	// each: 7 records per 3 ms, 2,333 records/s. A mean of per-interval
 	// rates would say (6/2.8ms + 1/0.2ms)/2 = 3,571.
 	for i := 0; i < 200; i++ {
-		f.update(6, 6, 1500, 1600, 1440, start)
+		f.update(6, 6, 1500, 1600, 1440, start, false)
 		start = start.Add(200 * time.Microsecond)
-		f.update(1, 1, 300, 340, 240, start)
+		f.update(1, 1, 300, 340, 240, start, false)
 		start = start.Add(2800 * time.Microsecond)
 	}
 	if f.rate < 2200 || f.rate > 2450 {
@@ -94,5 +94,60 @@ func TestSmallRecords(t *testing.T) {
 	}
 	if got := smallRecords([]*request{{}}, 100); got != 0 {
 		t.Errorf("acks only count %d, want 0", got)
+	}
+}
+
+// Holding is turned off when it slows the arrivals (callers that wait for
+// their commits: a closed loop), and kept when callers send at their own
+// pace (the held commits are bigger, the rate the same).
+func TestFillOffInClosedLoop(t *testing.T) {
+	start := time.Now() // fillHold waits until a time after now
+	commit := func(f *fillStats, n int, every time.Duration, held bool) {
+		start = start.Add(every)
+		f.update(n, n, 60*n+100, 240*n+100, 240*n, start, held)
+	}
+	// Closed loop: one caller, a commit of 1 record every 200 µs
+	// (5,000/s); held, it can only send one per FillWindow.
+	db := fillDB(fillStats{})
+	for range 20 {
+		commit(&db.fill, 1, 200*time.Microsecond, false)
+	}
+	if target, _ := db.fillHold(1, start); target == 0 {
+		t.Fatalf("5,000 records/s of 240 bytes: not held (rate %.0f)", db.fill.rate)
+	}
+	for range fillProbe {
+		commit(&db.fill, 1, 10*time.Millisecond, true)
+	}
+	if target, _ := db.fillHold(1, start.Add(900*time.Millisecond)); target != 0 {
+		t.Errorf("closed loop: held (target %d) within the second after the probe", target)
+	}
+	if !db.fill.off.Equal(start.Add(time.Second)) {
+		t.Errorf("closed loop: off until %v, want a second after the probe (%v)", db.fill.off, start.Add(time.Second))
+	}
+	// A second probe that finds the same doubles the time off.
+	for range 20 {
+		commit(&db.fill, 1, 200*time.Microsecond, false)
+	}
+	for range fillProbe {
+		commit(&db.fill, 1, 10*time.Millisecond, true)
+	}
+	if want := start.Add(2 * time.Second); !db.fill.off.Equal(want) {
+		t.Errorf("closed loop again: off until %v, want %v", db.fill.off, want)
+	}
+
+	// Open loop at 2,000 records/s: 6 records every 3 ms free, 20 every
+	// 10 ms held. Holding stays on.
+	db = fillDB(fillStats{})
+	for range 20 {
+		commit(&db.fill, 6, 3*time.Millisecond, false)
+	}
+	for range 3 * fillProbe {
+		commit(&db.fill, 20, 10*time.Millisecond, true)
+	}
+	if !db.fill.off.IsZero() {
+		t.Errorf("open loop: holding turned off until %v", db.fill.off)
+	}
+	if target, _ := db.fillHold(6, start); target == 0 {
+		t.Errorf("open loop: not held (rate %.0f)", db.fill.rate)
 	}
 }
