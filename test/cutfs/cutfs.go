@@ -83,6 +83,13 @@ func (f *FS) mount() error {
 	return nil
 }
 
+// Backing is the directory the file system stores into: after a Cut, its
+// files hold exactly what was synced. A test reads them there rather than
+// through the mount when it runs the server itself: a page fault on a
+// FUSE file that the faulting process serves can deadlock the Go runtime
+// (bbolt reads through mmap).
+func (f *FS) Backing() string { return f.backing }
+
 // Cut drops every write that no sync made durable, as a power cut would.
 // Kill the processes writing on the file system first.
 func (f *FS) Cut() {

@@ -16,8 +16,6 @@ import (
 
 	paho "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/edgegw/gateway/buffer"
-	"github.com/edgegw/gateway/event"
 	"github.com/edgegw/gateway/test/harness"
 	"github.com/edgegw/gateway/test/testenv"
 )
@@ -28,102 +26,18 @@ import (
 // file afterwards, read back with the buffer package once the gateway is
 // gone.
 
-// embeddedSetup is a gateway whose devices publish to its own broker.
-type embeddedSetup struct {
-	gw       *harness.Gateway
-	broker   string // tcp://host:port of the embedded broker
-	bufferDB string
-}
-
-func newEmbedded(t *testing.T, dir, extraStreams string) *embeddedSetup {
-	t.Helper()
-	httpAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	mqttAddr := fmt.Sprintf("127.0.0.1:%d", harness.FreePort(t))
-	deadPulsar := harness.FreePort(t) // nothing listens: the uplink is down
-	db := filepath.Join(dir, "buffer.db")
-	cfg := fmt.Sprintf(`
-gateway:
-  id: custody-%d
-buffer:
-  path: %s
-streams:
-  - name: scans
-    priority: 10
-    overflow: reject-new%s
-broker:
-  listen: %s
-  allow_anonymous: true
-sources:
-  - name: devices
-    driver: mqtt
-    mqtt:
-      brokers: [embedded]
-      subscriptions:
-        - topic: site/+dock/scanner/+device
-          kind: scan
-          stream: scans
-          source: "{dock}-{device}"
-          fields: {attrs: [n, pub]}
-uplink:
-  service_url: pulsar://127.0.0.1:%d
-  admin_url: http://127.0.0.1:%d
-  require_dedup: false
-http:
-  listen: %s
-log:
-  level: info
-`, time.Now().UnixNano()%1e9, db, extraStreams, mqttAddr, deadPulsar, deadPulsar, httpAddr)
-	return &embeddedSetup{gw: harness.NewGateway(t, dir, cfg, httpAddr), broker: "tcp://" + mqttAddr, bufferDB: db}
-}
-
-// stored opens the buffer file (the gateway must be stopped) and counts
-// the stored scans by "pub/n".
-func stored(t *testing.T, path string) map[string]int {
-	t.Helper()
-	db, err := buffer.Open(path, &buffer.Options{ReadOnly: true, NoMoveAside: true, CompactRatio: -1, LockTimeout: 10 * time.Second})
-	if err != nil {
-		t.Fatalf("open buffer: %v", err)
-	}
-	defer db.Close()
-	out := map[string]int{}
-	var after uint64
-	for {
-		es, err := db.Read("scans", after, 10000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(es) == 0 {
-			return out
-		}
-		for _, e := range es {
-			ev, err := event.Unmarshal(e.Data)
-			if err != nil {
-				t.Fatalf("seq %d: %v", e.Seq, err)
-			}
-			if ev.Kind == event.KindScan {
-				out[fmt.Sprintf("%v/%v", ev.Attrs["pub"], ev.Attrs["n"])]++
-			}
-			after = e.Seq
-		}
-	}
-}
-
-func scanLine(pub string, n int) string {
-	return fmt.Sprintf(`{"barcode":"00%018d","pub":%q,"n":%d}`, n, pub, n)
-}
-
 // TestEmbeddedCustodyMosquittoPub: 10 mosquitto_pub -q 1 -l clients, 10,000
 // scans each, against the embedded broker with the uplink down: every
 // client exits 0 (all its publishes acknowledged) and the buffer holds all
 // 100,000, each once.
 func TestEmbeddedCustodyMosquittoPub(t *testing.T) {
 	needMosquittoPub(t)
-	s := newEmbedded(t, t.TempDir(), "")
-	s.gw.Start()
-	host, port, _ := strings.Cut(strings.TrimPrefix(s.broker, "tcp://"), ":")
+	s := harness.NewEmbedded(t, t.TempDir(), "")
+	s.GW.Start()
+	host, port, _ := strings.Cut(strings.TrimPrefix(s.Broker, "tcp://"), ":")
 	took := mosquittoPubs(t, host, port, func(c int) string { return fmt.Sprintf("site/dock%d/scanner/mp%d", c, c) })
-	s.gw.Stop()
-	checkAllStored(t, stored(t, s.bufferDB))
+	s.GW.Stop()
+	checkAllStored(t, harness.StoredScans(t, s.BufferDB))
 	t.Logf("embedded broker: %d scans from %d mosquitto_pub clients acknowledged and all in the buffer (%.0f scans/s)", pubClients*pubPer, pubClients, float64(pubClients*pubPer)/took.Seconds())
 }
 
@@ -154,7 +68,7 @@ func TestSiteMosquittoCustody(t *testing.T) {
 		return gw.Metric("edge_gateway_ingest_events_total", `stream="scans"`, `result="accepted"`) >= pubClients*pubPer
 	})
 	gw.Stop()
-	checkAllStored(t, stored(t, db))
+	checkAllStored(t, harness.StoredScans(t, db))
 	t.Logf("site Mosquitto: %d scans from %d mosquitto_pub clients acknowledged by Mosquitto (%.0f scans/s) and all in the gateway's buffer", pubClients*pubPer, pubClients, float64(pubClients*pubPer)/took.Seconds())
 }
 
@@ -178,7 +92,7 @@ func mosquittoPubs(t *testing.T, host, port string, topic func(c int) string) ti
 		var in bytes.Buffer
 		pub := fmt.Sprintf("mp%d", c)
 		for n := range pubPer {
-			in.WriteString(scanLine(pub, n))
+			in.WriteString(harness.ScanLine(pub, n))
 			in.WriteByte('\n')
 		}
 		cmd := exec.Command("mosquitto_pub", "-h", host, "-p", port, "-q", "1", "-l", "-i", pub+"-"+port, "-t", topic(c))
@@ -219,98 +133,42 @@ func checkAllStored(t *testing.T, got map[string]int) {
 	}
 }
 
-// ackLog publishes scans from one paho client with many in flight and
-// records which ones the gateway acknowledged.
-type ackLog struct {
-	mu    sync.Mutex
-	acked map[string]bool
-	sent  atomic.Int64
-	n     atomic.Int64 // acked
-}
-
-func newAckLog() *ackLog { return &ackLog{acked: map[string]bool{}} }
-
-// burst publishes count scans as pub, without waiting between them,
-// keeping at most inflight unacknowledged; it returns when every token has
-// completed (acked, or failed because the connection died).
-func (a *ackLog) burst(t *testing.T, broker, pub string, count, inflight int) {
-	a.burstWith(t, broker, pub, count, inflight, nil)
-}
-
-// burstWith is burst, calling lost (when set) if the connection drops.
-func (a *ackLog) burstWith(t *testing.T, broker, pub string, count, inflight int, lost func()) {
-	o := paho.NewClientOptions().AddBroker(broker).SetClientID(pub).SetCleanSession(true).
-		SetAutoReconnect(false).SetConnectTimeout(10 * time.Second).SetWriteTimeout(10 * time.Second)
-	if lost != nil {
-		o.SetConnectionLostHandler(func(paho.Client, error) { lost() })
-	}
-	c := paho.NewClient(o)
-	if tok := c.Connect(); !tok.WaitTimeout(15*time.Second) || tok.Error() != nil {
-		t.Errorf("connect %s: %v", pub, tok.Error())
-		return
-	}
-	defer c.Disconnect(50)
-	sem := make(chan struct{}, inflight)
-	var wg sync.WaitGroup
-	topic := "site/dock9/scanner/" + pub
-	for n := range count {
-		if !c.IsConnectionOpen() {
-			break
-		}
-		sem <- struct{}{}
-		tok := c.Publish(topic, 1, false, scanLine(pub, n))
-		a.sent.Add(1)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if tok.WaitTimeout(30*time.Second) && tok.Error() == nil {
-				a.mu.Lock()
-				a.acked[fmt.Sprintf("%s/%d", pub, n)] = true
-				a.mu.Unlock()
-				a.n.Add(1)
-			}
-		}()
-	}
-	wg.Wait()
-}
-
 // TestEmbeddedCustodyKill9: the gateway is SIGKILLed in the middle of a
 // burst from pipelining devices; after a restart every scan whose PUBACK a
 // device saw is in the buffer.
 func TestEmbeddedCustodyKill9(t *testing.T) {
-	s := newEmbedded(t, t.TempDir(), "")
-	acks := newAckLog()
+	s := harness.NewEmbedded(t, t.TempDir(), "")
+	acks := harness.NewAckLog()
 	for round := range 3 {
-		s.gw.Start()
-		before := acks.n.Load()
+		s.GW.Start()
+		before := acks.N.Load()
 		var wg sync.WaitGroup
 		for d := range 4 {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				acks.burst(t, s.broker, fmt.Sprintf("k%d-%d", round, d), 20000, 200)
+				acks.Burst(t, s.Broker, fmt.Sprintf("k%d-%d", round, d), 20000, 200)
 			}()
 		}
-		testenv.Eventually(t, 60*time.Second, "a few thousand scans acknowledged", func() bool { return acks.n.Load() >= before+3000 })
-		s.gw.Kill()
+		testenv.Eventually(t, 60*time.Second, "a few thousand scans acknowledged", func() bool { return acks.N.Load() >= before+3000 })
+		s.GW.Kill()
 		wg.Wait()
 	}
-	s.gw.Start()
-	s.gw.Stop()
-	got := stored(t, s.bufferDB)
-	acks.mu.Lock()
-	defer acks.mu.Unlock()
+	s.GW.Start()
+	s.GW.Stop()
+	got := harness.StoredScans(t, s.BufferDB)
+	acks.Mu.Lock()
+	defer acks.Mu.Unlock()
 	missing := 0
-	for k := range acks.acked {
+	for k := range acks.Acked {
 		if got[k] == 0 {
 			missing++
 		}
 	}
 	if missing > 0 {
-		t.Fatalf("%d of %d acknowledged scans missing after kill -9", missing, len(acks.acked))
+		t.Fatalf("%d of %d acknowledged scans missing after kill -9", missing, len(acks.Acked))
 	}
-	t.Logf("%d scans acknowledged across 3 SIGKILLs mid-burst (%d sent), all in the buffer; %d stored in all", len(acks.acked), acks.sent.Load(), len(got))
+	t.Logf("%d scans acknowledged across 3 SIGKILLs mid-burst (%d sent), all in the buffer; %d stored in all", len(acks.Acked), acks.Sent.Load(), len(got))
 }
 
 // TestEmbeddedCustodyDiskFull: the buffer's file system (a real 24 MiB
@@ -328,29 +186,23 @@ func TestEmbeddedCustodyDiskFull(t *testing.T) {
 	if err := os.WriteFile(filler, make([]byte, 20<<20), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	gwDir := t.TempDir() // config and log off the full file system
-	s := newEmbedded(t, gwDir, "")
-	s.bufferDB = filepath.Join(dir, "buffer.db")
-	cfg, _ := os.ReadFile(s.gw.Config)
-	cfg = bytes.Replace(cfg, []byte(filepath.Join(gwDir, "buffer.db")), []byte(s.bufferDB), 1)
-	if err := os.WriteFile(s.gw.Config, cfg, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	s.gw.Start()
-	acks := newAckLog()
+	// config and log off the full file system
+	s := harness.NewEmbedded(t, t.TempDir(), filepath.Join(dir, "buffer.db"))
+	s.GW.Start()
+	acks := harness.NewAckLog()
 	const devices, per = 3, 10000
 	var wg sync.WaitGroup
 	for d := range devices {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			acks.burst(t, s.broker, fmt.Sprintf("df%d", d), per, 100)
+			acks.Burst(t, s.Broker, fmt.Sprintf("df%d", d), per, 100)
 		}()
 	}
-	s.gw.Eventually(2*time.Minute, "ingest paused on the full disk", func() bool {
-		return s.gw.Metric("edge_gateway_mqtt_full_retries_total") > 0
+	s.GW.Eventually(2*time.Minute, "ingest paused on the full disk", func() bool {
+		return s.GW.Metric("edge_gateway_mqtt_full_retries_total") > 0
 	})
-	held := acks.n.Load()
+	held := acks.N.Load()
 	if held >= devices*per {
 		t.Fatalf("all %d scans acknowledged on a full disk", held)
 	}
@@ -358,11 +210,11 @@ func TestEmbeddedCustodyDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	wg.Wait()
-	if got := acks.n.Load(); got != devices*per {
+	if got := acks.N.Load(); got != devices*per {
 		t.Fatalf("%d of %d scans acknowledged after space returned", got, devices*per)
 	}
-	s.gw.Stop()
-	got := stored(t, s.bufferDB)
+	s.GW.Stop()
+	got := harness.StoredScans(t, s.BufferDB)
 	missing := 0
 	for d := range devices {
 		for n := range per {
@@ -384,13 +236,13 @@ func TestEmbeddedCustodyDiskFull(t *testing.T) {
 // broker and its sessions survive an apply that does not change it), and
 // nothing a device sent twice is stored twice.
 func TestEmbeddedCustodyAcrossApplies(t *testing.T) {
-	s := newEmbedded(t, t.TempDir(), "")
-	s.gw.Start()
-	orig, err := os.ReadFile(s.gw.Config)
+	s := harness.NewEmbedded(t, t.TempDir(), "")
+	s.GW.Start()
+	orig, err := os.ReadFile(s.GW.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	acks := newAckLog()
+	acks := harness.NewAckLog()
 	var lost atomic.Int64
 	var wg sync.WaitGroup
 	const devices, per = 3, 6000
@@ -398,35 +250,35 @@ func TestEmbeddedCustodyAcrossApplies(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			acks.burstWith(t, s.broker, fmt.Sprintf("ap%d", d), per, 50, func() { lost.Add(1) })
+			acks.BurstWith(t, s.Broker, fmt.Sprintf("ap%d", d), per, 50, func() { lost.Add(1) })
 		}()
 	}
 	for i := 1; i <= 5; i++ {
-		testenv.Eventually(t, time.Minute, "scans flowing", func() bool { return acks.n.Load() >= int64(i*devices*per/7) })
+		testenv.Eventually(t, time.Minute, "scans flowing", func() bool { return acks.N.Load() >= int64(i*devices*per/7) })
 		cfg := bytes.Replace(orig, []byte("overflow: reject-new"), []byte(fmt.Sprintf("overflow: reject-new\n    max_events: %d", 10_000_000+i)), 1)
-		if err := os.WriteFile(s.gw.Config, cfg, 0o600); err != nil {
+		if err := os.WriteFile(s.GW.Config, cfg, 0o600); err != nil {
 			t.Fatal(err)
 		}
 		t0 := time.Now()
-		if err := s.gw.Signal(syscall.SIGHUP); err != nil {
+		if err := s.GW.Signal(syscall.SIGHUP); err != nil {
 			t.Fatal(err)
 		}
-		s.gw.Eventually(30*time.Second, fmt.Sprintf("reload %d applied", i), func() bool {
-			return strings.Count(s.gw.Log(), "config reloaded") >= i
+		s.GW.Eventually(30*time.Second, fmt.Sprintf("reload %d applied", i), func() bool {
+			return strings.Count(s.GW.Log(), "config reloaded") >= i
 		})
-		t.Logf("reload %d applied in %s, %d scans acknowledged so far", i, time.Since(t0).Round(time.Millisecond), acks.n.Load())
+		t.Logf("reload %d applied in %s, %d scans acknowledged so far", i, time.Since(t0).Round(time.Millisecond), acks.N.Load())
 	}
 	wg.Wait()
-	if got := acks.n.Load(); got != devices*per {
+	if got := acks.N.Load(); got != devices*per {
 		t.Fatalf("%d of %d scans acknowledged across 5 applies", got, devices*per)
 	}
 	if n := lost.Load(); n > 0 {
 		t.Errorf("%d device connections lost across applies that kept the broker section", n)
 	}
-	s.gw.Stop()
-	got := stored(t, s.bufferDB)
+	s.GW.Stop()
+	got := harness.StoredScans(t, s.BufferDB)
 	missing, twice := 0, 0
-	for k := range acks.acked {
+	for k := range acks.Acked {
 		switch got[k] {
 		case 0:
 			missing++
@@ -447,28 +299,28 @@ func TestEmbeddedCustodyAcrossApplies(t *testing.T) {
 // gateway reported the config applied).
 func TestEmbeddedPersistenceFileAcrossApply(t *testing.T) {
 	dir := t.TempDir()
-	s := newEmbedded(t, dir, "")
-	cfg, err := os.ReadFile(s.gw.Config)
+	s := harness.NewEmbedded(t, dir, "")
+	cfg, err := os.ReadFile(s.GW.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cfg = bytes.Replace(cfg, []byte("  allow_anonymous: true\n"), []byte("  allow_anonymous: true\n  persistence_file: "+filepath.Join(dir, "broker.db")+"\n"), 1)
-	if err := os.WriteFile(s.gw.Config, cfg, 0o600); err != nil {
+	if err := os.WriteFile(s.GW.Config, cfg, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	s.gw.Start()
-	acks := newAckLog()
-	acks.burst(t, s.broker, "pf-before", 300, 20)
+	s.GW.Start()
+	acks := harness.NewAckLog()
+	acks.Burst(t, s.Broker, "pf-before", 300, 20)
 	changed := bytes.Replace(cfg, []byte("  allow_anonymous: true\n"), []byte("  allow_anonymous: true\n  max_inflight: 512\n"), 1)
-	if err := os.WriteFile(s.gw.Config, changed, 0o600); err != nil {
+	if err := os.WriteFile(s.GW.Config, changed, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.gw.Signal(syscall.SIGHUP); err != nil {
+	if err := s.GW.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
-	s.gw.Eventually(30*time.Second, "reload applied", func() bool { return strings.Count(s.gw.Log(), "config reloaded") >= 1 })
+	s.GW.Eventually(30*time.Second, "reload applied", func() bool { return strings.Count(s.GW.Log(), "config reloaded") >= 1 })
 	testenv.Eventually(t, 30*time.Second, "the restarted broker accepts devices", func() error {
-		c := paho.NewClient(paho.NewClientOptions().AddBroker(s.broker).SetClientID("pf-probe").SetConnectTimeout(2 * time.Second))
+		c := paho.NewClient(paho.NewClientOptions().AddBroker(s.Broker).SetClientID("pf-probe").SetConnectTimeout(2 * time.Second))
 		tok := c.Connect()
 		if !tok.WaitTimeout(3*time.Second) || tok.Error() != nil {
 			return fmt.Errorf("connect: %v", tok.Error())
@@ -476,13 +328,13 @@ func TestEmbeddedPersistenceFileAcrossApply(t *testing.T) {
 		c.Disconnect(10)
 		return nil
 	})
-	acks.burst(t, s.broker, "pf-after", 300, 20)
-	if got := acks.n.Load(); got != 600 {
+	acks.Burst(t, s.Broker, "pf-after", 300, 20)
+	if got := acks.N.Load(); got != 600 {
 		t.Fatalf("%d of 600 scans acknowledged across an apply that restarted the broker on its persistence file", got)
 	}
-	s.gw.Stop()
-	got := stored(t, s.bufferDB)
-	for k := range acks.acked {
+	s.GW.Stop()
+	got := harness.StoredScans(t, s.BufferDB)
+	for k := range acks.Acked {
 		if got[k] != 1 {
 			t.Fatalf("scan %s stored %d times", k, got[k])
 		}
