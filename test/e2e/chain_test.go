@@ -41,9 +41,14 @@ func TestChainIntoCassandra(t *testing.T) {
 	events := func() int {
 		return harness.CountRows(cs, fmt.Sprintf("SELECT count(*) FROM %s.events WHERE gateway = ? AND day = ?", sk.Keyspace), s.ID, day)
 	}
-	if err := testenv.Poll(3*time.Minute, fmt.Sprintf("%d event rows in Cassandra", n+53), func() error {
-		if got := events(); got < n+53 {
-			return fmt.Errorf("%d event rows", got)
+	readingRows := func() int {
+		return harness.CountRows(cs, fmt.Sprintf("SELECT count(*) FROM %s.readings WHERE gateway = ? AND source = ? AND day = ?", sk.Keyspace), s.ID, "temp-1", day)
+	}
+	// The sink writes each table's rows in requests of their own, so the
+	// event rows can all be there before the last reading rows: wait for both.
+	if err := testenv.Poll(3*time.Minute, fmt.Sprintf("%d event rows and 50 reading rows in Cassandra", n+53), func() error {
+		if got, r := events(), readingRows(); got < n+53 || r < 50 {
+			return fmt.Errorf("%d event rows, %d reading rows", got, r)
 		}
 		return nil
 	}); err != nil {
@@ -52,8 +57,7 @@ func TestChainIntoCassandra(t *testing.T) {
 	if got := events(); got != n+53 {
 		t.Fatalf("%d event rows, want exactly %d", got, n+53)
 	}
-	readings := harness.CountRows(cs, fmt.Sprintf("SELECT count(*) FROM %s.readings WHERE gateway = ? AND source = ? AND day = ?", sk.Keyspace), s.ID, "temp-1", day)
-	if readings != 50 {
+	if readings := readingRows(); readings != 50 {
 		t.Fatalf("%d reading rows, want 50", readings)
 	}
 	// Each row is a distinct event identity.
