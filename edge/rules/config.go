@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/expr-lang/expr/file"
 
@@ -38,6 +39,12 @@ type Rule struct {
 	// rule fires (alert and gpio); the alert then says start and, when
 	// the condition stops holding, an end alert says start, end and peak.
 	For units.Duration `yaml:"for"`
+	// Silence ends a for: stretch that fired when no event of the source
+	// matches the rule for this long (a sensor that fell silent while the
+	// condition held): the end alert then says reason: silent, and its end
+	// is the last event's receive time. 0: the stretch ends only on an
+	// event for which the condition does not hold.
+	Silence units.Duration `yaml:"silence"`
 	// Cooldown: after firing for a source, the rule does not fire again
 	// for it for this long.
 	Cooldown units.Duration `yaml:"cooldown"`
@@ -169,6 +176,14 @@ func validateRule(es *units.Errors, p string, r *Rule, names map[string]bool, ta
 	}
 	if r.For < 0 || r.Cooldown < 0 {
 		es.Add(p, "for and cooldown must not be negative")
+	}
+	switch {
+	case r.Silence < 0:
+		es.Add(p+".silence", "must not be negative")
+	case r.Silence > 0 && r.For <= 0:
+		es.Add(p+".silence", "ends a for: stretch; the rule has no for:")
+	case r.Silence > 0 && r.Silence.D() < time.Second:
+		es.Add(p+".silence", "at least 1s (the rules are checked for silence every second)")
 	}
 	if len(r.Actions) == 0 {
 		es.Add(p+".actions", "at least one action is required")

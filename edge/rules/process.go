@@ -29,6 +29,13 @@ type fireState struct {
 	hasPeak bool
 }
 
+// seen is the last event of a source that a rule with silence saw: when,
+// and the stream and kind a silent end's alert names.
+type seen struct {
+	at           time.Time
+	stream, kind string
+}
+
 // wkey is one window (or deadband) of a rule, source and metric.
 type wkey struct {
 	rule           int
@@ -229,6 +236,9 @@ func (s *Set) fireRule(o *Outcome, i int, r *compiled, e *event.Event, ok bool) 
 	st := o.fireState(k)
 	before := st
 	t := e.Received
+	if r.Silence > 0 {
+		s.seen[k] = seen{t, e.Stream, e.Kind}
+	}
 	cool := st.last.IsZero() || t.Sub(st.last) >= r.Cooldown.D()
 	switch {
 	case ok && r.For == 0:
@@ -397,9 +407,61 @@ func (s *Set) close(o *Outcome, k wkey, w *window, end time.Time) {
 	o.Closed = true
 }
 
-// Tick closes the windows that ended by now.
+// Tick closes the windows that ended by now, and ends the for: stretches
+// whose source has been silent for their rule's silence.
 func (s *Set) Tick(now time.Time) *Outcome {
-	return s.closeWindows(func(w window) (time.Time, bool) { return w.to, !now.Before(w.to) })
+	o := s.closeWindows(func(w window) (time.Time, bool) { return w.to, !now.Before(w.to) })
+	if s != nil {
+		s.mu.Lock()
+		s.endSilent(o, now)
+		s.mu.Unlock()
+	}
+	return o
+}
+
+// endSilent ends, with an end alert of reason silent, each fired for:
+// stretch of a rule with silence whose source sent no matching event for
+// that long. A stretch restored at start has seen nothing yet: its silence
+// counts from the first tick.
+func (s *Set) endSilent(o *Outcome, now time.Time) {
+	keys := make([]fkey, 0, len(s.fire))
+	for k, st := range s.fire {
+		if r := s.rules[k.rule]; r.Silence > 0 && st.fired && !st.since.IsZero() {
+			keys = append(keys, k)
+		}
+	}
+	sort.Slice(keys, func(a, b int) bool {
+		if keys[a].rule != keys[b].rule {
+			return keys[a].rule < keys[b].rule
+		}
+		return keys[a].source < keys[b].source
+	})
+	for _, k := range keys {
+		r := s.rules[k.rule]
+		last, ok := s.seen[k]
+		if !ok {
+			s.seen[k] = seen{at: now}
+			continue
+		}
+		if now.Sub(last.at) < r.Silence.D() {
+			continue
+		}
+		st := o.fireState(k)
+		e := &event.Event{Stream: last.stream, Source: k.source, Kind: last.kind, Time: last.at, Received: last.at}
+		if last.stream == "" && len(r.Match.Streams) > 0 {
+			e.Stream = r.Match.Streams[0]
+		}
+		s.fired(o, k.rule, r, e, "end", st)
+		for i := len(o.Derived) - len(r.alerts); i < len(o.Derived); i++ {
+			d := &o.Derived[i]
+			d.Cause = nil // no event caused it
+			d.Event.Attrs["reason"] = "silent"
+			d.Event.Time, d.Event.Received = now, now
+		}
+		o.Fired[len(o.Fired)-1].Time = now
+		o.setFire(k, fireState{last: st.last})
+		o.FireChanged = true
+	}
 }
 
 // Flush closes every window, at now for those not ended yet (a summary of

@@ -137,6 +137,55 @@ func TestColdChain(t *testing.T) {
 	}
 }
 
+// TestColdChainSilence: a sensor that falls silent during an excursion
+// ends it after the rule's silence, on the ticker: an end alert with
+// reason silent whose end is the last reading, and the buzzer off. A
+// stretch that ended so does not end again, and a sensor that keeps
+// reporting is not silent.
+func TestColdChainSilence(t *testing.T) {
+	s := mustCompile(t, []Rule{{
+		Name: "excursion", Match: Match{Kinds: []string{"reading"}},
+		When: `attrs.value > 8`, For: dur(2 * time.Minute), Silence: dur(5 * time.Minute),
+		Actions: []Action{{Alert: &Alert{Peak: "value"}}, {GPIO: &GPIO{Source: "io", Output: "buzzer", Mode: "on"}}},
+	}}, nil)
+	tick := func(at time.Duration) *Outcome {
+		o := s.Tick(t0.Add(at))
+		o.Commit()
+		return o
+	}
+	run(s, reading("van1-temp", 0, 9), reading("van2-temp", 0, 9))
+	run(s, reading("van1-temp", 3*time.Minute, 10), reading("van2-temp", 3*time.Minute, 10)) // both fire
+	for at := 4 * time.Minute; at <= 7*time.Minute; at += time.Minute {
+		run(s, reading("van2-temp", at, 11)) // van2 keeps reporting, van1 is silent
+	}
+	if o := tick(7*time.Minute + 59*time.Second); len(o.Fired) != 0 {
+		t.Fatalf("ended before 5m of silence: %+v", o.Fired)
+	}
+	o := tick(8 * time.Minute)
+	if len(o.Fired) != 1 || o.Fired[0].Source != "van1-temp" || o.Fired[0].Phase != "end" || !o.FireChanged {
+		t.Fatalf("after 5m of silence: firings %+v", o.Fired)
+	}
+	if len(o.Derived) != 1 || o.Derived[0].Cause != nil {
+		t.Fatalf("derived %+v, want one alert without a cause", o.Derived)
+	}
+	a := o.Derived[0].Event.Attrs
+	if a["reason"] != "silent" || a["phase"] != "end" || !a["end"].(time.Time).Equal(t0.Add(3*time.Minute)) ||
+		!a["start"].(time.Time).Equal(t0) || a["peak"] != 10.0 || o.Derived[0].Event.Stream != "alerts" {
+		t.Fatalf("silent end alert %v (stream %s)", a, o.Derived[0].Event.Stream)
+	}
+	if len(o.Commands) != 1 || o.Commands[0].Cmd.Mode != "off" {
+		t.Fatalf("commands %+v, want the buzzer off", o.Commands)
+	}
+	if o := tick(20 * time.Minute); len(o.Fired) != 1 || o.Fired[0].Source != "van2-temp" {
+		t.Fatalf("later: firings %+v, want only van2's end (silent since 7m)", o.Fired)
+	}
+	// van1 reports again, still hot: a new stretch, which fires 2m later.
+	run(s, reading("van1-temp", 21*time.Minute, 9))
+	if o := run(s, reading("van1-temp", 23*time.Minute, 9)); len(o.Fired) != 1 || o.Fired[0].Phase != "start" {
+		t.Fatalf("back after the silence: firings %+v", o.Fired)
+	}
+}
+
 // TestUncommitted: an outcome that is not committed (its append failed)
 // changes nothing, so the retry fires again.
 func TestUncommitted(t *testing.T) {
@@ -285,6 +334,8 @@ func TestCompileErrors(t *testing.T) {
 		{"gpio output unknown", Rule{Name: "a", Actions: []Action{{GPIO: &GPIO{Source: "io", Output: "green", Mode: "on"}}}}, `no output "green"`},
 		{"pulse without for", Rule{Name: "a", Actions: []Action{{GPIO: &GPIO{Source: "io", Output: "red", Mode: "pulse"}}}}, "required for a pulse"},
 		{"for without firing", Rule{Name: "a", For: dur(time.Minute), Actions: []Action{{Drop: &Drop{}}}}, "for and cooldown apply"},
+		{"silence without for", Rule{Name: "a", Silence: dur(time.Minute), Actions: []Action{{Alert: &Alert{}}}}, "rules[0].silence: ends a for: stretch"},
+		{"silence under a second", Rule{Name: "a", For: dur(time.Minute), Silence: dur(time.Millisecond), Actions: []Action{{Alert: &Alert{}}}}, "at least 1s"},
 		{"drop and deadband", Rule{Name: "a", Actions: []Action{{Drop: &Drop{}}, {Deadband: &Deadband{Threshold: 1}}}}, "at most one drop or downsample"},
 		{"bad interval", Rule{Name: "a", Actions: []Action{{Downsample: &Downsample{Interval: dur(time.Millisecond)}}}}, "out of range 1s..24h"},
 		{"unknown table is nil, known compiles", Rule{Name: "a", When: `tables.nope == nil`, Actions: []Action{{Drop: &Drop{}}}}, ""},

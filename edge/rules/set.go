@@ -59,6 +59,7 @@ type Set struct {
 	mu    sync.Mutex
 	evals sync.Pool // *evaluator
 	fire  map[fkey]fireState
+	seen  map[fkey]seen // rules with silence: the last matching event per source
 	wins  map[wkey]window
 	bands map[wkey]band
 }
@@ -93,6 +94,7 @@ func Compile(rs []Rule, tables map[string]Table, opts Options) (*Set, error) {
 		log:    opts.Log,
 		limit:  loglimit.New[string](time.Minute, 0),
 		fire:   map[fkey]fireState{},
+		seen:   map[fkey]seen{},
 		wins:   map[wkey]window{},
 		bands:  map[wkey]band{},
 	}
