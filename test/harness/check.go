@@ -22,16 +22,17 @@ func attrInt(a map[string]any, k string) (int64, bool) {
 }
 
 // Delivery summarises what reached a topic: per publisher, the message
-// counters in arrival order.
+// counters in arrival order, and per gateway the seqs in arrival order
+// (several gateways may feed one topic: each has seqs of its own).
 type Delivery struct {
 	PerPub  map[string][]int64
-	Seqs    []uint64
+	Seqs    map[string][]uint64
 	Invalid []string
 }
 
 // Summarise groups received events by their "pub" attribute.
 func Summarise(msgs []Received) Delivery {
-	d := Delivery{PerPub: map[string][]int64{}}
+	d := Delivery{PerPub: map[string][]int64{}, Seqs: map[string][]uint64{}}
 	for _, m := range msgs {
 		if m.Err != nil {
 			d.Invalid = append(d.Invalid, m.Err.Error())
@@ -44,7 +45,7 @@ func Summarise(msgs []Received) Delivery {
 			continue
 		}
 		d.PerPub[pub] = append(d.PerPub[pub], n)
-		d.Seqs = append(d.Seqs, m.Event.Seq)
+		d.Seqs[m.Event.Gateway] = append(d.Seqs[m.Event.Gateway], m.Event.Seq)
 	}
 	return d
 }
@@ -88,10 +89,12 @@ func (d Delivery) ExactlyOnce(want map[string]int, inOrder bool) string {
 			probs = append(probs, fmt.Sprintf("unexpected publisher %q", pub))
 		}
 	}
-	for i := 1; i < len(d.Seqs); i++ {
-		if d.Seqs[i] <= d.Seqs[i-1] {
-			probs = append(probs, fmt.Sprintf("seq not strictly increasing at %d: %d after %d", i, d.Seqs[i], d.Seqs[i-1]))
-			break
+	for gw, seqs := range d.Seqs {
+		for i := 1; i < len(seqs); i++ {
+			if seqs[i] <= seqs[i-1] {
+				probs = append(probs, fmt.Sprintf("gateway %s: seq not strictly increasing at %d: %d after %d", gw, i, seqs[i], seqs[i-1]))
+				break
+			}
 		}
 	}
 	if len(d.Invalid) > 0 {
