@@ -139,35 +139,11 @@ func checkAllStored(t *testing.T, got map[string]int) {
 func TestEmbeddedCustodyKill9(t *testing.T) {
 	s := harness.NewEmbedded(t, t.TempDir(), "")
 	acks := harness.NewAckLog()
-	for round := range 3 {
-		s.GW.Start()
-		before := acks.N.Load()
-		var wg sync.WaitGroup
-		for d := range 4 {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				acks.Burst(t, s.Broker, fmt.Sprintf("k%d-%d", round, d), 20000, 200)
-			}()
-		}
-		testenv.Eventually(t, 60*time.Second, "a few thousand scans acknowledged", func() bool { return acks.N.Load() >= before+3000 })
-		s.GW.Kill()
-		wg.Wait()
-	}
+	s.CrashMidBurst(t, acks, 3, "k", s.GW.Kill)
 	s.GW.Start()
 	s.GW.Stop()
 	got := harness.StoredScans(t, s.BufferDB)
-	acks.Mu.Lock()
-	defer acks.Mu.Unlock()
-	missing := 0
-	for k := range acks.Acked {
-		if got[k] == 0 {
-			missing++
-		}
-	}
-	if missing > 0 {
-		t.Fatalf("%d of %d acknowledged scans missing after kill -9", missing, len(acks.Acked))
-	}
+	acks.Missing(t, got, "kill -9")
 	t.Logf("%d scans acknowledged across 3 SIGKILLs mid-burst (%d sent), all in the buffer; %d stored in all", len(acks.Acked), acks.Sent.Load(), len(got))
 }
 

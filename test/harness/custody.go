@@ -12,6 +12,7 @@ import (
 
 	"github.com/edgegw/gateway/buffer"
 	"github.com/edgegw/gateway/event"
+	"github.com/edgegw/gateway/test/testenv"
 )
 
 // What a custody test checks from the devices' side: which scans the
@@ -118,6 +119,49 @@ type Embedded struct {
 	GW       *Gateway
 	Broker   string // tcp://host:port of the embedded broker
 	BufferDB string
+}
+
+// CrashMidBurst runs rounds of: start the gateway, four devices each
+// publishing 20,000 scans with 200 in flight (named prefix<round>-<device>),
+// and once 3,000 more are acknowledged, crash (which must stop the
+// gateway, e.g. Kill); then it waits for the devices to give up.
+func (s *Embedded) CrashMidBurst(t testing.TB, acks *AckLog, rounds int, prefix string, crash func()) {
+	t.Helper()
+	for round := range rounds {
+		s.GW.Start()
+		before := acks.N.Load()
+		var wg sync.WaitGroup
+		for d := range 4 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				acks.Burst(t, s.Broker, fmt.Sprintf("%s%d-%d", prefix, round, d), 20000, 200)
+			}()
+		}
+		testenv.Eventually(t, 60*time.Second, "a few thousand scans acknowledged", func() bool { return acks.N.Load() >= before+3000 })
+		crash()
+		wg.Wait()
+	}
+}
+
+// Missing fails t unless every scan in a was stored (got: StoredScans),
+// naming a few of those missing; what says after what.
+func (a *AckLog) Missing(t testing.TB, got map[string]int, what string) {
+	t.Helper()
+	a.Mu.Lock()
+	defer a.Mu.Unlock()
+	missing := 0
+	for k := range a.Acked {
+		if got[k] == 0 {
+			missing++
+			if missing <= 3 {
+				t.Errorf("scan %s was acknowledged and is not in the buffer", k)
+			}
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("%d of %d acknowledged scans missing after %s", missing, len(a.Acked), what)
+	}
 }
 
 // NewEmbedded writes its config into dir; the buffer file is bufferDB, or
