@@ -69,7 +69,7 @@ func bufferOptions() *buffer.Options {
 // Append on a reject-new stream, one on a drop-oldest stream of 500, and an
 // uplink that acks all but the newest 200 scans every 7 ms. It prints
 // "A stream seq data" once an Append returned and "K seq" before each Ack,
-// and runs until it is killed.
+// runs until it is killed, and answers each line on its stdin with "M".
 func bufferChild(path string) {
 	fail := func(err error) {
 		fmt.Fprintln(os.Stderr, "child:", err)
@@ -119,6 +119,15 @@ func bufferChild(path string) {
 		go write("scans", w)
 	}
 	go write("telemetry", 0)
+	go func() { // each line on stdin is answered with "M" (see childLog.marks)
+		in := bufio.NewScanner(os.Stdin)
+		for in.Scan() {
+			mu.Lock()
+			fmt.Fprintln(out, "M")
+			out.Flush()
+			mu.Unlock()
+		}
+	}()
 	var acked uint64
 	for range time.Tick(7 * time.Millisecond) {
 		mu.Lock()
@@ -151,6 +160,7 @@ type childLog struct {
 	mu    sync.Mutex
 	done  map[string][]appended
 	acked uint64
+	marks int // "M" lines read
 	err   error
 }
 
@@ -164,6 +174,8 @@ func (l *childLog) read(r *bufio.Scanner) {
 			l.done[f[1]] = append(l.done[f[1]], appended{seq, f[3]})
 		case len(f) == 2 && f[0] == "K":
 			l.acked, _ = strconv.ParseUint(f[1], 10, 64)
+		case len(f) == 1 && f[0] == "M":
+			l.marks++
 		default:
 			l.err = fmt.Errorf("child printed %q", r.Text())
 		}
@@ -185,6 +197,10 @@ func TestBufferPowerCuts(t *testing.T) {
 	cmd.Env = append(os.Environ(), childEnv+"="+filepath.Join(f.Dir, "buffer.db"))
 	cmd.Stderr = os.Stderr
 	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -230,12 +246,30 @@ func TestBufferPowerCuts(t *testing.T) {
 		for s, as := range log.done {
 			must[s] = append([]appended(nil), as...)
 		}
-		ackedBefore := log.acked
+		marks := log.marks
 		log.mu.Unlock()
 		image := t.TempDir()
 		if err := f.Snapshot(image); err != nil {
 			t.Fatal(err)
 		}
+		// The uplink keeps acking during the snapshot, and an ack the image
+		// holds may have been printed after the list above was taken. The
+		// child prints "K" before it acks and answers stdin with "M" in the
+		// same stream: once the answer to a line sent now is read, every
+		// ack the image can hold has been read too.
+		if _, err := fmt.Fprintln(stdin); err != nil {
+			t.Fatal(err)
+		}
+		var ackedBefore uint64
+		testenv.Eventually(t, 30*time.Second, fmt.Sprintf("cut %d: the writing process answers", cut), func() error {
+			log.mu.Lock()
+			defer log.mu.Unlock()
+			if log.marks == marks {
+				return fmt.Errorf("no answer yet")
+			}
+			ackedBefore = log.acked
+			return nil
+		})
 		checkImage(t, cut, filepath.Join(image, "buffer.db"), must, ackedBefore)
 	}
 	written, synced := f.Written()
