@@ -177,6 +177,11 @@ func (s *stage) refreshHead(name string, st *streamState) error {
 }
 
 // recordGap adds g to the bounded gap history of a stream (st nil: store).
+// A drop that continues the history's last record (same reason, starting
+// right after it or after nothing but gap events held) extends that record
+// instead: a full drop-oldest stream drops at every append, and a record
+// each would be most of what a move writes to the file after the entries
+// themselves (one put and, at the bound, one delete per drop).
 // The history's changes are journaled (a full drop-oldest stream drops at
 // every append: each would otherwise be a bbolt commit of its own, tens of
 // KB of flash); only creating a stream's history bucket, at its first gap,
@@ -193,9 +198,21 @@ func (s *stage) recordGap(name string, st *streamState, g Gap) error {
 			return fatal(err)
 		}
 	}
+	lastKey, lastVal := b.Cursor().Last()
+	if st != nil && lastKey != nil {
+		var last Gap
+		if json.Unmarshal(lastVal, &last) == nil && last.Reason == g.Reason && last.Count > 0 && st.adjoins(last.To+1, g.From) {
+			last.To, last.Count = g.To, last.Count+g.Count
+			val, err := json.Marshal(last)
+			if err != nil {
+				return fatal(err)
+			}
+			return s.bput(jGaps, name, b, append([]byte(nil), lastKey...), val)
+		}
+	}
 	id := b.Sequence()
-	if k, _ := b.Cursor().Last(); k != nil {
-		id = max(id, keySeq(k))
+	if lastKey != nil {
+		id = max(id, keySeq(lastKey))
 	}
 	val, err := json.Marshal(g)
 	if err != nil {

@@ -200,8 +200,9 @@ type Gap struct {
 	At       time.Time
 }
 
-// Gaps returns the recorded gaps of a stream, oldest first; the history is
-// bounded by Options.GapHistory. Gaps("") returns the store-wide gaps (a bad
+// Gaps returns the recorded gaps of a stream, oldest first, a run of drops
+// that followed each other as one (its At is the run's first drop); the
+// history is bounded by Options.GapHistory. Gaps("") returns the store-wide gaps (a bad
 // file replaced).
 func (db *DB) Gaps(stream string) ([]Gap, error) {
 	key := stream

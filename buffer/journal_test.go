@@ -518,7 +518,8 @@ func TestSoloDuringBatchCollection(t *testing.T) {
 
 // A full drop-oldest stream drops at every append (a van offline longer
 // than its buffer holds): those commits stay in the journal, history
-// included, and a crash keeps every drop and its record.
+// included, and a crash keeps every drop and its record. Drops that follow
+// each other extend one record; the history's bound counts records.
 func TestJournalDropsAfterCrash(t *testing.T) {
 	opts := journalOpts()
 	opts.GapHistory = 5
@@ -536,14 +537,39 @@ func TestJournalDropsAfterCrash(t *testing.T) {
 		t.Fatalf("the drops wrote %d bytes to the store file and %d to the journal: they should all be journaled",
 			file, after.JournalWrittenBytes-before.JournalWrittenBytes)
 	}
+	// 9 drops of one entry each, one after the other: one record.
+	if gaps, err := db.Gaps("s"); err != nil || len(gaps) != 1 || gaps[0].From != 1 || gaps[0].To != 9 || gaps[0].Count != 9 {
+		t.Fatalf("history after 9 drops in a row: %+v (%v), want one record of seqs 1..9", gaps, err)
+	}
+	// The uplink takes the head before each drop: drops no longer follow
+	// each other, a record each (the acks seal the open gap: a gap event
+	// between each), 6 of them bounded to the last 5.
+	dropApart := func(db *DB) {
+		t.Helper()
+		for _, e := range readQuiet(t, db, "s") {
+			if !bytes.HasPrefix(e.Data, []byte("gap ")) {
+				if err := db.Ack("s", e.Seq); err != nil { // and the gap events before it
+					t.Fatal(err)
+				}
+				break
+			}
+		}
+		mustAppend(t, db, "s", data("x"), data("y"))
+	}
+	for range 6 {
+		dropApart(db)
+	}
 	wantGaps, err := db.Gaps("s")
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 9 drops of one entry each, the history bounded to the last 5: seqs
-	// 5..9 (the first drop was seq 1, at the fourth append).
-	if len(wantGaps) != 5 || wantGaps[0].From != 5 || wantGaps[4].From != 9 {
-		t.Fatalf("history before the crash: %+v", wantGaps)
+	if len(wantGaps) != 5 || wantGaps[0].From <= 11 {
+		t.Fatalf("history before the crash: %+v, want the last 5 of 6 drops apart", wantGaps)
+	}
+	for _, g := range wantGaps {
+		if g.Count != 1 || g.To != g.From {
+			t.Fatalf("history before the crash: %+v, want a record of one seq each", wantGaps)
+		}
 	}
 	wantEntries, wantStats := readQuiet(t, db, "s"), streamStats(t, db, "s")
 	crash(t, db)
@@ -566,12 +592,12 @@ func TestJournalDropsAfterCrash(t *testing.T) {
 		t.Fatalf("after replay: drops %+v first %d, want %+v %d", got.Drops, got.FirstSeq, wantStats.Drops, wantStats.FirstSeq)
 	}
 	// Ids carry on after the replay, past the trimmed ones.
-	mustAppend(t, db2, "s", data("after"))
+	dropApart(db2)
 	gaps, err = db2.Gaps("s")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(gaps) != 5 || gaps[4].From != wantGaps[4].From+1 {
+	if len(gaps) != 5 || gaps[0] != wantGaps[1] || gaps[4].From <= wantGaps[4].From+1 {
 		t.Fatalf("history after one more drop: %+v", gaps)
 	}
 }

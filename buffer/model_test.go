@@ -144,7 +144,7 @@ func (m *model) put(s *mStream, d []byte, gap bool) {
 }
 
 // drop removes the k oldest entries other than gap events and records it:
-// in the history, and in the open gap of its reason, which it extends if it
+// in the history (extending its last record if the drop continues it), and in the open gap of its reason, which it extends if it
 // starts where that one ended (gap events in between aside), or else
 // queues to be written (when the bound on gap events allows).
 func (m *model) drop(name string, s *mStream, k int, reason string) {
@@ -168,10 +168,13 @@ func (m *model) drop(name string, s *mStream, k int, reason string) {
 	}
 	s.entries = kept
 	s.drops.add(reason, uint64(k))
-	g := Gap{Stream: name, From: from, To: to, Count: uint64(k), Reason: reason, At: m.now}
-	s.gaps = append(s.gaps, g)
-	if len(s.gaps) > m.opts.GapHistory {
-		s.gaps = s.gaps[1:]
+	if n := len(s.gaps); n > 0 && s.gaps[n-1].Reason == reason && s.adjoins(s.gaps[n-1].To+1, from) {
+		s.gaps[n-1].To, s.gaps[n-1].Count = to, s.gaps[n-1].Count+uint64(k)
+	} else {
+		s.gaps = append(s.gaps, Gap{Stream: name, From: from, To: to, Count: uint64(k), Reason: reason, At: m.now})
+		if len(s.gaps) > m.opts.GapHistory {
+			s.gaps = s.gaps[1:]
+		}
 	}
 	if m.opts.GapEncoder == nil {
 		return

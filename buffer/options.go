@@ -76,7 +76,8 @@ type Options struct {
 	QuarantineMax int
 
 	// GapHistory bounds the gap records kept per stream for Gaps; the oldest
-	// is dropped first. Default 1000.
+	// is dropped first. Drops that follow each other (same reason, nothing
+	// delivered in between) are one record. Default 1000.
 	GapHistory int
 
 	// DedupWindow is how many keyed appends per stream AppendRecords
