@@ -178,8 +178,8 @@ func (s *stage) refreshHead(name string, st *streamState) error {
 
 // recordGap adds g to the bounded gap history of a stream (st nil: store).
 // A drop that continues the history's last record (same reason, starting
-// right after it or after nothing but gap events held) extends that record
-// instead: a full drop-oldest stream drops at every append, and a record
+// right after it or after nothing but gap events held, within gapRun of
+// its first drop) extends that record instead: a full drop-oldest stream drops at every append, and a record
 // each would be most of what a move writes to the file after the entries
 // themselves (one put and, at the bound, one delete per drop).
 // The history's changes are journaled (a full drop-oldest stream drops at
@@ -201,7 +201,7 @@ func (s *stage) recordGap(name string, st *streamState, g Gap) error {
 	lastKey, lastVal := b.Cursor().Last()
 	if st != nil && lastKey != nil {
 		var last Gap
-		if json.Unmarshal(lastVal, &last) == nil && last.Reason == g.Reason && last.Count > 0 && st.adjoins(last.To+1, g.From) {
+		if json.Unmarshal(lastVal, &last) == nil && extends(last, g) && st.adjoins(last.To+1, g.From) {
 			last.To, last.Count = g.To, last.Count+g.Count
 			val, err := json.Marshal(last)
 			if err != nil {
@@ -239,6 +239,18 @@ func (s *stage) recordGap(name string, st *streamState, g Gap) error {
 		*n--
 	}
 	return nil
+}
+
+// gapRun is how long after its first drop a gap history record is
+// extended by the drops that follow it: a sustained overflow is a record a
+// minute, and sweeps or overflows apart in time stay apart in the history.
+const gapRun = time.Minute
+
+// extends reports whether g, a drop starting right after last's seqs (or
+// after gap events only), is part of the same run as last.
+func extends(last, g Gap) bool {
+	d := g.At.Sub(last.At)
+	return last.Reason == g.Reason && last.Count > 0 && d >= 0 && d < gapRun
 }
 
 // fatalError marks an error after which the transaction cannot be committed.

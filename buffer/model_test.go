@@ -168,10 +168,11 @@ func (m *model) drop(name string, s *mStream, k int, reason string) {
 	}
 	s.entries = kept
 	s.drops.add(reason, uint64(k))
-	if n := len(s.gaps); n > 0 && s.gaps[n-1].Reason == reason && s.adjoins(s.gaps[n-1].To+1, from) {
+	g := Gap{Stream: name, From: from, To: to, Count: uint64(k), Reason: reason, At: m.now}
+	if n := len(s.gaps); n > 0 && extends(s.gaps[n-1], g) && s.adjoins(s.gaps[n-1].To+1, from) {
 		s.gaps[n-1].To, s.gaps[n-1].Count = to, s.gaps[n-1].Count+uint64(k)
 	} else {
-		s.gaps = append(s.gaps, Gap{Stream: name, From: from, To: to, Count: uint64(k), Reason: reason, At: m.now})
+		s.gaps = append(s.gaps, g)
 		if len(s.gaps) > m.opts.GapHistory {
 			s.gaps = s.gaps[1:]
 		}

@@ -77,7 +77,7 @@ type Options struct {
 
 	// GapHistory bounds the gap records kept per stream for Gaps; the oldest
 	// is dropped first. Drops that follow each other (same reason, nothing
-	// delivered in between) are one record. Default 1000.
+	// delivered in between) within a minute are one record. Default 1000.
 	GapHistory int
 
 	// DedupWindow is how many keyed appends per stream AppendRecords
