@@ -7,6 +7,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/edgegw/gateway/drivers"
+	"github.com/edgegw/gateway/drivers/internal/sinktest"
 )
 
 func TestCommanded(t *testing.T) {
@@ -63,7 +64,7 @@ func TestDriveOutput(t *testing.T) {
 	clk := newFakeClock(t0)
 	d := newTestDriver(t, cfg, testBoard{"GPIO27": light, "GPIO22": warn}, clk)
 	d.SetState(State{UplinkOnline: true})
-	stop := start(t, d, newSink())
+	stop := sinktest.Start(t, d, &sinktest.Mem{})
 	defer stop()
 	if l := light.nextOut(t); l != gpio.Low {
 		t.Fatalf("light starts %s", l)

@@ -1,10 +1,6 @@
 package gpio
 
 import (
-	"context"
-	"errors"
-	iclock "github.com/edgegw/gateway/drivers/internal/clock"
-	"log/slog"
 	"sort"
 	"sync"
 	"testing"
@@ -13,8 +9,8 @@ import (
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
-	"github.com/edgegw/gateway/drivers"
-	"github.com/edgegw/gateway/event"
+	iclock "github.com/edgegw/gateway/drivers/internal/clock"
+	"github.com/edgegw/gateway/drivers/internal/sinktest"
 )
 
 // guard bounds every wait of a test, so that a bug fails the test instead
@@ -152,62 +148,10 @@ func (b testBoard) pin(name string) (pinIO, error) {
 	return nil, &PinNotFoundError{Pin: name, Known: known}
 }
 
-// fakeSink records what it commits; refuse, when set, decides per call
-// whether to refuse the batch instead.
-type fakeSink struct {
-	got    chan *event.Event
-	refuse func(call int) error
-
-	mu    sync.Mutex
-	calls int
-}
-
-func newSink() *fakeSink { return &fakeSink{got: make(chan *event.Event, 1024)} }
-
-func (s *fakeSink) Emit(ctx context.Context, evs []*event.Event) error {
-	s.mu.Lock()
-	s.calls++
-	call := s.calls
-	s.mu.Unlock()
-	if s.refuse != nil {
-		if err := s.refuse(call); err != nil {
-			return err
-		}
-	}
-	for _, e := range evs {
-		s.got <- e
-	}
-	return nil
-}
-
-func (s *fakeSink) Quarantine(context.Context, string, []byte, string) error {
-	return errors.New("not used")
-}
-
-func (s *fakeSink) next(t testing.TB) *event.Event {
-	t.Helper()
-	select {
-	case e := <-s.got:
-		return e
-	case <-time.After(guard):
-		t.Fatal("no event")
-		return nil
-	}
-}
-
-func (s *fakeSink) none(t testing.TB) {
-	t.Helper()
-	select {
-	case e := <-s.got:
-		t.Fatalf("unexpected event %+v", e)
-	default:
-	}
-}
-
 // newTestDriver builds a driver on fake pins and a fake clock.
 func newTestDriver(t testing.TB, cfg *Config, b testBoard, clk *fakeClock) *Driver {
 	t.Helper()
-	d, err := New(cfg, envFor(t))
+	d, err := New(cfg, sinktest.Env(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -215,42 +159,6 @@ func newTestDriver(t testing.TB, cfg *Config, b testBoard, clk *fakeClock) *Driv
 	d.open = func() (board, error) { return b, nil }
 	d.waitTimeout = 5 * time.Millisecond
 	return d
-}
-
-// start runs d until stop is called or the test ends, and checks that Run
-// then returns nil. stop returns once Run has.
-func start(t testing.TB, d *Driver, sink drivers.Sink) (stop func()) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	errc := make(chan error, 1)
-	go func() { errc <- d.Run(ctx, sink) }()
-	var once sync.Once
-	stop = func() {
-		once.Do(func() {
-			cancel()
-			select {
-			case err := <-errc:
-				if err != nil {
-					t.Errorf("Run: %v", err)
-				}
-			case <-time.After(guard):
-				t.Error("Run did not return after cancel")
-			}
-		})
-	}
-	t.Cleanup(stop)
-	return stop
-}
-
-func envFor(t testing.TB) drivers.Env {
-	return drivers.Env{Gateway: "gw-test", Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
-}
-
-type testWriter struct{ t testing.TB }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
-	return len(p), nil
 }
 
 func ms(n int) time.Duration { return time.Duration(n) * time.Millisecond }

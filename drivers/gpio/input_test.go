@@ -1,6 +1,7 @@
 package gpio
 
 import (
+	"context"
 	"errors"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"periph.io/x/conn/v3/gpio/gpiotest"
 
 	"github.com/edgegw/gateway/drivers"
+	"github.com/edgegw/gateway/drivers/internal/sinktest"
 	"github.com/edgegw/gateway/event"
 	"github.com/edgegw/gateway/units"
 )
@@ -45,12 +47,12 @@ func checkEdge(t *testing.T, e *event.Event, in Input, w want) {
 }
 
 // edgeRig is one input on a fake pin, started.
-func edgeRig(t *testing.T, in Input) (*Driver, *testPin, *fakeClock, *fakeSink, func()) {
+func edgeRig(t *testing.T, in Input) (*Driver, *testPin, *fakeClock, *sinktest.Mem, func()) {
 	p := newPin(in.Pin, 17)
 	clk := newFakeClock(t0)
 	d := newTestDriver(t, &Config{Inputs: []Input{in}}, testBoard{in.Pin: p}, clk)
-	sink := newSink()
-	stop := start(t, d, sink)
+	sink := &sinktest.Mem{}
+	stop := sinktest.Start(t, d, sink)
 	return d, p, clk, sink, stop
 }
 
@@ -60,9 +62,9 @@ func TestEdgesBoth(t *testing.T) {
 	p.edge(t, clk, t0.Add(time.Second), gpio.High)
 	p.edge(t, clk, t0.Add(2500*time.Millisecond), gpio.Low)
 	p.edge(t, clk, t0.Add(4*time.Second), gpio.High)
-	checkEdge(t, sink.next(t), in, want{time.Second, true, -1})
-	checkEdge(t, sink.next(t), in, want{2500 * time.Millisecond, false, 1500})
-	checkEdge(t, sink.next(t), in, want{4 * time.Second, true, 1500})
+	checkEdge(t, sink.Next(t), in, want{time.Second, true, -1})
+	checkEdge(t, sink.Next(t), in, want{2500 * time.Millisecond, false, 1500})
+	checkEdge(t, sink.Next(t), in, want{4 * time.Second, true, 1500})
 	if pull, edge := p.asked(); pull != gpio.PullDown || edge != gpio.BothEdges {
 		t.Errorf("In(%s, %s), want In(PullDown, BothEdges)", pull, edge)
 	}
@@ -81,9 +83,9 @@ func TestDebounceBoth(t *testing.T) {
 	p.edge(t, clk, t0.Add(ms(1519)), gpio.High) // bounce (19ms)
 	p.edge(t, clk, t0.Add(ms(1519)+500*time.Microsecond), gpio.Low)
 	p.edge(t, clk, t0.Add(ms(1520)), gpio.High) // exactly 20ms: taken
-	checkEdge(t, sink.next(t), in, want{ms(1000), true, -1})
-	checkEdge(t, sink.next(t), in, want{ms(1500), false, 500})
-	checkEdge(t, sink.next(t), in, want{ms(1520), true, 20})
+	checkEdge(t, sink.Next(t), in, want{ms(1000), true, -1})
+	checkEdge(t, sink.Next(t), in, want{ms(1500), false, 500})
+	checkEdge(t, sink.Next(t), in, want{ms(1520), true, 20})
 
 	// A short press: down and up again within the window. The release is
 	// a bounce when it happens, and is reported when the window closes.
@@ -91,9 +93,9 @@ func TestDebounceBoth(t *testing.T) {
 	p.edge(t, clk, t0.Add(ms(3010)), gpio.High)
 	clk.waitFor(t, t0.Add(ms(3020)))
 	clk.Set(t0.Add(ms(3020)))
-	checkEdge(t, sink.next(t), in, want{ms(3000), false, 1480})
-	checkEdge(t, sink.next(t), in, want{ms(3020), true, 20})
-	sink.none(t)
+	checkEdge(t, sink.Next(t), in, want{ms(3000), false, 1480})
+	checkEdge(t, sink.Next(t), in, want{ms(3020), true, 20})
+	sink.None(t)
 }
 
 // TestDebounceRising counts bounces exactly: a single-edge mode has no
@@ -104,9 +106,9 @@ func TestDebounceRising(t *testing.T) {
 	for _, at := range []int{0, 10, 40, 60, 100, 110} { // taken: 0, 60, 110
 		p.edge(t, clk, t0.Add(ms(1000+at)), gpio.High)
 	}
-	checkEdge(t, sink.next(t), in, want{ms(1000), true, -1})
-	checkEdge(t, sink.next(t), in, want{ms(1060), true, 60})
-	checkEdge(t, sink.next(t), in, want{ms(1110), true, 50})
+	checkEdge(t, sink.Next(t), in, want{ms(1000), true, -1})
+	checkEdge(t, sink.Next(t), in, want{ms(1060), true, 60})
+	checkEdge(t, sink.Next(t), in, want{ms(1110), true, 50})
 	stop()
 	if s := d.Stats(); s.Edges != 3 || s.Bounces != 3 || s.Emitted != 3 {
 		t.Errorf("stats %+v, want 3 edges, 3 bounces, 3 emitted", s)
@@ -123,7 +125,7 @@ func TestDebounceOff(t *testing.T) {
 		p.edge(t, clk, t0.Add(time.Duration(i)*time.Microsecond), gpio.High)
 	}
 	for i := range 3 {
-		if e := sink.next(t); !e.Time.Equal(t0.Add(time.Duration(i) * time.Microsecond)) {
+		if e := sink.Next(t); !e.Time.Equal(t0.Add(time.Duration(i) * time.Microsecond)) {
 			t.Fatalf("event %d at t0+%s", i, e.Time.Sub(t0))
 		}
 	}
@@ -137,14 +139,14 @@ func TestActiveLow(t *testing.T) {
 		_, p, clk, sink, _ := edgeRig(t, in)
 		p.edge(t, clk, t0.Add(ms(100)), gpio.Low)  // pulled to ground: active
 		p.edge(t, clk, t0.Add(ms(900)), gpio.High) // released
-		checkEdge(t, sink.next(t), in, want{ms(100), true, -1})
-		checkEdge(t, sink.next(t), in, want{ms(900), false, 800})
+		checkEdge(t, sink.Next(t), in, want{ms(100), true, -1})
+		checkEdge(t, sink.Next(t), in, want{ms(900), false, 800})
 	})
 	t.Run("rising", func(t *testing.T) {
 		in := Input{Pin: "GPIO6", Source: "door", Pull: "up", ActiveLow: true, Edge: "rising"}
 		_, p, clk, sink, _ := edgeRig(t, in)
 		p.edge(t, clk, t0.Add(ms(100)), gpio.Low)
-		checkEdge(t, sink.next(t), in, want{ms(100), true, -1})
+		checkEdge(t, sink.Next(t), in, want{ms(100), true, -1})
 		if pull, edge := p.asked(); pull != gpio.PullUp || edge != gpio.FallingEdge {
 			t.Errorf("In(%s, %s), want In(PullUp, FallingEdge)", pull, edge)
 		}
@@ -162,26 +164,26 @@ func TestPulseCounter(t *testing.T) {
 		p.edge(t, clk, t0.Add(ms(at)), gpio.High)
 	}
 	clk.Set(t0.Add(10 * time.Second))
-	checkCount(t, sink.next(t), in, 10*time.Second, 5)
+	checkCount(t, sink.Next(t), in, 10*time.Second, 5)
 
 	clk.waitFor(t, t0.Add(20*time.Second))
 	p.edge(t, clk, t0.Add(12*time.Second), gpio.High)
 	p.edge(t, clk, t0.Add(20*time.Second-time.Nanosecond), gpio.High)
 	clk.Set(t0.Add(20 * time.Second))
-	checkCount(t, sink.next(t), in, 20*time.Second, 2)
+	checkCount(t, sink.Next(t), in, 20*time.Second, 2)
 
 	clk.waitFor(t, t0.Add(30*time.Second))
 	clk.Set(t0.Add(30 * time.Second))
-	checkCount(t, sink.next(t), in, 30*time.Second, 0)
+	checkCount(t, sink.Next(t), in, 30*time.Second, 0)
 
 	// A late wake-up (a suspended board) reports one longer interval.
 	clk.waitFor(t, t0.Add(40*time.Second))
 	clk.Set(t0.Add(55 * time.Second))
-	e := sink.next(t)
+	e := sink.Next(t)
 	checkCount(t, e, in, 40*time.Second, 0)
 	clk.waitFor(t, t0.Add(60*time.Second))
 	clk.Set(t0.Add(60 * time.Second))
-	if e := sink.next(t); e.Attrs["interval_s"] != 20.0 {
+	if e := sink.Next(t); e.Attrs["interval_s"] != 20.0 {
 		t.Errorf("interval after a late wake-up: %v s, want 20", e.Attrs["interval_s"])
 	}
 }
@@ -207,9 +209,9 @@ func TestCountWithEdges(t *testing.T) {
 	p.edge(t, clk, t0.Add(time.Second), gpio.Low)
 	p.edge(t, clk, t0.Add(2*time.Second), gpio.Low)
 	clk.Set(t0.Add(time.Minute))
-	checkEdge(t, sink.next(t), in, want{time.Second, false, -1})
-	checkEdge(t, sink.next(t), in, want{2 * time.Second, false, 1000})
-	if e := sink.next(t); e.Kind != event.KindReading || e.Attrs["count"] != int64(2) {
+	checkEdge(t, sink.Next(t), in, want{time.Second, false, -1})
+	checkEdge(t, sink.Next(t), in, want{2 * time.Second, false, 1000})
+	if e := sink.Next(t); e.Kind != event.KindReading || e.Attrs["count"] != int64(2) {
 		t.Fatalf("got %s %v, want a reading of 2", e.Kind, e.Attrs)
 	}
 }
@@ -220,21 +222,21 @@ func TestPolling(t *testing.T) {
 	in := Input{Pin: "GPIO9", Source: "door", Pull: "down", Poll: units.Duration(ms(10))}
 	clk := newFakeClock(t0)
 	d := newTestDriver(t, &Config{Inputs: []Input{in}}, testBoard{"GPIO9": p}, clk)
-	sink := newSink()
-	start(t, d, sink)
+	sink := &sinktest.Mem{}
+	sinktest.Start(t, d, sink)
 
 	clk.waitFor(t, t0.Add(ms(10)))
 	clk.Set(t0.Add(ms(10))) // no change: nothing
 	clk.waitFor(t, t0.Add(ms(20)))
 	_ = p.Out(gpio.High)
 	clk.Set(t0.Add(ms(20)))
-	checkEdge(t, sink.next(t), in, want{ms(20), true, -1})
+	checkEdge(t, sink.Next(t), in, want{ms(20), true, -1})
 	clk.waitFor(t, t0.Add(ms(30)))
 	_ = p.Out(gpio.Low)
 	clk.Set(t0.Add(ms(95))) // late: the sample is taken then
-	checkEdge(t, sink.next(t), in, want{ms(95), false, 75})
+	checkEdge(t, sink.Next(t), in, want{ms(95), false, 75})
 	clk.waitFor(t, t0.Add(ms(100)))
-	sink.none(t)
+	sink.None(t)
 }
 
 // TestEmitRetry: while the sink refuses with ErrFull the events are held
@@ -244,14 +246,14 @@ func TestEmitRetry(t *testing.T) {
 	p := newPin(in.Pin, 17)
 	clk := newFakeClock(t0)
 	d := newTestDriver(t, &Config{Inputs: []Input{in}}, testBoard{in.Pin: p}, clk)
-	sink := newSink()
-	sink.refuse = func(call int) error {
+	sink := &sinktest.Mem{}
+	sink.Hook = func(_ context.Context, call int, _ []*event.Event) error {
 		if call <= 3 {
 			return drivers.ErrFull
 		}
 		return nil
 	}
-	stop := start(t, d, sink)
+	stop := sinktest.Start(t, d, sink)
 	p.edge(t, clk, t0.Add(time.Second), gpio.High)
 	// Backoffs of 100ms, 200ms, 400ms, each from the failed attempt.
 	at := t0.Add(time.Second)
@@ -260,7 +262,7 @@ func TestEmitRetry(t *testing.T) {
 		clk.waitFor(t, at)
 		clk.Set(at)
 	}
-	checkEdge(t, sink.next(t), in, want{time.Second, true, -1})
+	checkEdge(t, sink.Next(t), in, want{time.Second, true, -1})
 	stop()
 	if s := d.Stats(); s.EmitRetries != 3 || s.Emitted != 1 || s.Dropped != 0 {
 		t.Fatalf("stats %+v, want 3 retries, 1 emitted", s)
@@ -275,16 +277,16 @@ func TestQueueFull(t *testing.T) {
 	clk := newFakeClock(t0)
 	d := newTestDriver(t, &Config{Inputs: []Input{in}}, testBoard{in.Pin: p}, clk)
 	d.queueMax = 2
-	sink := newSink()
+	sink := &sinktest.Mem{}
 	entered, release := make(chan struct{}), make(chan struct{})
-	sink.refuse = func(call int) error {
+	sink.Hook = func(_ context.Context, call int, _ []*event.Event) error {
 		if call == 1 {
 			close(entered)
 			<-release // hold the first Emit until the queue has overflowed
 		}
 		return nil
 	}
-	stop := start(t, d, sink)
+	stop := sinktest.Start(t, d, sink)
 	// The first event is being emitted, alone (it stays queued until
 	// committed); the second fills the queue; the third and fourth are
 	// dropped.
@@ -296,10 +298,10 @@ func TestQueueFull(t *testing.T) {
 	// A bounce: once it is taken in, the fourth edge has been handled.
 	p.edge(t, clk, t0.Add(ms(4100)), gpio.High)
 	close(release)
-	sink.next(t)
-	sink.next(t)
+	sink.Next(t)
+	sink.Next(t)
 	p.edge(t, clk, t0.Add(5*time.Second), gpio.High)
-	e := sink.next(t)
+	e := sink.Next(t)
 	if e.Attrs["dropped"] != int64(2) || !e.Time.Equal(t0.Add(5*time.Second)) {
 		t.Fatalf("event after the overflow: %v at t0+%s, want dropped=2", e.Attrs, e.Time.Sub(t0))
 	}
@@ -312,7 +314,7 @@ func TestQueueFull(t *testing.T) {
 func TestPinNotFound(t *testing.T) {
 	cfg := &Config{Inputs: []Input{{Pin: "GPIO17", Source: "door"}}}
 	d := newTestDriver(t, cfg, testBoard{"GPIO2": newPin("GPIO2", 2), "GPIO3": newPin("GPIO3", 3)}, newFakeClock(t0))
-	err := d.Run(t.Context(), newSink())
+	err := d.Run(t.Context(), &sinktest.Mem{})
 	var nf *PinNotFoundError
 	if !errors.As(err, &nf) || nf.Pin != "GPIO17" {
 		t.Fatalf("Run: %v, want a PinNotFoundError", err)
@@ -329,7 +331,7 @@ func TestPinNotFoundOnHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = d.Run(t.Context(), newSink())
+	err = d.Run(t.Context(), &sinktest.Mem{})
 	var nf *PinNotFoundError
 	if !errors.As(err, &nf) {
 		t.Fatalf("Run: %v, want a PinNotFoundError", err)
@@ -345,7 +347,7 @@ func TestSamePinTwice(t *testing.T) {
 		Outputs: []Output{{Pin: "GPIO17", When: Rule{Signal: SignalUplinkOffline}}},
 	}
 	d := newTestDriver(t, cfg, testBoard{"17": p, "GPIO17": p}, newFakeClock(t0))
-	err := d.Run(t.Context(), newSink())
+	err := d.Run(t.Context(), &sinktest.Mem{})
 	if err == nil || err.Error() != `gpio: outputs[0].pin "GPIO17" is the same pin (GPIO17) as inputs[0].pin` {
 		t.Fatalf("Run: %v", err)
 	}

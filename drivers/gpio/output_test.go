@@ -6,6 +6,7 @@ import (
 
 	"periph.io/x/conn/v3/gpio"
 
+	"github.com/edgegw/gateway/drivers/internal/sinktest"
 	"github.com/edgegw/gateway/event"
 	"github.com/edgegw/gateway/units"
 )
@@ -79,7 +80,7 @@ func TestOutputs(t *testing.T) {
 	clk := newFakeClock(t0)
 	d := newTestDriver(t, cfg, testBoard{"GPIO27": light, "GPIO22": warn}, clk)
 	d.SetState(State{UplinkOnline: true, BufferFill: 0.1})
-	stop := start(t, d, newSink())
+	stop := sinktest.Start(t, d, &sinktest.Mem{})
 
 	// Run starts with every output off.
 	if l := light.nextOut(t); l != gpio.Low {
@@ -127,20 +128,20 @@ func TestOutputs(t *testing.T) {
 // (with bounces) and the driver reports one edge per toggle.
 func TestSimulate(t *testing.T) {
 	cfg := &Config{Simulate: true, Inputs: []Input{{Pin: "GPIO17", Source: "sim-door"}}}
-	d, err := New(cfg, envFor(t))
+	d, err := New(cfg, sinktest.Env(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	clk := newFakeClock(t0)
 	d.clock, d.waitTimeout = clk, 5*time.Millisecond
-	sink := newSink()
-	start(t, d, sink)
+	sink := &sinktest.Mem{}
+	sinktest.Start(t, d, sink)
 	for i, level := range []bool{true, false} {
 		// The toggler waits 2..8s (a settle read waits 20ms at most).
 		now := clk.Now()
 		clk.waitUntil(t, "the toggler", func(at time.Time) bool { return at.Sub(now) >= 2*time.Second })
 		clk.Advance(8 * time.Second)
-		e := sink.next(t)
+		e := sink.Next(t)
 		if e.Kind != event.KindGPIO || e.Source != "sim-door" || e.Attrs["level"] != level {
 			t.Fatalf("toggle %d: %s from %s level %v", i, e.Kind, e.Source, e.Attrs["level"])
 		}

@@ -1,6 +1,7 @@
 package i2c
 
 import (
+	"context"
 	"errors"
 	"math"
 	"strings"
@@ -12,6 +13,7 @@ import (
 	"periph.io/x/conn/v3/i2c/i2ctest"
 
 	"github.com/edgegw/gateway/drivers"
+	"github.com/edgegw/gateway/drivers/internal/sinktest"
 	"github.com/edgegw/gateway/event"
 	"github.com/edgegw/gateway/units"
 )
@@ -63,7 +65,7 @@ func testConfig() *Config {
 
 func newTestDriver(t *testing.T, cfg *Config, b *buses, clk *fakeClock) *Driver {
 	t.Helper()
-	d, err := New(cfg, envFor(t))
+	d, err := New(cfg, sinktest.Env(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,11 +116,11 @@ func checkReadings(t *testing.T, evs []*event.Event, cfg *Config, at time.Time, 
 	}
 }
 
-func nextN(t *testing.T, s *fakeSink, n int) []*event.Event {
+func nextN(t *testing.T, s *sinktest.Mem, n int) []*event.Event {
 	t.Helper()
 	var out []*event.Event
 	for range n {
-		out = append(out, s.next(t))
+		out = append(out, s.Next(t))
 	}
 	return out
 }
@@ -136,8 +138,8 @@ func TestReadingsBME280(t *testing.T) {
 	b := newBuses(pb)
 	clk := newFakeClock(t0)
 	d := newTestDriver(t, cfg, b, clk)
-	sink := newSink()
-	stop := start(t, d, sink)
+	sink := &sinktest.Mem{}
+	stop := sinktest.Start(t, d, sink)
 	for i, r := range polls {
 		at := t0.Add(time.Duration(i) * cfg.Interval.D())
 		if i > 0 {
@@ -165,8 +167,8 @@ func TestReadingsBMP280(t *testing.T) {
 	pb := playback(initOps(0x77, 0x58, example, o), senseOps(0x77, false, o, r.P, r.T, 0))
 	clk := newFakeClock(t0)
 	d := newTestDriver(t, cfg, newBuses(pb), clk)
-	sink := newSink()
-	stop := start(t, d, sink)
+	sink := &sinktest.Mem{}
+	stop := sinktest.Start(t, d, sink)
 	checkReadings(t, nextN(t, sink, 2), cfg, t0, r, false)
 	stop()
 	consumed(t, pb)
@@ -180,8 +182,8 @@ func TestOversamplingOptions(t *testing.T) {
 	r := raw{0, 519888, 29000}
 	pb := playback(initOps(0x76, 0x60, example, cfg.Oversampling), senseOps(0x76, true, cfg.Oversampling, r.P, r.T, r.H))
 	d := newTestDriver(t, cfg, newBuses(pb), newFakeClock(t0))
-	sink := newSink()
-	stop := start(t, d, sink)
+	sink := &sinktest.Mem{}
+	stop := sinktest.Start(t, d, sink)
 	evs := nextN(t, sink, 2)
 	if evs[0].Attrs["metric"] != "temperature" || evs[1].Attrs["metric"] != "humidity" {
 		t.Fatalf("metrics %v, %v", evs[0].Attrs["metric"], evs[1].Attrs["metric"])
@@ -202,8 +204,8 @@ func TestBusError(t *testing.T) {
 	b := newBuses(first, second)
 	clk := newFakeClock(t0)
 	d := newTestDriver(t, cfg, b, clk)
-	sink := newSink()
-	stop := start(t, d, sink)
+	sink := &sinktest.Mem{}
+	stop := sinktest.Start(t, d, sink)
 	nextN(t, sink, 3)
 
 	// Fails at 10s, retried after 0.5s, 1s; then reopened after 2s.
@@ -217,7 +219,7 @@ func TestBusError(t *testing.T) {
 	clk.step(t, t0.Add(20*time.Second))
 	clk.step(t, t0.Add(20500*time.Millisecond))
 	stop()
-	sink.none(t)
+	sink.None(t)
 	if s := d.Stats(); s.Reads != 2 || s.ReadErrors < 4 || s.ReadErrors > 5 || s.Reopens != 1 {
 		t.Errorf("stats %+v, want 2 reads, 4 or 5 errors (3, then the spent playback at 20s and maybe 20.5s), 1 reopen", s)
 	}
@@ -237,8 +239,8 @@ func TestReopenFails(t *testing.T) {
 	b := newBuses(playback(initOps(0x76, 0x60, example, o), senseOps(0x76, true, o, 415148, 519888, 29000)))
 	clk := newFakeClock(t0)
 	d := newTestDriver(t, cfg, b, clk)
-	sink := newSink()
-	start(t, d, sink)
+	sink := &sinktest.Mem{}
+	sinktest.Start(t, d, sink)
 	nextN(t, sink, 3)
 	// Read fails at 10s (bus closed), reopen fails at 10.5s, 11.5s, 13.5s, 17.5s...
 	for _, at := range []time.Duration{10000, 10500, 11500, 13500, 17500, 25500} {
@@ -267,14 +269,14 @@ func TestEmitRetry(t *testing.T) {
 	pb := playback(initOps(0x76, 0x60, example, o), senseOps(0x76, true, o, r.P, r.T, r.H))
 	clk := newFakeClock(t0)
 	d := newTestDriver(t, cfg, newBuses(pb), clk)
-	sink := newSink()
-	sink.refuse = func(call int) error {
+	sink := &sinktest.Mem{}
+	sink.Hook = func(_ context.Context, call int, _ []*event.Event) error {
 		if call <= 2 {
 			return drivers.ErrFull
 		}
 		return nil
 	}
-	stop := start(t, d, sink)
+	stop := sinktest.Start(t, d, sink)
 	clk.step(t, t0.Add(100*time.Millisecond))
 	clk.step(t, t0.Add(300*time.Millisecond))
 	checkReadings(t, nextN(t, sink, 3), cfg, t0, r, true)
@@ -289,7 +291,7 @@ func TestBusNotFound(t *testing.T) {
 	d.open = func(name string) (i2c.BusCloser, error) {
 		return nil, &BusNotFoundError{Bus: name, Known: []string{"/dev/i2c-20 (I2C20)"}}
 	}
-	err := d.Run(t.Context(), newSink())
+	err := d.Run(t.Context(), &sinktest.Mem{})
 	if err == nil || err.Error() != `i2c: bus "1" not found on this host (known: /dev/i2c-20 (I2C20))` {
 		t.Fatalf("Run: %v", err)
 	}
@@ -303,7 +305,7 @@ func TestBusNotFoundOnHost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = d.Run(t.Context(), newSink())
+	err = d.Run(t.Context(), &sinktest.Mem{})
 	var nf *BusNotFoundError
 	if !errors.As(err, &nf) || nf.Bus != "7" {
 		t.Fatalf("Run: %v, want a BusNotFoundError", err)
@@ -315,7 +317,7 @@ func TestWrongChip(t *testing.T) {
 	cfg := testConfig() // bme280
 	pb := playback(initOps(0x76, 0x58, example, Oversampling{Temperature: 4, Pressure: 4}))
 	d := newTestDriver(t, cfg, newBuses(pb), newFakeClock(t0))
-	err := d.Run(t.Context(), newSink())
+	err := d.Run(t.Context(), &sinktest.Mem{})
 	if err == nil || !strings.Contains(err.Error(), "is a BMP280, not a bme280") {
 		t.Fatalf("Run: %v", err)
 	}
@@ -325,7 +327,7 @@ func TestWrongChip(t *testing.T) {
 func TestNoChip(t *testing.T) {
 	pb := playback([]i2ctest.IO{{Addr: 0x76, W: []byte{0xD0}, R: []byte{0x00}}})
 	d := newTestDriver(t, testConfig(), newBuses(pb), newFakeClock(t0))
-	err := d.Run(t.Context(), newSink())
+	err := d.Run(t.Context(), &sinktest.Mem{})
 	if err == nil || !strings.Contains(err.Error(), "unexpected chip id") {
 		t.Fatalf("Run: %v", err)
 	}
@@ -337,14 +339,14 @@ func TestSimulate(t *testing.T) {
 		t.Run(sensor, func(t *testing.T) {
 			cfg := testConfig()
 			cfg.Simulate, cfg.Sensor, cfg.Filter = true, sensor, 0
-			d, err := New(cfg, envFor(t))
+			d, err := New(cfg, sinktest.Env(t))
 			if err != nil {
 				t.Fatal(err)
 			}
 			clk := newFakeClock(t0)
 			d.clock = clk
-			sink := newSink()
-			start(t, d, sink)
+			sink := &sinktest.Mem{}
+			sinktest.Start(t, d, sink)
 			ranges := map[string][2]float64{"temperature": {20, 30}, "humidity": {30, 70}, "pressure": {990, 1020}}
 			n := 3
 			if sensor == SensorBMP280 {

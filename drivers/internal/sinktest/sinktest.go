@@ -1,11 +1,13 @@
-// Package sinktest has the in-memory drivers.Sink the drivers' tests share:
-// it records what a driver commits and quarantines, and can fail or delay a
-// commit on demand.
+// Package sinktest has what the drivers' tests share: the in-memory
+// drivers.Sink, which records what a driver commits and quarantines and can
+// fail or delay a commit on demand, an Env that logs to the test, and Start.
 package sinktest
 
 import (
 	"context"
+	"log/slog"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/edgegw/gateway/drivers"
@@ -21,6 +23,8 @@ type Mem struct {
 
 	mu          sync.Mutex
 	calls       int
+	read        int           // events taken by Next
+	wake        chan struct{} // closed by the next Emit, for Next
 	events      []*event.Event
 	batches     []int
 	quarantined []Quarantined
@@ -55,7 +59,53 @@ func (s *Mem) Emit(ctx context.Context, evs []*event.Event) error {
 	defer s.mu.Unlock()
 	s.events = append(s.events, evs...)
 	s.batches = append(s.batches, len(evs))
+	if s.wake != nil {
+		close(s.wake)
+		s.wake = nil
+	}
 	return nil
+}
+
+// Guard bounds Next's and Start's waits, so that a bug fails the test
+// instead of hanging it. It is never what makes a test pass.
+const Guard = 10 * time.Second
+
+// Next returns the first committed event Next has not returned yet,
+// waiting for it up to Guard.
+func (s *Mem) Next(t testing.TB) *event.Event {
+	t.Helper()
+	deadline := time.NewTimer(Guard)
+	defer deadline.Stop()
+	for {
+		s.mu.Lock()
+		if s.read < len(s.events) {
+			e := s.events[s.read]
+			s.read++
+			s.mu.Unlock()
+			return e
+		}
+		if s.wake == nil {
+			s.wake = make(chan struct{})
+		}
+		wake := s.wake
+		s.mu.Unlock()
+		select {
+		case <-wake:
+		case <-deadline.C:
+			t.Fatal("no event committed")
+			return nil
+		}
+	}
+}
+
+// None fails t if an event was committed that Next has not returned.
+func (s *Mem) None(t testing.TB) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.read < len(s.events) {
+		t.Fatalf("unexpected event %+v", s.events[s.read])
+	}
 }
 
 // Quarantine records the source and the reason.
@@ -79,4 +129,41 @@ func (s *Mem) Count() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.events)
+}
+
+// Env is a drivers.Env for gateway "gw-test" whose logger writes to t.
+func Env(t testing.TB) drivers.Env {
+	return drivers.Env{Gateway: "gw-test", Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(string(p))
+	return len(p), nil
+}
+
+// Start runs d until stop is called or the test ends, and checks that Run
+// then returns nil. stop returns once Run has.
+func Start(t testing.TB, d drivers.Driver, sink drivers.Sink) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- d.Run(ctx, sink) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-errc:
+				if err != nil {
+					t.Errorf("Run: %v", err)
+				}
+			case <-time.After(Guard):
+				t.Error("Run did not return after cancel")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
 }
