@@ -63,16 +63,11 @@ rules:
       - gpio: {source: dock3-io, output: red-light, mode: pulse, for: 1s}
 `
 	config := func(serviceURL, admin string) string {
-		c := harness.GatewayYAML(harness.GatewayConfig{
+		return harness.GatewayYAML(harness.GatewayConfig{
 			ID: id, BufferPath: filepath.Join(dir, "buffer.db"), MQTT: mqttURL, Root: root,
 			ServiceURL: serviceURL, AdminURL: admin, Namespace: ns, HTTP: httpAddr,
-			ExtraSources: sources, Extra: rules,
+			ExtraSources: sources, ExtraStreams: alertsStream, Extra: rules,
 		})
-		const tel = "  - name: telemetry\n    priority: 1\n    overflow: drop-oldest\n"
-		if strings.Count(c, tel) != 1 {
-			t.Fatalf("harness config changed shape; telemetry stream not found:\n%s", c)
-		}
-		return strings.Replace(c, tel, tel+"  - name: alerts\n    priority: 20\n    overflow: reject-new\n", 1)
 	}
 	gw := harness.NewGateway(t, dir, config(pulsarURL, adminURL), httpAddr)
 	scans, alerts := harness.Collect(t, harness.Topic(ns, "scans")), harness.Collect(t, harness.Topic(ns, "alerts"))
@@ -175,6 +170,9 @@ rules:
 	}
 }
 
+// alertsStream is the high-priority stream the rules' alerts go to.
+const alertsStream = "  - name: alerts\n    priority: 20\n    overflow: reject-new\n"
+
 // checkAlert checks that m is the missort rule's alert for the scan with
 // counter n, naming that scan's stream and seq as Pulsar has them.
 func checkAlert(t *testing.T, m harness.Received, scans []harness.Received, gateway string, n int) {
@@ -251,5 +249,140 @@ func TestRulesWindowLostOnKill(t *testing.T) {
 	sum := msgs[1].Event
 	if sum.Kind != "summary" || fmt.Sprint(sum.Attrs["count"]) != "5" || sum.Attrs["min"] != 11.5 || sum.Attrs["max"] != 15.5 || sum.Attrs["last"] != 15.5 || sum.Attrs["unit"] != "Cel" {
 		t.Fatalf("summary %+v", sum.Attrs)
+	}
+}
+
+// A cold-chain rule with silence: on readings published to Mosquitto by
+// two probes. Both stay above 8 °C: both excursions start (alerts; the
+// buzzer for temp-1 on). Then temp-1 falls silent while temp-2 keeps
+// reporting hot: once temp-1 has sent nothing for the rule's silence, the
+// gateway ends its excursion by itself (an end alert with reason silent,
+// its end the last reading temp-1 sent) and turns the buzzer off; temp-2
+// stays in its excursion until it cools down, which ends it as usual.
+func TestRulesColdChainSilenceEndToEnd(t *testing.T) {
+	const silence = 2 * time.Second
+	rules := fmt.Sprintf(`rules:
+  - name: excursion
+    match: {streams: [telemetry], kinds: [reading]}
+    when: attrs.value > 8
+    for: 1s
+    silence: %[1]s
+    actions:
+      - alert: {stream: alerts, peak: value}
+  - name: excursion-buzzer
+    match: {streams: [telemetry], kinds: [reading], vars: {device: temp-1}}
+    when: attrs.value > 8
+    for: 1s
+    silence: %[1]s
+    actions:
+      - gpio: {source: cab-io, output: buzzer, mode: "on"}
+`, silence)
+	sources := `  - name: cab-io
+    driver: gpio
+    gpio:
+      simulate: true
+      outputs:
+        - {pin: GPIO18, name: buzzer, when: {signal: rules}}
+`
+	s := harness.NewSetup(t, "silence", harness.Options{Extra: rules, ExtraSources: sources, ExtraStreams: alertsStream})
+	col, alertsCol := harness.Collect(t, s.Topic("telemetry")), harness.Collect(t, s.Topic("alerts"))
+	s.Gateway.Start()
+	pub := harness.NewPublisher(t, s.MQTT, s.ID+"-pub")
+	n := map[string]int{}
+	reading := func(dev string, value float64) {
+		n[dev]++
+		pub.MustPublish(s.Root+"/sensor/"+dev, []byte(fmt.Sprintf(`{"value":%g,"unit":"Cel","ts":%q,"pub":"temp","n":%d}`,
+			value, time.Now().UTC().Format(time.RFC3339Nano), n[dev])))
+	}
+	buzzer := func(on bool) int {
+		b, _ := os.ReadFile(s.Gateway.LogPath)
+		return strings.Count(string(b), fmt.Sprintf("output=buzzer pin=GPIO18 on=%t", on))
+	}
+	// alerts returns the excursion alerts in Pulsar, and the last reading
+	// of each source.
+	alerts := func() (as []*event.Event, last map[string]*event.Event) {
+		last = map[string]*event.Event{}
+		for _, m := range append(col.Messages(), alertsCol.Messages()...) {
+			switch e := m.Event; {
+			case e == nil:
+				t.Fatalf("undecodable message: %v", m.Err)
+			case e.Kind == "alert":
+				as = append(as, e)
+			case e.Kind == "reading":
+				last[e.Source] = e
+			}
+		}
+		return as, last
+	}
+	phase := func(as []*event.Event, source, phase string) *event.Event {
+		for _, a := range as {
+			if a.Source == source && a.Attrs["phase"] == phase {
+				return a
+			}
+		}
+		return nil
+	}
+	// pace publishes, every 200 ms, a reading of each probe in hot until
+	// done says the gateway has done what is expected.
+	pace := func(what string, hot []string, done func() error) {
+		t.Helper()
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		deadline := time.Now().Add(time.Minute)
+		for {
+			err := done()
+			if err == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %v\ngateway log:\n%s", what, err, s.Gateway.Log())
+			}
+			for _, dev := range hot {
+				reading(dev, 9.5)
+			}
+			<-tick.C
+		}
+	}
+
+	pace("both excursions start", []string{"temp-1", "temp-2"}, func() error {
+		as, _ := alerts()
+		if phase(as, "temp-1", "start") == nil || phase(as, "temp-2", "start") == nil || buzzer(true) != 1 {
+			return fmt.Errorf("%d alerts, buzzer on %d times", len(as), buzzer(true))
+		}
+		return nil
+	})
+	// temp-1 falls silent.
+	pace("temp-1's excursion ends by silence", []string{"temp-2"}, func() error {
+		as, _ := alerts()
+		if phase(as, "temp-1", "end") == nil || buzzer(false) != 1 {
+			return fmt.Errorf("%d alerts, buzzer off %d times", len(as), buzzer(false))
+		}
+		return nil
+	})
+	as, last := alerts()
+	end := phase(as, "temp-1", "end")
+	endAt, _ := end.Attrs["end"].(time.Time)
+	if end.Attrs["reason"] != "silent" || end.Attrs["rule"] != "excursion" || end.Attrs["peak"] != 9.5 || !endAt.Equal(last["temp-1"].Received) {
+		t.Fatalf("temp-1's end alert %v, want reason silent, its end %v (temp-1's last reading)", end.Attrs, last["temp-1"].Received)
+	}
+	if waited := end.Received.Sub(endAt); waited < silence {
+		t.Fatalf("ended %v after temp-1's last reading, before the %v of silence", waited, silence)
+	}
+	if phase(as, "temp-2", "end") != nil {
+		t.Fatal("temp-2's excursion ended while it was still reporting above 8")
+	}
+	// temp-2 cools down: its excursion ends on that reading, not by silence.
+	reading("temp-2", 5)
+	s.Gateway.Eventually(time.Minute, "temp-2's excursion ends", func() bool {
+		as, _ := alerts()
+		return phase(as, "temp-2", "end") != nil
+	})
+	as, last = alerts()
+	end2 := phase(as, "temp-2", "end")
+	if _, silent := end2.Attrs["reason"]; silent || !end2.Attrs["end"].(time.Time).Equal(last["temp-2"].Received) {
+		t.Fatalf("temp-2's end alert %v, want no reason, its end the cool reading at %v", end2.Attrs, last["temp-2"].Received)
+	}
+	if len(as) != 4 || buzzer(true) != 1 || buzzer(false) != 1 {
+		t.Fatalf("%d alerts (want 2 starts, 2 ends), buzzer on %d and off %d times (want 1 each)", len(as), buzzer(true), buzzer(false))
 	}
 }

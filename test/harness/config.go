@@ -26,6 +26,7 @@ type Options struct {
 	ScansMaxEvents int    // 0 = unlimited
 	Extra          string // appended YAML (top-level keys)
 	ExtraSources   string // appended to the sources list (YAML list items, indented 2)
+	ExtraStreams   string // appended to the streams list (YAML list items, indented 2)
 }
 
 // NewSetup writes a gateway config for the test and returns the stopped gateway.
@@ -45,7 +46,7 @@ func NewSetup(t testing.TB, name string, o Options) *Setup {
 	cfg := GatewayYAML(GatewayConfig{
 		ID: s.ID, BufferPath: filepath.Join(s.Dir, "buffer.db"), DiskBudget: "256MiB", ScansMaxEvents: o.ScansMaxEvents,
 		MQTT: mqttURL, Root: s.Root, ServiceURL: pulsarURL, AdminURL: adminURL, Namespace: s.Namespace,
-		HTTP: httpAddr, Extra: o.Extra, ExtraSources: o.ExtraSources,
+		HTTP: httpAddr, Extra: o.Extra, ExtraSources: o.ExtraSources, ExtraStreams: o.ExtraStreams,
 	})
 	s.Gateway = NewGateway(t, s.Dir, cfg, httpAddr)
 	return s
@@ -69,6 +70,7 @@ type GatewayConfig struct {
 	HTTP           string // http.listen
 	LogLevel       string // "" = info
 	ExtraSources   string // appended to the sources list (YAML list items, indented 2)
+	ExtraStreams   string // appended to the streams list (YAML list items, indented 2)
 	Extra          string // appended YAML (top-level keys)
 }
 
@@ -100,7 +102,7 @@ streams:
   - name: telemetry
     priority: 1
     overflow: drop-oldest
-sources:
+%[16]ssources:
   - name: mosquitto
     driver: mqtt
     mqtt:
@@ -131,7 +133,7 @@ http:
 log:
   level: %[14]s
 %[15]s`, c.ID, c.BufferPath, budget, maxEvents, c.MQTT, c.ClientID, c.Root, c.ExtraSources,
-		c.ServiceURL, c.AdminURL, tenant, ns, c.HTTP, c.LogLevel, c.Extra)
+		c.ServiceURL, c.AdminURL, tenant, ns, c.HTTP, c.LogLevel, c.Extra, c.ExtraStreams)
 }
 
 // Topic is the Pulsar topic of a stream of this setup.
