@@ -192,7 +192,9 @@ func (db *DB) run() {
 		quiet.Stop()
 		pace.Stop()
 		lastBatch = len(batch)
-		db.heldForFill = fill > 0
+		if fill == 0 {
+			db.heldFrom = -1
+		}
 		db.commit(batch, true)
 		clear(batch)
 	}
@@ -242,16 +244,24 @@ type fillStats struct {
 	start     time.Time // when its commit began
 
 	// Whether holding slows the arrivals (fillHold): records per second
-	// over the commits that were not held and over those that were. When
-	// the callers send at their own pace both are the same (a hold makes
-	// the next commits bigger); when they wait for their commits, holding
-	// makes them send less. After a probe of fillProbe held commits, a
-	// held rate under half the free one turns holding off until off, for
-	// offFor (1s, doubling up to 30s while it keeps finding a closed loop).
-	free, held rateAvg
-	probe      int // held commits in this probe
-	off        time.Time
-	offFor     time.Duration
+	// over the commits that were not held and over those that were, and
+	// what the holds gathered. When the callers send at their own pace
+	// both rates are the same (a hold makes the next commits bigger) and a
+	// hold gathers records; when they wait for their commits, holding
+	// makes them send less and a hold gathers (almost) nothing, as they
+	// are all in the batch already. After a probe of fillProbe held
+	// commits, a held rate under half the free one with holds that
+	// gathered less than a quarter of what they started from turns holding
+	// off until off, for offFor (1s, doubling up to 30s while it keeps
+	// finding a closed loop). Both are needed: the free rate alone may
+	// come from a burst (a backlog flushed in small writes, sources
+	// starting together), and an open loop held against it would be
+	// turned off, halving the records per page.
+	free, held     rateAvg
+	probe          int // held commits in this probe
+	gained, heldAt int // over the probe: records the holds gathered, and had when they began
+	off            time.Time
+	offFor         time.Duration
 }
 
 // fillProbe is how many held commits a probe of the held rate takes.
@@ -276,8 +286,9 @@ func (a rateAvg) rate() float64 {
 // update records a synced journal frame of length size holding records
 // records (counted of them for the rate: smallRecords), raw bytes
 // uncompressed of which data were records' own, whose commit began at
-// start, and held says whether the batch was held (fillHold).
-func (f *fillStats) update(records, counted, size, raw, data int, start time.Time, held bool) {
+// start; heldFrom is the records the batch had when it was held for a
+// fuller frame (fillHold), -1 if it was not.
+func (f *fillStats) update(records, counted, size, raw, data int, start time.Time, heldFrom int) {
 	if records <= 0 || raw <= 0 {
 		return
 	}
@@ -293,20 +304,22 @@ func (f *fillStats) update(records, counted, size, raw, data int, start time.Tim
 		if f.secs > 0 {
 			f.rate = f.records / f.secs
 		}
-		if !held {
+		if heldFrom < 0 {
 			f.free.add(counted, secs)
 		} else {
 			f.held.add(counted, secs)
 			f.probe++
+			f.gained += max(records-heldFrom, 0)
+			f.heldAt += heldFrom
 		}
 		if f.probe >= fillProbe {
-			if f.held.rate() < f.free.rate()/2 {
+			if f.held.rate() < f.free.rate()/2 && 4*f.gained < f.heldAt {
 				f.offFor = min(max(2*f.offFor, time.Second), 30*time.Second)
 				f.off = start.Add(f.offFor)
 			} else {
 				f.offFor = 0
 			}
-			f.probe, f.held = 0, rateAvg{}
+			f.probe, f.held, f.gained, f.heldAt = 0, rateAvg{}, 0, 0
 		}
 	}
 	f.start = start
@@ -330,6 +343,7 @@ func (db *DB) holdForFill(window *time.Timer, n int, first time.Time) int {
 		return 0
 	}
 	window.Reset(wait)
+	db.heldFrom = n
 	return target
 }
 
@@ -459,7 +473,7 @@ func (db *DB) commit(batch []*request, retry bool) {
 						data += k
 					}
 				}
-				db.fill.update(records(batch), smallRecords(batch, raw), len(frame), raw, data, start, db.heldForFill)
+				db.fill.update(records(batch), smallRecords(batch, raw), len(frame), raw, data, start, db.heldFrom)
 			}
 			return nil
 		}

@@ -70,8 +70,9 @@ type DB struct {
 	lastPages int64
 	lastFill  int
 	fill      fillStats // committer only (fillHold)
-	// heldForFill: the batch being committed was held (committer only)
-	heldForFill bool
+	// heldFrom: the records the batch being committed had when it was held
+	// for a fuller frame, -1 if it was not (committer only)
+	heldFrom int
 
 	stop      chan struct{}
 	wg        sync.WaitGroup
