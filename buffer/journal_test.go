@@ -20,8 +20,9 @@ func journalOpts() *Options {
 
 // crash leaves db as a kill -9 would: the committer stopped, nothing moved
 // from the journal into the file, the files closed (what the process wrote
-// is in the page cache, as after a kill). Close is a no-op afterwards.
-func crash(t testing.TB, db *DB) {
+// is in the page cache, as after a kill). Close is a no-op afterwards. It
+// reports whether the journal held commits not moved into the file.
+func crash(t testing.TB, db *DB) (journaled bool) {
 	t.Helper()
 	db.closeOnce.Do(func() {
 		db.sendMu.Lock()
@@ -30,6 +31,7 @@ func crash(t testing.TB, db *DB) {
 		db.sendMu.Unlock()
 		close(db.stop)
 		db.wg.Wait()
+		journaled = db.jnl != nil && db.jnl.off > 0 // the committer is gone: no race
 		db.abortTx()
 		if db.jnl != nil {
 			_ = db.jnl.close()
@@ -39,6 +41,7 @@ func crash(t testing.TB, db *DB) {
 		db.bolt = nil
 		db.swapMu.Unlock()
 	})
+	return journaled
 }
 
 // noise encodes size random bytes, seeded by the seq: a payload that does

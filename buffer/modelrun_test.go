@@ -154,10 +154,9 @@ func runModel(t *testing.T, seed uint64, withGaps, withBudget bool, journal int6
 				}
 			} else {
 				op = "crash"
-				if db.jnl != nil && db.jnl.off > 0 {
+				if crash(t, db) {
 					replays++
 				}
-				crash(t, db)
 			}
 			db = openAt(t, path, opts)
 		default:
