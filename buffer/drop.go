@@ -179,9 +179,10 @@ func (s *stage) refreshHead(name string, st *streamState) error {
 // recordGap adds g to the bounded gap history of a stream (st nil: store).
 // A drop that continues the history's last record (same reason, starting
 // right after it or after nothing but gap events held, within gapRun of
-// its first drop) extends that record instead: a full drop-oldest stream drops at every append, and a record
-// each would be most of what a move writes to the file after the entries
-// themselves (one put and, at the bound, one delete per drop).
+// its first drop) extends that record instead: a full drop-oldest stream
+// drops at every append, and a record each would be most of what a move
+// writes to the file after the entries themselves (one put and, at the
+// bound, one delete per drop).
 // The history's changes are journaled (a full drop-oldest stream drops at
 // every append: each would otherwise be a bbolt commit of its own, tens of
 // KB of flash); only creating a stream's history bucket, at its first gap,
