@@ -202,9 +202,8 @@ type Gap struct {
 
 // Gaps returns the recorded gaps of a stream, oldest first, a run of drops
 // that followed each other within a minute as one (its At is the run's
-// first drop); the
-// history is bounded by Options.GapHistory. Gaps("") returns the store-wide gaps (a bad
-// file replaced).
+// first drop); the history is bounded by Options.GapHistory. Gaps("")
+// returns the store-wide gaps (a bad file replaced).
 func (db *DB) Gaps(stream string) ([]Gap, error) {
 	key := stream
 	if stream == "" {

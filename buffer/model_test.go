@@ -144,8 +144,9 @@ func (m *model) put(s *mStream, d []byte, gap bool) {
 }
 
 // drop removes the k oldest entries other than gap events and records it:
-// in the history (extending its last record if the drop continues it), and in the open gap of its reason, which it extends if it
-// starts where that one ended (gap events in between aside), or else
+// in the history (extending its last record if the drop continues it, as
+// recordGap does), and in the open gap of its reason, which it extends if
+// it starts where that one ended (gap events in between aside), or else
 // queues to be written (when the bound on gap events allows).
 func (m *model) drop(name string, s *mStream, k int, reason string) {
 	if k == 0 {
